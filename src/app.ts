@@ -1,0 +1,199 @@
+import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+import type { FastifyInstance } from 'fastify'
+import { buildAdminServer } from './api/server.js'
+import { isLoopback } from './api/auth.js'
+import { CapturePipeline } from './capture/pipeline.js'
+import { buildRuleSet, InvalidRuleError } from './capture/redact-rules.js'
+import { ConfigError } from './config/errors.js'
+import { formatHostPort } from './config/parse.js'
+import type { Config } from './config/types.js'
+import type { Logger } from './log/logger.js'
+import { Metrics } from './metrics/registry.js'
+import type { RouteRuntime } from './proxy/forward.js'
+import { createRouteServer } from './proxy/server.js'
+import { createUpstream } from './proxy/upstream.js'
+import { StoreOpenError } from './store/sqlite.js'
+
+export interface RunningRoute {
+  name: string
+  runtime: RouteRuntime
+  server: Server
+  /** Actual bound address (port 0 in config → the OS-chosen port). */
+  address: AddressInfo
+  upstream: string
+}
+
+export interface RunningProxy {
+  routes: RunningRoute[]
+  admin: { app: FastifyInstance, address: AddressInfo } | null
+  pipeline: CapturePipeline
+  metrics: Metrics
+  /** Graceful stop: no new connections, in-flight exchanges finish (bounded), records flushed. */
+  close (): Promise<void>
+}
+
+/** Starts every route, the capture worker and the admin API. Throws ConfigError on set-up problems. */
+export async function startProxy (config: Config, logger: Logger): Promise<RunningProxy> {
+  if (config.admin.listen !== null && !isLoopback(config.admin.listen.host) && config.admin.token === null) {
+    throw new ConfigError(`admin.listen: ${formatHostPort(config.admin.listen)} is not a loopback address; set an admin token (--admin-token or DUO_DIAG_ADMIN__TOKEN) to expose the admin API`)
+  }
+  try {
+    buildRuleSet(config.capture.bodies, config.capture.redaction.add, config.capture.redaction.remove)
+  } catch (err) {
+    if (err instanceof InvalidRuleError) throw new ConfigError(`capture.redaction: ${err.message}`)
+    throw err
+  }
+  const upstreams = config.routes.map((r, i) => {
+    try {
+      return createUpstream(r)
+    } catch (err) {
+      throw new ConfigError(`routes[${i}] (${r.name}): ${(err as Error).message}`)
+    }
+  })
+
+  let metrics: Metrics | null = null
+  const runtimes: RouteRuntime[] = []
+  let pipeline: CapturePipeline
+  try {
+    pipeline = await CapturePipeline.start({
+      init: {
+        storePath: config.store.path,
+        retention: config.store.retention,
+        logLevel: config.log.level,
+        logFile: config.log.file,
+        verbose: config.capture.bodies,
+        redactionAdd: config.capture.redaction.add,
+        redactionRemove: config.capture.redaction.remove,
+        errorBodyBytes: config.capture.errorBodyBytes,
+        routeHops: config.routes.map((r) => [r.name, r.hop]),
+        pruneIntervalMs: 60_000
+      },
+      flushIntervalMs: config.store.flushIntervalMs,
+      maxQueue: config.store.maxQueue,
+      logger,
+      onSummaries: (s) => metrics?.observe(s)
+    })
+  } catch (err) {
+    await Promise.all(upstreams.map((u) => u.pool.destroy()))
+    if (err instanceof StoreOpenError) throw new ConfigError(`store.path: ${err.message}`)
+    throw err
+  }
+  const m = new Metrics({
+    inflight: () => runtimes.map((r) => ({ route: r.name, inflight: r.inflight })),
+    capture: () => pipeline.getStats(),
+    storeRows: () => pipeline.count()
+  })
+  metrics = m
+
+  const routes: RunningRoute[] = []
+  const cleanup = async (): Promise<void> => {
+    for (const r of routes) r.server.close()
+    await Promise.all(upstreams.map((u) => u.pool.destroy()))
+    await pipeline.close()
+  }
+  for (const [i, rc] of config.routes.entries()) {
+    const upstream = upstreams[i]!
+    const runtime: RouteRuntime = {
+      name: rc.name,
+      upstream,
+      preserveHost: rc.preserveHost,
+      maxBodyBytes: rc.maxBodyBytes,
+      sampleBytes: config.capture.sampleBytes,
+      tailBytes: config.capture.tailBytes,
+      sink: pipeline,
+      inflight: 0
+    }
+    runtimes.push(runtime)
+    const server = createRouteServer(runtime)
+    try {
+      await listen(server, rc.listen.host, rc.listen.port)
+    } catch (err) {
+      await cleanup()
+      throw new ConfigError(`routes[${i}].listen: cannot listen on ${formatHostPort(rc.listen)} (${describeListenError(err)})`)
+    }
+    routes.push({ name: rc.name, runtime, server, address: server.address() as AddressInfo, upstream: upstream.display })
+  }
+
+  let admin: RunningProxy['admin'] = null
+  if (config.admin.listen !== null) {
+    const app = buildAdminServer({
+      store: pipeline,
+      metrics: m,
+      token: config.admin.token,
+      logger,
+      ready: () => {
+        const stats = pipeline.getStats()
+        const listening = routes.every((r) => r.server.listening)
+        const storeOk = stats.storeError === null
+        return {
+          ready: listening && storeOk,
+          checks: { listeners: listening ? 'ok' : 'not listening', store: storeOk ? 'ok' : `failing: ${stats.storeError}` }
+        }
+      }
+    })
+    try {
+      await app.listen({ host: config.admin.listen.host, port: config.admin.listen.port })
+    } catch (err) {
+      await cleanup()
+      throw new ConfigError(`admin.listen: cannot listen on ${formatHostPort(config.admin.listen)} (${describeListenError(err)})`)
+    }
+    admin = { app, address: app.server.address() as AddressInfo }
+  }
+
+  for (const r of routes) {
+    logger.info({ route: r.name, listen: `${r.address.address}:${r.address.port}`, upstream: r.upstream }, 'route listening')
+    const rc = config.routes.find((c) => c.name === r.name)!
+    if (rc.tls.insecureSkipVerify) {
+      logger.warn({ route: r.name, upstream: r.upstream }, 'TLS VERIFICATION IS OFF for this upstream (tls.insecure_skip_verify): certificates are not checked')
+    }
+  }
+  if (admin !== null) logger.info({ listen: `${admin.address.address}:${admin.address.port}`, token_required: config.admin.token !== null }, 'admin API listening')
+  logger.info({
+    store: config.store.path,
+    capture_mode: config.capture.bodies ? 'verbose (prompt and completion text kept, secrets redacted)' : 'metadata (no prompt or completion text)'
+  }, 'capture ready')
+
+  let closing: Promise<void> | null = null
+  return {
+    routes,
+    admin,
+    pipeline,
+    metrics: m,
+    close () {
+      closing ??= (async () => {
+        for (const r of routes) r.server.close()
+        const deadline = Date.now() + config.shutdownGraceMs
+        while (runtimes.some((r) => r.inflight > 0) && Date.now() < deadline) await sleep(20)
+        for (const r of routes) r.server.closeAllConnections()
+        await admin?.app.close()
+        await Promise.all(upstreams.map((u) => u.pool.close().catch(() => u.pool.destroy())))
+        await pipeline.close()
+        logger.info({ stored: pipeline.stats.stored, dropped: pipeline.stats.dropped }, 'stopped')
+      })()
+      return closing
+    }
+  }
+}
+
+function listen (server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+function describeListenError (err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'EADDRINUSE') return 'address already in use'
+  if (code === 'EACCES') return 'permission denied'
+  if (code === 'EADDRNOTAVAIL') return 'no such local address'
+  return (err as Error).message
+}
+
+function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

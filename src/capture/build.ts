@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto'
+import type { HopKind } from '../config/types.js'
+import { classify } from '../diagnosis/classify.js'
+import { headerValue } from '../proxy/headers.js'
+import type { BodyRecord, Exchange, ExchangeMeta } from './exchange.js'
+import { classifyPath } from './features.js'
+import { headText, isComplete, type ObservationRecord, type SampledBody, tailText } from './record.js'
+import { completionResponseMeta, gatewayRequestMeta, gitlabInstance, openaiRequestMeta } from './metadata.js'
+import { type Json, redactForm, redactHeaders, redactJson, redactQuery, scrubText } from './redact.js'
+import type { RuleSet } from './redact-rules.js'
+import { readNdjson, readSse, type StreamFacts } from './streams.js'
+
+export interface BuildOptions {
+  /** Body rules for the capture mode (content rules off in verbose mode). */
+  bodyRules: RuleSet
+  headerRules: RuleSet
+  /** Keep (redacted) request and response bodies. */
+  verbose: boolean
+  errorBodyBytes: number
+  /** Hop setting per route name. */
+  routeHops: ReadonlyMap<string, HopKind>
+}
+
+/** Sortable, unique: 12 hex of milliseconds + 8 random hex. */
+export function newExchangeId (startedAt: number): string {
+  return startedAt.toString(16).padStart(12, '0') + randomBytes(4).toString('hex')
+}
+
+type BodyKind = 'json' | 'sse' | 'ndjson' | 'form' | 'text' | 'binary'
+
+function bodyKind (contentType: string | null): BodyKind {
+  if (contentType === null) return 'binary'
+  const ct = contentType.toLowerCase()
+  if (ct.includes('event-stream')) return 'sse'
+  if (ct.includes('ndjson') || ct.includes('jsonl')) return 'ndjson'
+  if (ct.includes('json')) return 'json'
+  if (ct.includes('x-www-form-urlencoded')) return 'form'
+  if (ct.startsWith('text/') || ct.includes('xml')) return 'text'
+  return 'binary'
+}
+
+/** Parses a complete JSON body sample; notes why not otherwise. */
+function parseJsonSample (sample: SampledBody, what: string, notes: string[]): unknown {
+  if (sample.total === 0) return undefined
+  if (!isComplete(sample)) {
+    notes.push(`${what} body of ${sample.total} bytes is over the sample bound (${sample.headLimit}): not parsed`)
+    return undefined
+  }
+  try {
+    return JSON.parse(headText(sample))
+  } catch (err) {
+    notes.push(`${what} body is not valid JSON (${err instanceof RangeError ? 'nested too deep' : 'parse error'})`)
+    return undefined
+  }
+}
+
+function truncate (text: string, bytes: number): { text: string, truncated: boolean } {
+  if (Buffer.byteLength(text) <= bytes) return { text, truncated: false }
+  return { text: Buffer.from(text).subarray(0, bytes).toString('utf8'), truncated: true }
+}
+
+/**
+ * Observation → Exchange: redaction, metadata, stream facts and flags. Runs in the capture
+ * pipeline after the bytes have been forwarded; may throw on a bug (the pipeline catches).
+ */
+export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exchange {
+  const q = obs.url.indexOf('?')
+  const path = q < 0 ? obs.url : obs.url.slice(0, q)
+  const query = q < 0 ? '' : obs.url.slice(q + 1)
+  const { hop, feature } = classifyPath(path, opts.routeHops.get(obs.route) ?? 'auto')
+  const notes: string[] = []
+  const meta: ExchangeMeta = { feature }
+
+  const reqType = headerValue(obs.requestHeaders, 'content-type')
+  const reqKind = bodyKind(reqType)
+  const reqJson = reqKind === 'json' ? parseJsonSample(obs.requestBody, 'request', notes) : undefined
+  if (hop === 'gateway') {
+    gatewayRequestMeta(reqJson, meta)
+    const gitlab = gitlabInstance(obs.requestHeaders)
+    if (gitlab !== undefined) meta.gitlab = gitlab
+  } else {
+    openaiRequestMeta(reqJson, meta)
+  }
+
+  const request: BodyRecord = {
+    headers: redactHeaders(obs.requestHeaders, opts.headerRules),
+    bytes: obs.requestBody.total,
+    content_type: reqType
+  }
+  if (opts.verbose) keepBody(request, obs.requestBody, reqKind, reqJson, opts, obs.requestBody.headLimit)
+
+  let response: BodyRecord | null = null
+  let stream: StreamFacts | null = null
+  if (obs.responseHeaders !== null) {
+    const resType = headerValue(obs.responseHeaders, 'content-type')
+    const resKind = bodyKind(resType)
+    const sample = obs.responseBody
+    let resJson: unknown
+    if (resKind === 'sse' || resKind === 'ndjson') {
+      const { text, fromStart } = tailText(sample)
+      stream = resKind === 'sse' ? readSse(text, fromStart) : readNdjson(text, fromStart)
+      if (stream.usage !== null) meta.usage = stream.usage
+      if (stream.finishReason !== null) meta.finish_reason = stream.finishReason
+      meta.stream_complete = stream.complete
+      if (stream.error !== null) meta.stream_error = scrubText(stream.error)
+    } else if (resKind === 'json' && !obs.upgraded) {
+      resJson = parseJsonSample(sample, 'response', notes)
+      completionResponseMeta(resJson, meta)
+    }
+    response = {
+      headers: redactHeaders(obs.responseHeaders, opts.headerRules),
+      bytes: sample.total,
+      content_type: resType
+    }
+    const status = obs.status ?? 0
+    if (status >= 400) keepBody(response, sample, resKind, resJson, opts, opts.errorBodyBytes)
+    else if (opts.verbose) keepBody(response, sample, resKind, resJson, opts, sample.headLimit)
+  }
+  if (notes.length > 0) meta.notes = notes
+
+  const flags = classify({
+    status: obs.status,
+    failureCode: obs.failure?.code ?? null,
+    failureAfterHeaders: obs.failure?.afterHeaders ?? false,
+    proxyAnsweredFlag: obs.proxyAnswered?.flag ?? null,
+    clientAborted: obs.clientAborted,
+    streamComplete: stream?.complete ?? null,
+    streamError: stream?.error != null
+  })
+
+  return {
+    id: newExchangeId(obs.startedAt),
+    route: obs.route,
+    hop,
+    correlation_id: obs.correlationId,
+    correlation_source: obs.correlationSource,
+    original_correlation_id: obs.originalCorrelationId === null ? null : JSON.stringify(scrubText(obs.originalCorrelationId.slice(0, 256))),
+    started_at: new Date(obs.startedAt).toISOString(),
+    method: obs.method,
+    path: scrubText(path),
+    query: redactQuery(query, opts.bodyRules),
+    status: obs.status,
+    flags,
+    timings: { ttfb_ms: round(obs.ttfbMs), duration_ms: round(obs.durationMs) as number },
+    request,
+    response,
+    client_ip: obs.clientIp,
+    upstream: obs.upstream + path,
+    error: obs.failure === null ? null : { code: obs.failure.code, message: scrubText(obs.failure.message) },
+    proxy_answered: obs.proxyAnswered !== null,
+    upgraded: obs.upgraded,
+    meta
+  }
+}
+
+function round (ms: number | null): number | null {
+  return ms === null ? null : Math.round(ms * 1000) / 1000
+}
+
+/** Stores a redacted body: JSON structurally, forms by key, text scrubbed, binary as a size. */
+function keepBody (record: BodyRecord, sample: SampledBody, kind: BodyKind, parsed: unknown, opts: BuildOptions, limit: number): void {
+  if (sample.total === 0 || limit === 0) return
+  const truncated = !isComplete(sample) || sample.head.byteLength > limit
+  if (kind === 'json' && parsed !== undefined) {
+    const redacted: Json = redactJson(parsed, opts.bodyRules)
+    const text = JSON.stringify(redacted)
+    if (Buffer.byteLength(text) <= limit) {
+      record.body = redacted
+      return
+    }
+    record.body = truncate(text, limit).text
+    record.body_truncated = true
+    return
+  }
+  if (kind === 'binary') {
+    record.body = `[binary: ${sample.total} bytes]`
+    return
+  }
+  let text = headText(sample)
+  if (kind === 'form') text = redactForm(text, opts.bodyRules)
+  else if (!opts.verbose && kind !== 'json') {
+    // Streams and text carry completion text: only their shape is kept unless verbose.
+    if (kind === 'sse' || kind === 'ndjson') text = redactStreamLines(text, opts)
+  }
+  const cut = truncate(scrubText(text), limit)
+  record.body = cut.text
+  if (truncated || cut.truncated) record.body_truncated = true
+}
+
+/** Each JSON line of a stream redacted by the body rules; other lines kept as they are. */
+function redactStreamLines (text: string, opts: BuildOptions): string {
+  return text.split('\n').map((line) => {
+    const prefix = line.startsWith('data:') ? 'data: ' : ''
+    const payload = prefix ? line.slice(5).trim() : line
+    if (!payload.startsWith('{')) return line
+    try {
+      return prefix + JSON.stringify(redactJson(JSON.parse(payload), opts.bodyRules))
+    } catch {
+      return line
+    }
+  }).join('\n')
+}

@@ -1,0 +1,78 @@
+import type { Flag } from '../diagnosis/flags.js'
+import type { CorrelationSource } from '../proxy/observation.js'
+import type { Feature, Hop } from './features.js'
+import type { HeaderMap, Json } from './redact.js'
+
+/** GitLab instance identity, from the X-Gitlab-* headers GitLab sends the gateway. */
+export interface GitlabInstance {
+  instance_id?: string
+  realm?: string
+  version?: string
+  host_name?: string
+  global_user_id?: string
+}
+
+/** What capture read from the bodies: never text, only names, numbers and switches. */
+export interface ExchangeMeta {
+  feature: Feature
+  file_name?: string
+  language?: string
+  model_provider?: string
+  model_name?: string
+  model_endpoint?: string
+  model_identifier?: string
+  /** OpenAI request `model`. */
+  model?: string
+  stream?: boolean
+  max_tokens?: number
+  temperature?: number
+  n?: number
+  stop?: Json
+  usage?: Record<string, number>
+  finish_reason?: string
+  /** Stream end marker seen ([DONE], finish reason, NDJSON usage); null when unknowable. */
+  stream_complete?: boolean | null
+  /** First error event of a 200 stream. */
+  stream_error?: string
+  gitlab?: GitlabInstance
+  /** Why a body was not read (too large, not JSON, ...). */
+  notes?: string[]
+}
+
+export interface BodyRecord {
+  headers: HeaderMap
+  bytes: number
+  content_type: string | null
+  /** Redacted body: error responses always (bounded), everything in verbose capture. */
+  body?: Json
+  body_truncated?: boolean
+}
+
+/** One request/response through the proxy, as stored and served. */
+export interface Exchange {
+  id: string
+  route: string
+  hop: Hop
+  correlation_id: string
+  correlation_source: CorrelationSource
+  /** The caller's id when it was not acceptable, JSON-escaped and cut to 256 chars. */
+  original_correlation_id: string | null
+  started_at: string
+  method: string
+  path: string
+  /** Redacted query string, without '?'; '' when none. */
+  query: string
+  status: number | null
+  flags: Flag[]
+  timings: { ttfb_ms: number | null, duration_ms: number }
+  request: BodyRecord
+  response: BodyRecord | null
+  client_ip: string
+  /** The upstream URL the request went to (no query). */
+  upstream: string
+  error: { code: string, message: string } | null
+  /** The proxy answered the caller itself. */
+  proxy_answered: boolean
+  upgraded: boolean
+  meta: ExchangeMeta
+}

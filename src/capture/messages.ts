@@ -1,0 +1,37 @@
+import type { HopKind, LogLevel } from '../config/types.js'
+import type { Retention } from '../store/sqlite.js'
+import type { ExchangeFilter, PageRequest } from '../store/types.js'
+import type { BatchResult } from './engine.js'
+import type { ObservationRecord } from './record.js'
+
+/** Everything the capture worker needs, as cloneable data. */
+export interface WorkerInit {
+  storePath: string
+  retention: Retention
+  logLevel: LogLevel
+  logFile: string | null
+  verbose: boolean
+  redactionAdd: string[]
+  redactionRemove: string[]
+  errorBodyBytes: number
+  routeHops: Array<[string, HopKind]>
+  pruneIntervalMs: number
+}
+
+export type StoreOp =
+  | { op: 'list', filter: ExchangeFilter, page: PageRequest }
+  | { op: 'get', id: string }
+  | { op: 'count' }
+
+export type ToWorker =
+  | { type: 'batch', seq: number, records: ObservationRecord[] }
+  | { type: 'query', id: number, query: StoreOp }
+  | { type: 'close' }
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'open-error', message: string }
+  | { type: 'batch-done', seq: number, result: BatchResult }
+  | { type: 'reply', id: number, ok: true, value: unknown }
+  | { type: 'reply', id: number, ok: false, error: { message: string, code?: string } }
+  | { type: 'closed' }

@@ -1,0 +1,261 @@
+import { once } from 'node:events'
+import { Worker } from 'node:worker_threads'
+import type { Logger } from '../log/logger.js'
+import type { Observation, ObservationSink } from '../proxy/observation.js'
+import { StoreOpenError } from '../store/sqlite.js'
+import type { ExchangeFilter, Page, PageRequest, StoreReader } from '../store/types.js'
+import { InvalidCursorError } from '../store/types.js'
+import type { Exchange } from './exchange.js'
+import type { ExchangeSummary } from './engine.js'
+import type { FromWorker, StoreOp, ToWorker, WorkerInit } from './messages.js'
+import { toRecord } from './record.js'
+
+export interface PipelineOptions {
+  init: WorkerInit
+  flushIntervalMs: number
+  /** Observations queued or in the worker; past this, new ones are dropped and counted. */
+  maxQueue: number
+  logger: Logger
+  onSummaries?: (summaries: ExchangeSummary[]) => void
+}
+
+export interface CaptureStats {
+  /** Written to the store. */
+  stored: number
+  /** Lost: queue full, store write failed, or capture failed on them. */
+  dropped: number
+  droppedQueueFull: number
+  droppedStoreError: number
+  captureErrors: number
+  queued: number
+  storeError: string | null
+}
+
+const BATCH_MAX = 1_000
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+const WORKER_URL = new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url)
+
+/**
+ * Built, the worker is plain JS. From source (tests run under tsx), a worker thread does not
+ * inherit tsx's loader hooks, so a tiny bootstrap registers them in the worker first.
+ */
+function newWorker (init: WorkerInit): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData: init })
+  const tsx = import.meta.resolve('tsx/esm/api')
+  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}) })`
+  return new Worker(bootstrap, { eval: true, workerData: init })
+}
+
+/**
+ * The data plane's sink: queues observations (O(1), bounded), ships them in batches to the
+ * capture worker, and answers store queries through it. Fails open everywhere: a full queue,
+ * a failing store or a dead worker loses records — counted — never traffic.
+ */
+export class CapturePipeline implements ObservationSink, StoreReader {
+  private pending: Observation[] = []
+  private inWorker = 0
+  private timer: NodeJS.Timeout | null = null
+  private batchSeq = 0
+  private readonly batchSizes = new Map<number, number>()
+  private queryId = 0
+  private readonly queries = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  private closing = false
+  private drainWaiters: Array<() => void> = []
+  readonly stats: CaptureStats = { stored: 0, dropped: 0, droppedQueueFull: 0, droppedStoreError: 0, captureErrors: 0, queued: 0, storeError: null }
+
+  private constructor (private worker: Worker, private readonly opts: PipelineOptions) {
+    this.attach(worker)
+  }
+
+  /** Starts the capture worker; rejects with StoreOpenError when the store cannot be opened. */
+  static async start (opts: PipelineOptions): Promise<CapturePipeline> {
+    const worker = await spawn(opts.init)
+    return new CapturePipeline(worker, opts)
+  }
+
+  record (obs: Observation): void {
+    if (this.pending.length + this.inWorker >= this.opts.maxQueue || this.closing) {
+      this.stats.dropped++
+      this.stats.droppedQueueFull++
+      return
+    }
+    this.pending.push(obs)
+    if (this.pending.length >= BATCH_MAX) this.flush()
+    else if (this.timer === null) this.timer = setTimeout(this.flushTimer, this.opts.flushIntervalMs)
+  }
+
+  private readonly flushTimer = (): void => {
+    this.timer = null
+    this.flush()
+  }
+
+  private flush (): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
+    if (this.pending.length === 0) return
+    const batch = this.pending
+    this.pending = []
+    const records = []
+    for (const obs of batch) {
+      try {
+        records.push(toRecord(obs))
+      } catch {
+        this.stats.captureErrors++
+        this.stats.dropped++
+      }
+    }
+    const seq = ++this.batchSeq
+    this.batchSizes.set(seq, records.length)
+    this.inWorker += records.length
+    this.post({ type: 'batch', seq, records })
+  }
+
+  private post (msg: ToWorker): void {
+    try {
+      this.worker.postMessage(msg)
+    } catch (err) {
+      this.opts.logger.error({ err: { message: (err as Error).message } }, 'could not hand records to the capture worker')
+      if (msg.type === 'batch') this.settleBatch(msg.seq, msg.records.length)
+    }
+  }
+
+  /** A batch left the worker: `storeLost` records failed to be written, `captureLost` to be built. */
+  private settleBatch (seq: number, storeLost: number, captureLost = 0): void {
+    const n = this.batchSizes.get(seq) ?? 0
+    this.batchSizes.delete(seq)
+    this.inWorker -= n
+    this.stats.dropped += storeLost + captureLost
+    this.stats.droppedStoreError += storeLost
+    this.wakeDrainWaiters()
+  }
+
+  private attach (worker: Worker): void {
+    worker.on('message', (msg: FromWorker) => this.onMessage(msg))
+    worker.on('error', (err) => {
+      this.opts.logger.error({ err: { message: err.message, stack: err.stack } }, 'capture worker failed')
+    })
+    worker.on('exit', (code) => {
+      if (this.closing) return
+      // Everything the worker held is lost; count it, and start a fresh worker.
+      for (const seq of [...this.batchSizes.keys()]) this.settleBatch(seq, this.batchSizes.get(seq) ?? 0)
+      for (const q of this.queries.values()) q.reject(new Error('capture worker restarted'))
+      this.queries.clear()
+      this.opts.logger.error({ exit_code: code }, 'capture worker exited; restarting it')
+      setTimeout(() => {
+        spawn(this.opts.init).then((w) => {
+          this.worker = w
+          this.attach(w)
+        }, (err: Error) => this.opts.logger.error({ err: { message: err.message } }, 'capture worker could not restart: capture is off'))
+      }, 1_000).unref()
+    })
+  }
+
+  private onMessage (msg: FromWorker): void {
+    switch (msg.type) {
+      case 'batch-done': {
+        const r = msg.result
+        this.stats.stored += r.stored
+        this.stats.captureErrors += r.captureErrors
+        this.stats.storeError = r.storeError
+        this.settleBatch(msg.seq, r.storeFailed, r.captureErrors)
+        if (r.summaries.length > 0) {
+          try {
+            this.opts.onSummaries?.(r.summaries)
+          } catch (err) {
+            this.opts.logger.error({ err: { message: (err as Error).message } }, 'metrics update failed')
+          }
+        }
+        break
+      }
+      case 'reply': {
+        const q = this.queries.get(msg.id)
+        if (q === undefined) return
+        this.queries.delete(msg.id)
+        if (msg.ok) q.resolve(msg.value)
+        else q.reject(msg.error.code === 'DDP_INVALID_CURSOR' ? new InvalidCursorError() : Object.assign(new Error(msg.error.message), { code: msg.error.code }))
+        break
+      }
+    }
+  }
+
+  private query<T> (query: StoreOp): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const id = ++this.queryId
+      this.queries.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      this.post({ type: 'query', id, query })
+    })
+  }
+
+  list (filter: ExchangeFilter, page: PageRequest): Promise<Page> {
+    return this.query<Page>({ op: 'list', filter, page })
+  }
+
+  get (id: string): Promise<Exchange | null> {
+    return this.query<Exchange | null>({ op: 'get', id })
+  }
+
+  count (): Promise<number> {
+    return this.query<number>({ op: 'count' })
+  }
+
+  /** Everything recorded so far is written (or counted as dropped). */
+  async drain (): Promise<void> {
+    this.flush()
+    if (this.inWorker === 0) return
+    await new Promise<void>((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  private wakeDrainWaiters (): void {
+    if (this.inWorker !== 0 || this.pending.length !== 0) return
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const w of waiters) w()
+  }
+
+  getStats (): CaptureStats {
+    return { ...this.stats, queued: this.pending.length + this.inWorker }
+  }
+
+  /** Flushes, lets the worker finish its batches, closes the store. */
+  async close (): Promise<void> {
+    await this.drain()
+    this.closing = true
+    const closed = once(this.worker, 'exit')
+    this.post({ type: 'close' })
+    await closed
+  }
+}
+
+function spawn (init: WorkerInit): Promise<Worker> {
+  return new Promise((resolve, reject) => {
+    const worker = newWorker(init)
+    const onMessage = (msg: FromWorker): void => {
+      if (msg.type === 'ready') {
+        cleanup()
+        resolve(worker)
+      } else if (msg.type === 'open-error') {
+        cleanup()
+        reject(new StoreOpenError(msg.message))
+      }
+    }
+    const onError = (err: Error): void => {
+      cleanup()
+      reject(err)
+    }
+    const onExit = (code: number): void => {
+      cleanup()
+      reject(new Error(`capture worker exited during start-up (code ${code})`))
+    }
+    const cleanup = (): void => {
+      worker.off('message', onMessage)
+      worker.off('error', onError)
+      worker.off('exit', onExit)
+    }
+    worker.on('message', onMessage)
+    worker.on('error', onError)
+    worker.on('exit', onExit)
+  })
+}

@@ -1,0 +1,93 @@
+/**
+ * Reads what a finished stream said at its end, from the tail the data plane kept: usage,
+ * finish reason, whether the final event arrived, and error events. Runs after forwarding.
+ */
+export interface StreamFacts {
+  kind: 'sse' | 'ndjson' | 'raw'
+  /** The stream's own end marker arrived ([DONE], a finish_reason, stream_end, NDJSON usage). */
+  complete: boolean | null
+  finishReason: string | null
+  usage: Record<string, number> | null
+  /** First error event, as text (already short). */
+  error: string | null
+}
+
+/** Lines of the tail; the first is dropped when the tail starts mid-body (it may be partial). */
+function lines (tail: string, fromStart: boolean): string[] {
+  const all = tail.split(/\r?\n/)
+  return fromStart ? all : all.slice(1)
+}
+
+function tryJson (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+function numbers (value: unknown): Record<string, number> | null {
+  if (typeof value !== 'object' || value === null) return null
+  const out: Record<string, number> = {}
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v
+  return Object.keys(out).length > 0 ? out : null
+}
+
+function errorText (value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  return text.length > 500 ? text.slice(0, 500) + '…' : text
+}
+
+export function readSse (tail: string, fromStart: boolean): StreamFacts {
+  const facts: StreamFacts = { kind: 'sse', complete: false, finishReason: null, usage: null, error: null }
+  let event = ''
+  let sawData = false
+  for (const line of lines(tail, fromStart)) {
+    if (line.startsWith('event:')) {
+      event = line.slice(6).trim()
+      // The gateway's /v4/code/suggestions framing.
+      if (event === 'stream_end') facts.complete = true
+      if (event === 'error' && facts.error === null) facts.error = 'error event'
+      continue
+    }
+    if (!line.startsWith('data:')) continue
+    sawData = true
+    const data = line.slice(5).trim()
+    if (data === '[DONE]') {
+      facts.complete = true
+      continue
+    }
+    const chunk = tryJson(data) as { choices?: Array<{ finish_reason?: unknown }>, usage?: unknown, error?: unknown } | undefined
+    if (chunk === undefined || chunk === null || typeof chunk !== 'object') continue
+    if (chunk.error !== undefined && facts.error === null) facts.error = errorText(chunk.error)
+    if (event === 'error' && facts.error === 'error event') facts.error = errorText(chunk)
+    const usage = numbers(chunk.usage)
+    if (usage !== null) facts.usage = usage
+    for (const choice of Array.isArray(chunk.choices) ? chunk.choices : []) {
+      if (typeof choice?.finish_reason === 'string') facts.finishReason = choice.finish_reason
+    }
+  }
+  // The gateway's /v2 code streams are text/event-stream without any `data:` framing.
+  if (!sawData && facts.complete === false && facts.error === null) return { ...facts, kind: 'raw', complete: null }
+  if (facts.finishReason !== null) facts.complete = true
+  return facts
+}
+
+/** The gateway's chat stream: `{"type": "action"|"final_answer_delta"|"error"|"usage", "data": {...}}`. */
+export function readNdjson (tail: string, fromStart: boolean): StreamFacts {
+  const facts: StreamFacts = { kind: 'ndjson', complete: false, finishReason: null, usage: null, error: null }
+  for (const line of lines(tail, fromStart)) {
+    if (line.trim() === '') continue
+    const event = tryJson(line) as { type?: unknown, data?: unknown } | undefined
+    if (event === undefined || event === null || typeof event !== 'object') continue
+    if (event.type === 'usage') {
+      facts.usage = numbers(event.data)
+      facts.complete = true
+    } else if (event.type === 'final_answer') {
+      facts.complete = true
+    } else if (event.type === 'error' && facts.error === null) {
+      facts.error = errorText(event.data ?? event)
+    }
+  }
+  return facts
+}

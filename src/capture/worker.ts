@@ -1,0 +1,71 @@
+/**
+ * The capture thread: owns the SQLite store, builds exchanges (redaction, metadata, flags),
+ * logs them and writes them. Traffic never waits on anything here.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { createLogger } from '../log/logger.js'
+import { SqliteStore } from '../store/sqlite.js'
+import { CaptureEngine } from './engine.js'
+import type { FromWorker, StoreOp, ToWorker, WorkerInit } from './messages.js'
+import { buildHeaderRuleSet, buildRuleSet } from './redact-rules.js'
+
+const init = workerData as WorkerInit
+const port = parentPort
+if (port === null) throw new Error('capture/worker.ts runs as a worker thread only')
+
+function send (msg: FromWorker): void {
+  port!.postMessage(msg)
+}
+
+const logger = createLogger(init.logLevel, init.logFile)
+let store: SqliteStore
+try {
+  store = new SqliteStore(init.storePath)
+} catch (err) {
+  send({ type: 'open-error', message: (err as Error).message })
+  process.exit(0)
+}
+
+const engine = new CaptureEngine({
+  bodyRules: buildRuleSet(init.verbose, init.redactionAdd, init.redactionRemove),
+  headerRules: buildHeaderRuleSet(init.redactionAdd, init.redactionRemove),
+  verbose: init.verbose,
+  errorBodyBytes: init.errorBodyBytes,
+  routeHops: new Map(init.routeHops)
+}, store, logger, init.retention)
+
+engine.prune()
+const pruneTimer = setInterval(() => engine.prune(), init.pruneIntervalMs)
+pruneTimer.unref()
+
+function runQuery (q: StoreOp): unknown {
+  switch (q.op) {
+    case 'list': return store.list(q.filter, q.page)
+    case 'get': return store.get(q.id)
+    case 'count': return store.count()
+  }
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'batch':
+      send({ type: 'batch-done', seq: msg.seq, result: engine.process(msg.records) })
+      break
+    case 'query':
+      try {
+        send({ type: 'reply', id: msg.id, ok: true, value: runQuery(msg.query) })
+      } catch (err) {
+        send({ type: 'reply', id: msg.id, ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code } })
+      }
+      break
+    case 'close':
+      clearInterval(pruneTimer)
+      store.close()
+      logger.flush()
+      send({ type: 'closed' })
+      port.close()
+      break
+  }
+})
+
+send({ type: 'ready' })

@@ -1,0 +1,39 @@
+/**
+ * Embedded defaults, in the raw (snake_case, YAML-shaped) form. config/default.yaml documents
+ * the same values; a test keeps the two in step.
+ */
+export const DEFAULT_ROUTE = {
+  name: 'gitlab-aigw',
+  listen: '0.0.0.0:5053',
+  upstream: 'http://127.0.0.1:5052'
+} as const
+
+export const ROUTE_DEFAULTS = {
+  hop: 'auto',
+  preserve_host: false,
+  tls: { ca_file: null, insecure_skip_verify: false },
+  // GitLab gives up first (Workhorse 55 s for code suggestions, Rails 30-60 s for chat); the
+  // proxy's own limits only protect it from upstreams that never answer.
+  timeouts: { connect_ms: 10_000, headers_ms: 90_000, body_idle_ms: 90_000 },
+  max_body_bytes: 64 * 1024 * 1024
+} as const
+
+export const DEFAULTS = {
+  routes: [{ ...DEFAULT_ROUTE }],
+  admin: { listen: '127.0.0.1:5099', token: null },
+  store: {
+    path: './data/exchanges.db',
+    flush_interval_ms: 25,
+    max_queue: 20_000,
+    retention: { max_rows: 1_000_000, max_age_hours: 168 }
+  },
+  capture: {
+    bodies: false,
+    sample_bytes: 64 * 1024,
+    tail_bytes: 16 * 1024,
+    error_body_bytes: 16 * 1024,
+    redaction: { add: [], remove: [] }
+  },
+  log: { level: 'info', file: null },
+  shutdown_grace_ms: 10_000
+} as const

@@ -1,0 +1,243 @@
+import { accessSync, constants, readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { DEFAULTS, DEFAULT_ROUTE, ROUTE_DEFAULTS } from './defaults.js'
+import { ConfigError } from './errors.js'
+import { parseHostPort, parseUpstreamUrl } from './parse.js'
+import { Section } from './section.js'
+import type { Config, HopKind, LogLevel, RouteConfig } from './types.js'
+
+/** CLI flags that override the file and the environment (all optional). */
+export interface FlagOverrides {
+  listen?: string
+  upstream?: string
+  /** `NAME=LISTEN=UPSTREAM`, repeatable. */
+  route?: string[]
+  admin?: string
+  adminToken?: string
+  db?: string
+  captureBodies?: boolean
+  caFile?: string
+  insecureSkipVerify?: boolean
+  logLevel?: string
+}
+
+export interface ConfigSources {
+  /** YAML file; null for the embedded defaults only. */
+  file?: string | null
+  env?: NodeJS.ProcessEnv
+  flags?: FlagOverrides
+}
+
+export const ENV_PREFIX = 'DUO_DIAG_'
+/** Not a configuration key: names the file itself. */
+export const ENV_CONFIG_FILE = 'DUO_DIAG_CONFIG'
+
+type Raw = Record<string, unknown>
+
+/** Defaults <- YAML file <- DUO_DIAG_* environment <- CLI flags, then validated. */
+export function loadConfig (sources: ConfigSources = {}): Config {
+  const env = sources.env ?? {}
+  const raw = structuredClone(DEFAULTS) as unknown as Raw
+  const file = sources.file ?? env[ENV_CONFIG_FILE] ?? null
+  if (file) mergeInto(raw, readYamlFile(file))
+  applyEnv(raw, env)
+  if (sources.flags) applyFlags(raw, sources.flags)
+  return validate(raw)
+}
+
+function readYamlFile (file: string): Raw {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`config file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+  }
+  let doc: unknown
+  try {
+    doc = parseYaml(text)
+  } catch (err) {
+    throw new ConfigError(`config file ${file}: invalid YAML: ${(err as Error).message.split('\n')[0]}`)
+  }
+  if (doc === null || doc === undefined) return {}
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${file}: the top level must be a mapping`)
+  return doc as Raw
+}
+
+/** Objects merge key by key; anything else (lists included) replaces. */
+function mergeInto (target: Raw, source: Raw): void {
+  for (const [k, v] of Object.entries(source)) {
+    const cur = target[k]
+    if (isPlainObject(v) && isPlainObject(cur)) mergeInto(cur, v)
+    else target[k] = v
+  }
+}
+
+function isPlainObject (v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** `DUO_DIAG_STORE__PATH=x` sets store.path; `DUO_DIAG_ROUTES__0__UPSTREAM` indexes lists. */
+function applyEnv (raw: Raw, env: NodeJS.ProcessEnv): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || name === ENV_CONFIG_FILE || value === undefined) continue
+    const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__')
+    if (path.some((p) => p === '')) throw new ConfigError(`${name}: malformed variable name`)
+    let node: Raw | unknown[] = raw
+    for (let i = 0; i < path.length - 1; i++) {
+      const key = path[i] as string
+      const container = node as Record<string, unknown>
+      let next = container[key]
+      if (next === undefined || next === null || typeof next !== 'object') {
+        next = /^\d+$/.test(path[i + 1] as string) ? [] : {}
+        container[key] = next
+      }
+      node = next as Raw | unknown[]
+    }
+    const last = path[path.length - 1] as string
+    ;(node as Record<string, unknown>)[last] = value
+  }
+  // Env may address routes[N] past the file's list: give such routes the route defaults' name.
+  if (Array.isArray(raw.routes)) raw.routes = raw.routes.filter((r) => r !== undefined)
+}
+
+function applyFlags (raw: Raw, flags: FlagOverrides): void {
+  const flagRoutes: Raw[] = []
+  if (flags.listen !== undefined || flags.upstream !== undefined) {
+    const base = (Array.isArray(raw.routes) && isPlainObject(raw.routes[0]) ? raw.routes[0] : DEFAULT_ROUTE) as Raw
+    flagRoutes.push({
+      name: base.name ?? DEFAULT_ROUTE.name,
+      listen: flags.listen ?? base.listen ?? DEFAULT_ROUTE.listen,
+      upstream: flags.upstream ?? base.upstream ?? DEFAULT_ROUTE.upstream
+    })
+  }
+  for (const spec of flags.route ?? []) {
+    const parts = spec.split('=')
+    if (parts.length !== 3 || parts.some((p) => p.trim() === '')) {
+      throw new ConfigError(`--route "${spec}": expected NAME=LISTEN=UPSTREAM, e.g. model=127.0.0.1:5054=http://127.0.0.1:8000`)
+    }
+    flagRoutes.push({ name: parts[0], listen: parts[1], upstream: parts[2] })
+  }
+  if (flagRoutes.length > 0) raw.routes = flagRoutes
+  const routes = Array.isArray(raw.routes) ? (raw.routes as Raw[]) : []
+  if (flags.caFile !== undefined || flags.insecureSkipVerify !== undefined) {
+    for (const r of routes) {
+      if (!isPlainObject(r)) continue
+      const tls: Raw = isPlainObject(r.tls) ? r.tls : {}
+      if (flags.caFile !== undefined) tls.ca_file = flags.caFile
+      if (flags.insecureSkipVerify !== undefined) tls.insecure_skip_verify = flags.insecureSkipVerify
+      r.tls = tls
+    }
+  }
+  const admin = raw.admin as Raw
+  if (flags.admin !== undefined) admin.listen = flags.admin
+  if (flags.adminToken !== undefined) admin.token = flags.adminToken
+  if (flags.db !== undefined) (raw.store as Raw).path = flags.db
+  if (flags.captureBodies !== undefined) (raw.capture as Raw).bodies = flags.captureBodies
+  if (flags.logLevel !== undefined) (raw.log as Raw).level = flags.logLevel
+}
+
+const HOPS: readonly HopKind[] = ['auto', 'gateway', 'model']
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
+
+function validate (raw: Raw): Config {
+  const root = new Section(raw, '')
+  const routes = root.list('routes').map(validateRoute)
+  if (routes.length === 0) throw new ConfigError('routes: at least one route is needed')
+  const names = new Set<string>()
+  const listens = new Set<string>()
+  for (const r of routes) {
+    if (names.has(r.name)) throw new ConfigError(`routes: the name "${r.name}" is used twice`)
+    names.add(r.name)
+    const l = `${r.listen.host}:${r.listen.port}`
+    if (r.listen.port !== 0 && listens.has(l)) throw new ConfigError(`routes: two routes listen on ${l}`)
+    listens.add(l)
+  }
+
+  const adminS = root.section('admin')
+  const adminListen = adminS.nullableString('listen', DEFAULTS.admin.listen)
+  const admin = {
+    listen: adminListen === null || adminListen === 'off' ? null : parseHostPort(adminListen, 'admin.listen'),
+    token: adminS.nullableString('token', null)
+  }
+  adminS.finish()
+
+  const storeS = root.section('store')
+  const retentionS = storeS.section('retention')
+  const store = {
+    path: storeS.string('path', DEFAULTS.store.path),
+    flushIntervalMs: storeS.integer('flush_interval_ms', DEFAULTS.store.flush_interval_ms, 1, 10_000),
+    maxQueue: storeS.integer('max_queue', DEFAULTS.store.max_queue, 1, 10_000_000),
+    retention: {
+      maxRows: retentionS.integer('max_rows', DEFAULTS.store.retention.max_rows, 1, 1_000_000_000),
+      maxAgeHours: retentionS.integer('max_age_hours', DEFAULTS.store.retention.max_age_hours, 1, 24 * 365 * 10)
+    }
+  }
+  retentionS.finish()
+  storeS.finish()
+  if (store.path.trim() === '') throw new ConfigError('store.path: must not be empty')
+
+  const captureS = root.section('capture')
+  const redactionS = captureS.section('redaction')
+  const capture = {
+    bodies: captureS.boolean('bodies', DEFAULTS.capture.bodies),
+    sampleBytes: captureS.integer('sample_bytes', DEFAULTS.capture.sample_bytes, 1024, 16 * 1024 * 1024),
+    tailBytes: captureS.integer('tail_bytes', DEFAULTS.capture.tail_bytes, 0, 16 * 1024 * 1024),
+    errorBodyBytes: captureS.integer('error_body_bytes', DEFAULTS.capture.error_body_bytes, 0, 16 * 1024 * 1024),
+    redaction: { add: redactionS.stringList('add'), remove: redactionS.stringList('remove') }
+  }
+  redactionS.finish()
+  captureS.finish()
+
+  const logS = root.section('log')
+  const log = { level: logS.oneOf('level', DEFAULTS.log.level as LogLevel, LOG_LEVELS), file: logS.nullableString('file', null) }
+  logS.finish()
+
+  const shutdownGraceMs = root.integer('shutdown_grace_ms', DEFAULTS.shutdown_grace_ms, 0, 600_000)
+  root.finish()
+  return { routes, admin, store, capture, log, shutdownGraceMs }
+}
+
+function validateRoute (s: Section, index: number): RouteConfig {
+  const name = s.string('name', index === 0 ? DEFAULT_ROUTE.name : '')
+  if (!ROUTE_NAME.test(name)) {
+    throw new ConfigError(`${s.path}.name: "${name}" is not a route name (letters, digits, '.', '_', '-'; up to 64)`)
+  }
+  const listen = parseHostPort(s.string('listen', index === 0 ? DEFAULT_ROUTE.listen : ''), `${s.path}.listen`)
+  const upstreamText = s.string('upstream', '')
+  if (!upstreamText) throw new ConfigError(`${s.path}.upstream: missing (e.g. http://127.0.0.1:5052)`)
+  const upstream = parseUpstreamUrl(upstreamText, `${s.path}.upstream`)
+  const tlsS = s.section('tls')
+  const tls = {
+    caFile: tlsS.nullableString('ca_file', ROUTE_DEFAULTS.tls.ca_file),
+    insecureSkipVerify: tlsS.boolean('insecure_skip_verify', ROUTE_DEFAULTS.tls.insecure_skip_verify)
+  }
+  tlsS.finish()
+  if (tls.caFile !== null) {
+    try {
+      accessSync(tls.caFile, constants.R_OK)
+    } catch (err) {
+      throw new ConfigError(`${s.path}.tls.ca_file: ${tls.caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+    }
+  }
+  const tS = s.section('timeouts')
+  const d = ROUTE_DEFAULTS.timeouts
+  const timeouts = {
+    connectMs: tS.integer('connect_ms', d.connect_ms, 1, 3_600_000),
+    headersMs: tS.integer('headers_ms', d.headers_ms, 1, 3_600_000),
+    bodyIdleMs: tS.integer('body_idle_ms', d.body_idle_ms, 1, 3_600_000)
+  }
+  tS.finish()
+  const route: RouteConfig = {
+    name,
+    listen,
+    upstream,
+    hop: s.oneOf('hop', ROUTE_DEFAULTS.hop as HopKind, HOPS),
+    preserveHost: s.boolean('preserve_host', ROUTE_DEFAULTS.preserve_host),
+    tls,
+    timeouts,
+    maxBodyBytes: s.integer('max_body_bytes', ROUTE_DEFAULTS.max_body_bytes, 0, Number.MAX_SAFE_INTEGER)
+  }
+  s.finish()
+  return route
+}

@@ -1,0 +1,90 @@
+/**
+ * The effective configuration, after defaults, the YAML file, DUO_DIAG_* environment variables
+ * and CLI flags have been merged and validated. Every field is present: consumers never
+ * re-apply defaults.
+ */
+
+/** Which hop a route sits on. `auto` decides per request from the path (see capture/features.ts). */
+export type HopKind = 'auto' | 'gateway' | 'model'
+
+export interface HostPort {
+  host: string
+  port: number
+}
+
+export interface RouteTimeouts {
+  /** TCP + TLS handshake. */
+  connectMs: number
+  /** From request sent to response headers received. */
+  headersMs: number
+  /** Longest silence between two body chunks of the response. */
+  bodyIdleMs: number
+}
+
+export interface RouteTls {
+  /** Extra CA bundle (PEM) trusted in addition to Node's roots. */
+  caFile: string | null
+  /** Loudly-logged opt-out of certificate verification. */
+  insecureSkipVerify: boolean
+}
+
+export interface RouteConfig {
+  name: string
+  listen: HostPort
+  /** Upstream base URL; its path (if any) prefixes every forwarded path. */
+  upstream: URL
+  hop: HopKind
+  /** Keep the caller's Host header instead of rewriting it to the upstream's. */
+  preserveHost: boolean
+  tls: RouteTls
+  timeouts: RouteTimeouts
+  /** Largest request body accepted, in bytes (413 above it). */
+  maxBodyBytes: number
+}
+
+export interface StoreConfig {
+  /** SQLite file path, or `:memory:`. */
+  path: string
+  flushIntervalMs: number
+  /** Records waiting to be written; past this, new records are dropped and counted. */
+  maxQueue: number
+  retention: {
+    maxRows: number
+    maxAgeHours: number
+  }
+}
+
+export interface CaptureConfig {
+  /** Verbose capture: keep prompt and completion text (secrets are still redacted). */
+  bodies: boolean
+  /** Bytes of each body kept for metadata extraction (head), and of a stream's tail. */
+  sampleBytes: number
+  tailBytes: number
+  /** Bytes of an error response body (status >= 400) kept in the record. */
+  errorBodyBytes: number
+  redaction: {
+    /** Extra filter rules (same syntax as the built-in ones, see capture/redact-rules.ts). */
+    add: string[]
+    /** Built-in rules to drop, by their text. */
+    remove: string[]
+  }
+}
+
+export interface AdminConfig {
+  /** null disables the admin API. */
+  listen: HostPort | null
+  token: string | null
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export interface Config {
+  routes: RouteConfig[]
+  admin: AdminConfig
+  store: StoreConfig
+  capture: CaptureConfig
+  /** `file`: JSON lines appended there instead of stdout. */
+  log: { level: LogLevel, file: string | null }
+  /** Bounded wait for in-flight exchanges on SIGTERM/SIGINT. */
+  shutdownGraceMs: number
+}

@@ -1,0 +1,40 @@
+/**
+ * The flag vocabulary: stable names stored on exchanges, counted in metrics and documented in
+ * the README. Add, never rename.
+ */
+export const FLAGS = {
+  // From the upstream's status.
+  unauthorized: '401 from upstream: the caller was not authenticated',
+  forbidden: '403 from upstream: authenticated but not allowed (seat, license, scope)',
+  not_found: '404 from upstream: wrong path, often a model URL missing /v1, or an unknown model',
+  rate_limited: '429 from upstream',
+  model_error: "the gateway's 421: the model behind it returned an error",
+  upstream_error: '5xx from upstream, or a transport failure with no more specific flag',
+  client_error: 'another 4xx from upstream',
+  // Transport: the proxy got no (complete) response.
+  connection_refused: 'nothing accepted the TCP connection at the upstream address',
+  network_unreachable: 'no route to the upstream host (network or firewall)',
+  dns_failure: 'the upstream host name did not resolve',
+  timeout: 'any of connect_timeout, headers_timeout, body_timeout (always set with one of them)',
+  connect_timeout: 'TCP/TLS connection to the upstream not established in time',
+  headers_timeout: 'upstream accepted the request but sent no response headers in time',
+  body_timeout: 'upstream went silent in the middle of the response body',
+  tls_error: 'TLS handshake failed: untrusted, self-signed, expired or mismatched certificate, or TLS spoken to a plain-HTTP port',
+  connection_reset: 'upstream closed or reset the connection before response headers',
+  // Streams.
+  stream_aborted: 'upstream died after response headers: the caller got a cut-off body',
+  stream_truncated: 'stream ended cleanly but without its final event ([DONE], finish_reason, NDJSON final)',
+  stream_error: 'the stream answered 200 but carried an error event',
+  // The caller.
+  client_aborted: 'the caller hung up before the response was complete (normal for code completion)',
+  // Requests the proxy refused itself.
+  request_rejected: 'the proxy rejected the request before forwarding (malformed or over a limit)'
+} as const
+
+export type Flag = keyof typeof FLAGS
+
+export const ALL_FLAGS = Object.keys(FLAGS) as Flag[]
+
+export function isFlag (value: string): value is Flag {
+  return Object.hasOwn(FLAGS, value)
+}

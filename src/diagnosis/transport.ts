@@ -1,0 +1,92 @@
+import type { Flag } from './flags.js'
+
+/** Our own abort reason when the caller hangs up; never leaves the process. */
+export const CLIENT_ABORTED_CODE = 'DDP_CLIENT_ABORTED'
+
+/** OpenSSL certificate-verification codes as Node reports them. */
+const TLS_VERIFY_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_CRL',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID'
+])
+
+export function isTlsErrorCode (code: string): boolean {
+  return TLS_VERIFY_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code === 'EPROTO'
+}
+
+export interface TransportClass {
+  /** The most specific flag, first; `timeout` accompanies each timeout phase. */
+  flags: Flag[]
+  /** The status the proxy answers with when it has to answer itself. */
+  status: 502 | 504
+}
+
+/**
+ * Names a transport failure from its error code. Total: an unknown code is an `upstream_error`.
+ * `afterHeaders` distinguishes a reset before any response from a stream cut off mid-way.
+ */
+export function classifyTransport (code: string, afterHeaders: boolean): TransportClass {
+  switch (code) {
+    case CLIENT_ABORTED_CODE:
+      return { flags: ['client_aborted'], status: 502 }
+    case 'ECONNREFUSED':
+      return { flags: ['connection_refused'], status: 502 }
+    case 'ENETUNREACH':
+    case 'EHOSTUNREACH':
+    case 'EHOSTDOWN':
+      return { flags: ['network_unreachable'], status: 502 }
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_FAIL':
+    case 'EAI_NODATA':
+      return { flags: ['dns_failure'], status: 502 }
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return { flags: ['connect_timeout', 'timeout'], status: 504 }
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return { flags: ['headers_timeout', 'timeout'], status: 504 }
+    case 'UND_ERR_BODY_TIMEOUT':
+      return { flags: ['body_timeout', 'timeout', ...(afterHeaders ? ['stream_aborted' as const] : [])], status: 504 }
+  }
+  if (isTlsErrorCode(code)) return { flags: ['tls_error'], status: 502 }
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') {
+    return { flags: [afterHeaders ? 'stream_aborted' : 'connection_reset'], status: 502 }
+  }
+  return { flags: afterHeaders ? ['stream_aborted'] : ['upstream_error'], status: 502 }
+}
+
+/** One-line hint for the proxy's own error response; diagnosis gives the full cause and next steps. */
+export function transportHint (flag: Flag, upstream: string): string {
+  switch (flag) {
+    case 'connection_refused':
+      return `Nothing accepts connections at ${upstream}. Check that the service runs, listens on that port, and is reachable from the proxy (inside a container, localhost is the container itself).`
+    case 'network_unreachable':
+      return `No route to ${upstream}: check the network path and firewalls between the proxy and the upstream.`
+    case 'dns_failure':
+      return `The host name of ${upstream} does not resolve from the proxy. Check the URL and DNS.`
+    case 'connect_timeout':
+      return `No TCP/TLS connection to ${upstream} in time: a firewall dropping packets, or a wrong address.`
+    case 'headers_timeout':
+      return `${upstream} accepted the request but sent no response in time: the upstream (often the model) is too slow or stuck.`
+    case 'tls_error':
+      return `TLS with ${upstream} failed: the certificate is not trusted (self-signed, expired, wrong host name) or the port speaks plain HTTP. Trust the CA with the route's tls.ca_file.`
+    case 'connection_reset':
+      return `${upstream} closed the connection before answering: it crashed, or something in between cut the connection.`
+    default:
+      return `The request to ${upstream} failed before a response arrived.`
+  }
+}

@@ -1,0 +1,94 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { CaptureStats } from '../capture/pipeline.js'
+import type { ExchangeSummary } from '../capture/engine.js'
+
+/** Flags that mean the upstream (not the caller) failed. */
+const UPSTREAM_FAILURE = new Set([
+  'connection_refused', 'network_unreachable', 'dns_failure', 'connect_timeout', 'headers_timeout',
+  'body_timeout', 'tls_error', 'connection_reset', 'stream_aborted', 'stream_truncated', 'stream_error',
+  'upstream_error', 'model_error'
+])
+
+export interface MetricsSources {
+  inflight: () => Array<{ route: string, inflight: number }>
+  capture: () => CaptureStats
+  storeRows: () => Promise<number>
+}
+
+/**
+ * Prometheus metrics. Labels stay low-cardinality: route, feature, status class and flag only —
+ * never a path, an id or a user.
+ */
+export class Metrics {
+  readonly registry = new Registry()
+  private readonly exchanges: Counter<'route' | 'feature' | 'status_class' | 'flag'>
+  private readonly upstreamErrors: Counter<'route' | 'flag'>
+  private readonly duration: Histogram<'route' | 'feature'>
+  private readonly ttfb: Histogram<'route' | 'feature'>
+
+  constructor (sources: MetricsSources) {
+    const registers = [this.registry]
+    collectDefaultMetrics({ register: this.registry })
+    this.exchanges = new Counter({
+      name: 'duo_diag_exchanges_total',
+      help: 'Exchanges captured, by route, feature, status class and flag (flag="none" when unflagged; an exchange with two flags counts once under each)',
+      labelNames: ['route', 'feature', 'status_class', 'flag'],
+      registers
+    })
+    this.upstreamErrors = new Counter({
+      name: 'duo_diag_upstream_errors_total',
+      help: 'Exchanges whose upstream failed (transport, 5xx, broken streams), by flag',
+      labelNames: ['route', 'flag'],
+      registers
+    })
+    const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+    this.duration = new Histogram({ name: 'duo_diag_duration_seconds', help: 'Exchange duration', labelNames: ['route', 'feature'], buckets, registers })
+    this.ttfb = new Histogram({ name: 'duo_diag_ttfb_seconds', help: 'Time to the first response byte from upstream', labelNames: ['route', 'feature'], buckets, registers })
+    new Gauge({
+      name: 'duo_diag_inflight',
+      help: 'Exchanges in flight',
+      labelNames: ['route'],
+      registers,
+      collect () {
+        for (const r of sources.inflight()) this.set({ route: r.route }, r.inflight)
+      }
+    })
+    let reportedDrops = 0
+    new Counter({
+      name: 'duo_diag_capture_dropped_total',
+      help: 'Records lost by capture (queue full, store failing, capture error); the traffic itself was forwarded',
+      registers,
+      collect () {
+        const dropped = sources.capture().dropped
+        if (dropped > reportedDrops) this.inc(dropped - reportedDrops)
+        reportedDrops = dropped
+      }
+    })
+    new Gauge({
+      name: 'duo_diag_store_rows',
+      help: 'Exchanges in the store',
+      registers,
+      async collect () {
+        try {
+          this.set(await sources.storeRows())
+        } catch {
+          // Store unavailable: keep the last value; /readyz says why.
+        }
+      }
+    })
+  }
+
+  observe (summaries: readonly ExchangeSummary[]): void {
+    for (const s of summaries) {
+      const statusClass = s.status === null ? 'none' : `${Math.floor(s.status / 100)}xx`
+      const labels = { route: s.route, feature: s.feature }
+      if (s.flags.length === 0) this.exchanges.inc({ ...labels, status_class: statusClass, flag: 'none' })
+      for (const flag of s.flags) {
+        this.exchanges.inc({ ...labels, status_class: statusClass, flag })
+        if (UPSTREAM_FAILURE.has(flag)) this.upstreamErrors.inc({ route: s.route, flag })
+      }
+      this.duration.observe(labels, s.durationMs / 1000)
+      if (s.ttfbMs !== null) this.ttfb.observe(labels, s.ttfbMs / 1000)
+    }
+  }
+}

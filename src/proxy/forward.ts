@@ -1,0 +1,382 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { CLIENT_ABORTED_CODE, classifyTransport, transportHint } from '../diagnosis/transport.js'
+import { BodySample } from './body-sample.js'
+import { resolveCorrelation } from './correlation.js'
+import { downstreamResponseHeaders, findRequestId, upstreamRequestHeaders } from './headers.js'
+import type { Observation, ObservationSink } from './observation.js'
+import { type ProxyAnswer, writeProxyAnswer, writeProxyAnswerToSocket } from './proxy-response.js'
+import type { Upstream } from './upstream.js'
+
+/** What a route's forwarders share. */
+export interface RouteRuntime {
+  name: string
+  upstream: Upstream
+  preserveHost: boolean
+  maxBodyBytes: number
+  sampleBytes: number
+  tailBytes: number
+  sink: ObservationSink
+  /** Exchanges under way, for graceful shutdown and the inflight gauge. */
+  inflight: number
+}
+
+class ClientAbortedError extends Error {
+  readonly code = CLIENT_ABORTED_CODE
+  constructor () {
+    super('the caller closed the connection')
+  }
+}
+
+const kHandler = Symbol('duo-diag-proxy.handler')
+type WithHandler = { [kHandler]?: HttpForward }
+
+function errorCode (err: unknown): string {
+  const e = err as { code?: unknown, cause?: { code?: unknown } }
+  if (typeof e?.code === 'string') return e.code
+  if (typeof e?.cause?.code === 'string') return e.cause.code
+  return 'UNKNOWN'
+}
+
+function clientIpOf (req: IncomingMessage): string {
+  const ip = req.socket.remoteAddress ?? ''
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip
+}
+
+/** Origin-form path of the request; absolute-form targets are reduced to their path. */
+function targetPath (url: string): string {
+  if (url.charCodeAt(0) === 47 /* / */) return url
+  if (url === '*') return url
+  try {
+    const u = new URL(url)
+    return u.pathname + u.search
+  } catch {
+    return '/' + url
+  }
+}
+
+/** Does the request carry a body, by its framing headers? Reads rawHeaders, not the lazy `headers`. */
+function requestBodyLength (raw: string[]): number {
+  // -1: no body; -2: chunked; otherwise the content length.
+  let length = -1
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 14 && name.toLowerCase() === 'content-length') length = Number(raw[i + 1])
+    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -2
+  }
+  return length
+}
+
+/**
+ * One exchange in flight, as an undici dispatch handler. undici's core speaks this (legacy)
+ * handler interface natively (lib/core/request.js): no adapter, raw header buffers, and
+ * `onBodySent` hands us each request-body chunk as it goes out — a tee with no extra stream.
+ * Subclasses differ only in how bytes reach the caller (a ServerResponse or a raw socket).
+ */
+abstract class ForwardBase implements Dispatcher.DispatchHandler {
+  readonly obs: Observation
+  protected readonly t0: number
+  protected abortUpstream: ((err?: Error) => void) | null = null
+  protected resumeUpstream: (() => void) | null = null
+  protected headersSent = false
+  protected done = false
+
+  constructor (protected readonly route: RouteRuntime, req: IncomingMessage) {
+    this.t0 = performance.now()
+    const raw = req.rawHeaders
+    const correlation = resolveCorrelation(findRequestId(raw))
+    this.obs = {
+      route: route.name,
+      upstream: route.upstream.display,
+      startedAt: Date.now(),
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      httpVersion: req.httpVersion,
+      clientIp: clientIpOf(req),
+      correlationId: correlation.id,
+      correlationSource: correlation.source,
+      originalCorrelationId: correlation.original,
+      requestHeaders: raw,
+      requestBody: new BodySample(route.sampleBytes, 0),
+      status: null,
+      responseHeaders: null,
+      responseBody: new BodySample(route.sampleBytes, route.tailBytes),
+      ttfbMs: null,
+      durationMs: 0,
+      failure: null,
+      clientAborted: false,
+      proxyAnswered: null,
+      upgraded: false
+    }
+    route.inflight++
+  }
+
+  protected upstreamHeaders (req: IncomingMessage): string[] {
+    const up = this.route.upstream
+    const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'
+    return upstreamRequestHeaders(req.rawHeaders, this.obs.correlationId, this.obs.clientIp, this.route.preserveHost ? null : up.host, proto)
+  }
+
+  protected upstreamPath (): string {
+    return this.route.upstream.basePath + targetPath(this.obs.url)
+  }
+
+  protected abstract sendHead (status: number, statusText: string, headers: string[]): void
+  protected abstract sendChunk (chunk: Buffer): boolean
+  protected abstract sendEnd (): void
+  /** Cuts the response off so the caller sees the failure rather than a clean end. */
+  protected abstract cut (): void
+  protected abstract answer (a: ProxyAnswer, statusText: string): void
+  protected abstract onDrain (resume: () => void): void
+
+  onConnect (abort: (err?: Error) => void): void {
+    // The caller may have left while the request waited for a pooled connection.
+    if (this.done) abort(new ClientAbortedError())
+    else this.abortUpstream = abort
+  }
+
+  onBodySent (chunk: unknown): void {
+    if (Buffer.isBuffer(chunk)) this.obs.requestBody.add(chunk)
+  }
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx: Node already answered `Expect: 100-continue` to the caller; nothing to relay.
+    if (statusCode < 200 || this.done) return true
+    const obs = this.obs
+    obs.status = statusCode
+    obs.ttfbMs = performance.now() - this.t0
+    const headers = downstreamResponseHeaders(rawHeaders, obs.correlationId)
+    obs.responseHeaders = headers
+    this.resumeUpstream = resume
+    try {
+      this.sendHead(statusCode, statusText, headers)
+    } catch (err) {
+      // Node refused a header value the upstream sent (invalid characters): say so.
+      this.abortUpstream?.(err as Error)
+      return false
+    }
+    this.headersSent = true
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    if (this.done) return true
+    this.obs.responseBody.add(chunk)
+    if (this.sendChunk(chunk)) return true
+    this.onDrain(this.resumeUpstream as () => void)
+    return false
+  }
+
+  onComplete (): void {
+    if (this.done) return
+    this.sendEnd()
+    this.finish()
+  }
+
+  onError (err: Error): void {
+    if (this.done) return
+    const code = errorCode(err)
+    const obs = this.obs
+    obs.failure = { code, message: err.message, afterHeaders: this.headersSent }
+    if (this.headersSent) {
+      this.cut()
+    } else {
+      const cls = classifyTransport(code, false)
+      const flag = cls.flags[0] as string
+      const up = this.route.upstream.display
+      const status = code === 'ERR_INVALID_CHAR' || code === 'ERR_HTTP_INVALID_HEADER_VALUE' ? 502 : cls.status
+      this.answer({ status, flag, error: `${code}: ${err.message}`, hint: transportHint(cls.flags[0]!, up), correlationId: obs.correlationId },
+        status === 504 ? 'Gateway Timeout' : 'Bad Gateway')
+      obs.proxyAnswered = { status, flag }
+    }
+    this.finish()
+  }
+
+  /** The caller went away before the exchange completed. */
+  clientGone (): void {
+    if (this.done) return
+    this.obs.clientAborted = true
+    this.abortUpstream?.(new ClientAbortedError())
+    this.finish()
+  }
+
+  protected finish (): void {
+    this.done = true
+    this.obs.durationMs = performance.now() - this.t0
+    this.route.inflight--
+    try {
+      this.route.sink.record(this.obs)
+    } catch {
+      // The sink counts its own failures; live traffic never depends on it.
+    }
+  }
+}
+
+function onResponseClose (this: ServerResponse & WithHandler): void {
+  const h = this[kHandler]
+  if (h !== undefined) {
+    this[kHandler] = undefined
+    h.clientGone()
+  }
+}
+
+function onRequestError (): void {
+  // Errors on the caller's request stream surface through undici (the body stream fails) and
+  // through the response's 'close'; this listener only keeps them from being unhandled.
+}
+
+/** A normal request: bytes go back through Node's ServerResponse. */
+export class HttpForward extends ForwardBase {
+  constructor (route: RouteRuntime, req: IncomingMessage, private readonly res: ServerResponse) {
+    super(route, req)
+  }
+
+  start (req: IncomingMessage): void {
+    const route = this.route
+    const length = requestBodyLength(req.rawHeaders)
+    if (length > route.maxBodyBytes) {
+      this.answer({
+        status: 413,
+        flag: 'request_rejected',
+        error: `request body of ${length} bytes is over the route's limit of ${route.maxBodyBytes}`,
+        hint: 'Raise routes[].max_body_bytes if such bodies are expected.',
+        correlationId: this.obs.correlationId
+      }, 'Payload Too Large')
+      this.obs.proxyAnswered = { status: 413, flag: 'request_rejected' }
+      req.resume()
+      this.finish()
+      return
+    }
+    const res = this.res as ServerResponse & WithHandler
+    res[kHandler] = this
+    res.on('close', onResponseClose)
+    req.on('error', onRequestError)
+    route.upstream.pool.dispatch({
+      path: this.upstreamPath(),
+      method: this.obs.method as Dispatcher.HttpMethod,
+      headers: this.upstreamHeaders(req),
+      body: length === -1 || length === 0 ? null : req
+    }, this)
+  }
+
+  protected sendHead (status: number, statusText: string, headers: string[]): void {
+    this.res.writeHead(status, statusText, headers)
+  }
+
+  protected sendChunk (chunk: Buffer): boolean {
+    return this.res.write(chunk)
+  }
+
+  protected sendEnd (): void {
+    this.detach()
+    this.res.end()
+  }
+
+  protected cut (): void {
+    this.detach()
+    this.res.destroy()
+  }
+
+  protected answer (a: ProxyAnswer, _statusText?: string): void {
+    this.detach()
+    if (this.res.headersSent || this.res.destroyed) return
+    writeProxyAnswer(this.res, a)
+  }
+
+  protected onDrain (resume: () => void): void {
+    this.res.once('drain', resume)
+  }
+
+  private detach (): void {
+    (this.res as ServerResponse & WithHandler)[kHandler] = undefined
+  }
+}
+
+/**
+ * A request with `Upgrade:` (WebSocket). On 101 the two sockets are spliced together; any other
+ * answer is relayed on the raw socket with close-delimited framing.
+ */
+export class UpgradeForward extends ForwardBase {
+  private readonly upgradeProtocol: string
+
+  constructor (route: RouteRuntime, req: IncomingMessage, private readonly socket: Duplex, private readonly head: Buffer) {
+    super(route, req)
+    this.upgradeProtocol = req.headers.upgrade ?? 'websocket'
+  }
+
+  start (req: IncomingMessage): void {
+    this.socket.on('error', noop)
+    this.socket.once('close', () => this.clientGone())
+    this.route.upstream.pool.dispatch({
+      path: this.upstreamPath(),
+      method: this.obs.method as Dispatcher.HttpMethod,
+      headers: this.upstreamHeaders(req),
+      body: null,
+      upgrade: this.upgradeProtocol
+    }, this)
+  }
+
+  onUpgrade (statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
+    const obs = this.obs
+    obs.status = statusCode
+    obs.ttfbMs = performance.now() - this.t0
+    obs.upgraded = true
+    const headers = downstreamResponseHeaders(rawHeaders ?? [], obs.correlationId)
+    headers.push('connection', 'Upgrade', 'upgrade', this.upgradeProtocol)
+    obs.responseHeaders = headers
+    this.headersSent = true
+    let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
+    const client = this.socket
+    client.removeAllListeners('close')
+    client.write(head + '\r\n')
+    if (this.head.length > 0) upstream.write(this.head)
+    upstream.on('error', noop)
+    client.pipe(upstream)
+    upstream.pipe(client)
+    let closed = 0
+    const onClose = (): void => {
+      if (++closed === 1) {
+        client.destroy()
+        upstream.destroy()
+        obs.requestBody.total = (upstream as { bytesWritten?: number }).bytesWritten ?? 0
+        obs.responseBody.total = (client as { bytesWritten?: number }).bytesWritten ?? 0
+        this.finish()
+      }
+    }
+    client.once('close', onClose)
+    upstream.once('close', onClose)
+  }
+
+  protected sendHead (status: number, statusText: string, headers: string[]): void {
+    let head = `HTTP/1.1 ${status} ${statusText}\r\n`
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
+    this.socket.write(head + 'connection: close\r\n\r\n')
+  }
+
+  protected sendChunk (chunk: Buffer): boolean {
+    return this.socket.write(chunk)
+  }
+
+  protected sendEnd (): void {
+    this.socket.removeAllListeners('close')
+    this.socket.end()
+  }
+
+  protected cut (): void {
+    this.socket.removeAllListeners('close')
+    this.socket.destroy()
+  }
+
+  protected answer (a: ProxyAnswer, statusText: string): void {
+    this.socket.removeAllListeners('close')
+    writeProxyAnswerToSocket(this.socket, a, statusText)
+  }
+
+  protected onDrain (resume: () => void): void {
+    this.socket.once('drain', resume)
+  }
+}
+
+function noop (): void {}

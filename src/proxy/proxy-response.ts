@@ -1,0 +1,45 @@
+import type { ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+
+/** Marks every response the proxy made itself; an upstream response never carries it. */
+export const ORIGIN_HEADER = 'x-duo-diag-origin'
+export const FLAG_HEADER = 'x-duo-diag-flag'
+
+export interface ProxyAnswer {
+  status: number
+  flag: string
+  error: string
+  hint: string
+  correlationId: string
+}
+
+function body (a: ProxyAnswer): string {
+  return JSON.stringify({ error: a.error, flag: a.flag, hint: a.hint, correlation_id: a.correlationId })
+}
+
+function headerList (a: ProxyAnswer, length: number): string[] {
+  return [
+    'content-type', 'application/json; charset=utf-8',
+    'content-length', String(length),
+    'x-request-id', a.correlationId,
+    FLAG_HEADER, a.flag,
+    ORIGIN_HEADER, 'proxy'
+  ]
+}
+
+/** Answers the caller when no upstream response can be relayed. */
+export function writeProxyAnswer (res: ServerResponse, a: ProxyAnswer): void {
+  const text = body(a)
+  res.writeHead(a.status, headerList(a, Buffer.byteLength(text)))
+  res.end(text)
+}
+
+/** The same answer on a raw socket (an upgrade request that never got upgraded). */
+export function writeProxyAnswerToSocket (socket: Duplex, a: ProxyAnswer, statusText: string): void {
+  const text = body(a)
+  const h = headerList(a, Buffer.byteLength(text))
+  let head = `HTTP/1.1 ${a.status} ${statusText}\r\n`
+  for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`
+  head += 'connection: close\r\n\r\n'
+  socket.end(head + text)
+}

@@ -1,0 +1,171 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import type { Exchange } from '../capture/exchange.js'
+import { decodeCursor, encodeCursor, whereClause } from './query.js'
+import type { ExchangeFilter, Page, PageRequest } from './types.js'
+
+/** Versioned migrations; `PRAGMA user_version` records how many ran. Append only. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE exchanges (
+     seq            INTEGER PRIMARY KEY,
+     id             TEXT NOT NULL UNIQUE,
+     started_at     INTEGER NOT NULL,
+     route          TEXT NOT NULL,
+     hop            TEXT NOT NULL,
+     correlation_id TEXT NOT NULL,
+     method         TEXT NOT NULL,
+     path           TEXT NOT NULL,
+     status         INTEGER,
+     feature        TEXT,
+     model          TEXT,
+     ttfb_ms        REAL,
+     duration_ms    REAL NOT NULL,
+     data           TEXT NOT NULL
+   );
+   CREATE INDEX exchanges_time ON exchanges (started_at, seq);
+   CREATE INDEX exchanges_correlation ON exchanges (correlation_id);
+   CREATE INDEX exchanges_status ON exchanges (status, started_at);
+   CREATE INDEX exchanges_route ON exchanges (route, started_at);
+   CREATE TABLE exchange_flags (
+     flag       TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     seq        INTEGER NOT NULL,
+     PRIMARY KEY (flag, started_at, seq)
+   ) WITHOUT ROWID;
+   CREATE INDEX exchange_flags_seq ON exchange_flags (seq);`
+]
+
+export class StoreOpenError extends Error {
+  readonly code = 'DDP_STORE_OPEN_FAILED'
+}
+
+export interface Retention {
+  maxRows: number
+  maxAgeHours: number
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode. Synchronous (better-sqlite3): it runs in the
+ * capture worker thread, never on the thread that forwards traffic.
+ */
+export class SqliteStore {
+  private readonly db: Database.Database
+  private readonly insertExchange: Database.Statement
+  private readonly insertFlag: Database.Statement
+  private readonly insertMany: (batch: readonly Exchange[]) => void
+
+  constructor (readonly path: string, options: { readonly?: boolean } = {}) {
+    try {
+      if (path !== ':memory:' && !options.readonly) mkdirSync(dirname(path), { recursive: true })
+      this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false })
+      if (!options.readonly) {
+        this.db.pragma('journal_mode = WAL')
+        // WAL + NORMAL: durable across a process crash; at most the last transactions lost on power loss.
+        this.db.pragma('synchronous = NORMAL')
+      }
+      // Wait briefly for a lock held elsewhere (a CLI reading the file), then fail the batch.
+      this.db.pragma('busy_timeout = 200')
+      if (!options.readonly) this.migrate()
+    } catch (err) {
+      throw new StoreOpenError(`cannot open the store at ${path}: ${(err as Error).message}`)
+    }
+    this.insertExchange = this.db.prepare(`INSERT INTO exchanges
+      (id, started_at, route, hop, correlation_id, method, path, status, feature, model, ttfb_ms, duration_ms, data)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.insertFlag = this.db.prepare('INSERT OR IGNORE INTO exchange_flags (flag, started_at, seq) VALUES (?, ?, ?)')
+    this.insertMany = this.db.transaction((batch: readonly Exchange[]) => {
+      for (const ex of batch) {
+        const startedAt = Date.parse(ex.started_at)
+        const info = this.insertExchange.run(
+          ex.id, startedAt, ex.route, ex.hop, ex.correlation_id, ex.method, ex.path, ex.status,
+          ex.meta.feature, ex.meta.model ?? ex.meta.model_name ?? null, ex.timings.ttfb_ms, ex.timings.duration_ms,
+          JSON.stringify(ex)
+        )
+        for (const flag of ex.flags) this.insertFlag.run(flag, startedAt, info.lastInsertRowid)
+      }
+    })
+  }
+
+  private migrate (): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v] as string)
+        this.db.pragma(`user_version = ${v + 1}`)
+      })()
+    }
+  }
+
+  /** One transaction per batch. Throws on a store error; the caller counts the batch as dropped. */
+  insert (batch: readonly Exchange[]): void {
+    if (batch.length > 0) this.insertMany(batch)
+  }
+
+  list (filter: ExchangeFilter, page: PageRequest): Page {
+    const where = whereClause(filter)
+    let sql = `SELECT seq, started_at, data FROM exchanges WHERE ${where.sql}`
+    const params = [...where.params]
+    if (page.cursor) {
+      const c = decodeCursor(page.cursor)
+      sql += ' AND (started_at < ? OR (started_at = ? AND seq < ?))'
+      params.push(c.startedAt, c.startedAt, c.seq)
+    }
+    sql += ' ORDER BY started_at DESC, seq DESC LIMIT ?'
+    params.push(page.limit + 1)
+    const rows = this.db.prepare(sql).all(...params) as Array<{ seq: number, started_at: number, data: string }>
+    const more = rows.length > page.limit
+    const items = (more ? rows.slice(0, page.limit) : rows)
+    const last = items[items.length - 1]
+    return {
+      items: items.map((r) => JSON.parse(r.data) as Exchange),
+      next_cursor: more && last !== undefined ? encodeCursor(last.started_at, last.seq) : null
+    }
+  }
+
+  get (id: string): Exchange | null {
+    const row = this.db.prepare('SELECT data FROM exchanges WHERE id = ?').get(id) as { data: string } | undefined
+    return row === undefined ? null : (JSON.parse(row.data) as Exchange)
+  }
+
+  count (): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n
+  }
+
+  /**
+   * Retention by age and row count, in bounded chunks so a large purge never holds the write
+   * lock for long. Returns the number of exchanges removed.
+   */
+  prune (retention: Retention, now = Date.now()): number {
+    const cutoff = now - retention.maxAgeHours * 3_600_000
+    let removed = 0
+    const chunk = 5_000
+    const byAge = this.db.prepare('SELECT seq FROM exchanges WHERE started_at < ? ORDER BY seq LIMIT ?')
+    const overCount = this.db.prepare('SELECT seq FROM exchanges ORDER BY seq DESC LIMIT 1 OFFSET ?')
+    const deleteUpTo = this.db.transaction((seqs: number[]) => {
+      const delEx = this.db.prepare(`DELETE FROM exchanges WHERE seq IN (${seqs.map(() => '?').join(',')})`)
+      const delFlags = this.db.prepare(`DELETE FROM exchange_flags WHERE seq IN (${seqs.map(() => '?').join(',')})`)
+      delFlags.run(...seqs)
+      return delEx.run(...seqs).changes
+    })
+    for (;;) {
+      const seqs = (byAge.all(cutoff, chunk) as Array<{ seq: number }>).map((r) => r.seq)
+      if (seqs.length === 0) break
+      removed += deleteUpTo(seqs)
+    }
+    const boundary = overCount.get(retention.maxRows) as { seq: number } | undefined
+    if (boundary !== undefined) {
+      const oldest = this.db.prepare('SELECT seq FROM exchanges WHERE seq <= ? ORDER BY seq LIMIT ?')
+      for (;;) {
+        const seqs = (oldest.all(boundary.seq, chunk) as Array<{ seq: number }>).map((r) => r.seq)
+        if (seqs.length === 0) break
+        removed += deleteUpTo(seqs)
+      }
+    }
+    return removed
+  }
+
+  close (): void {
+    if (this.db.open) this.db.close()
+  }
+}

@@ -1,0 +1,44 @@
+import type { Exchange } from '../capture/exchange.js'
+
+/** Filters every reader of the store understands (API, CLI). */
+export interface ExchangeFilter {
+  route?: string
+  method?: string
+  /** Path prefix. */
+  path?: string
+  /** Exact status, or a class: 2..5 for 2xx..5xx. */
+  status?: number
+  statusClass?: number
+  /** Any of these flags. */
+  flags?: string[]
+  feature?: string
+  correlationId?: string
+  /** Epoch ms, inclusive. */
+  since?: number
+  until?: number
+  minDurationMs?: number
+}
+
+export interface PageRequest {
+  limit: number
+  cursor?: string | null
+}
+
+export interface Page {
+  items: Exchange[]
+  next_cursor: string | null
+}
+
+/** The store as the API and CLI read it. Async so a store may live in another thread or process. */
+export interface StoreReader {
+  list (filter: ExchangeFilter, page: PageRequest): Promise<Page>
+  get (id: string): Promise<Exchange | null>
+  count (): Promise<number>
+}
+
+export class InvalidCursorError extends Error {
+  readonly code = 'DDP_INVALID_CURSOR'
+  constructor () {
+    super('cursor is not one this API returned')
+  }
+}
