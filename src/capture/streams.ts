@@ -4,7 +4,7 @@
  */
 export interface StreamFacts {
   kind: 'sse' | 'ndjson' | 'raw'
-  /** The stream's own end marker arrived ([DONE], a finish_reason, stream_end, NDJSON usage). */
+  /** The stream's own end arrived ([DONE], a finish_reason, stream_end, NDJSON usage, an error event). */
   complete: boolean | null
   finishReason: string | null
   usage: Record<string, number> | null
@@ -69,7 +69,7 @@ export function readSse (tail: string, fromStart: boolean): StreamFacts {
   }
   // The gateway's /v2 code streams are text/event-stream without any `data:` framing.
   if (!sawData && facts.complete === false && facts.error === null) return { ...facts, kind: 'raw', complete: null }
-  if (facts.finishReason !== null) facts.complete = true
+  if (facts.finishReason !== null || facts.error !== null) facts.complete = true
   return facts
 }
 
@@ -85,8 +85,10 @@ export function readNdjson (tail: string, fromStart: boolean): StreamFacts {
       facts.complete = true
     } else if (event.type === 'final_answer') {
       facts.complete = true
-    } else if (event.type === 'error' && facts.error === null) {
-      facts.error = errorText(event.data ?? event)
+    } else if (event.type === 'error') {
+      // The gateway ends the chat stream with its error line: that is its final event.
+      if (facts.error === null) facts.error = errorText(event.data ?? event)
+      facts.complete = true
     }
   }
   return facts

@@ -52,9 +52,9 @@ export async function startHarness (opts: HarnessOptions): Promise<Harness> {
     store: { path: dbPath, flush_interval_ms: 5 },
     capture: { bodies: opts.captureBodies ?? false },
     log: { level: 'info', file: logFile },
-    shutdown_grace_ms: 3000,
-    ...opts.extra
+    shutdown_grace_ms: 3000
   }
+  deepMerge(raw, opts.extra ?? {})
   const file = join(dir, 'config.yaml')
   writeFileSync(file, stringify(raw))
   const config = loadConfig({ file, env: {} })
@@ -101,4 +101,15 @@ export async function startHarness (opts: HarnessOptions): Promise<Harness> {
 
 export function removeDir (dir: string): void {
   rmSync(dir, { recursive: true, force: true })
+}
+
+function deepMerge (target: Record<string, unknown>, source: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(source)) {
+    const cur = target[k]
+    if (typeof v === 'object' && v !== null && !Array.isArray(v) && typeof cur === 'object' && cur !== null && !Array.isArray(cur)) {
+      deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>)
+    } else {
+      target[k] = v
+    }
+  }
 }
