@@ -11,9 +11,13 @@ import type { Config } from './config/types.js'
 import type { Logger } from './log/logger.js'
 import { Metrics } from './metrics/registry.js'
 import type { RouteRuntime } from './proxy/forward.js'
+import type { ObservationSink } from './proxy/observation.js'
 import { createRouteServer } from './proxy/server.js'
 import { createUpstream } from './proxy/upstream.js'
 import { StoreOpenError } from './store/sqlite.js'
+
+/** Capture switched off: observations are dropped on the floor, uncounted. */
+const DISCARD: ObservationSink = { record () {} }
 
 export interface RunningRoute {
   name: string
@@ -101,7 +105,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       maxBodyBytes: rc.maxBodyBytes,
       sampleBytes: config.capture.sampleBytes,
       tailBytes: config.capture.tailBytes,
-      sink: pipeline,
+      sink: config.capture.enabled ? pipeline : DISCARD,
       inflight: 0
     }
     runtimes.push(runtime)
@@ -151,7 +155,9 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
   if (admin !== null) logger.info({ listen: `${admin.address.address}:${admin.address.port}`, token_required: config.admin.token !== null }, 'admin API listening')
   logger.info({
     store: config.store.path,
-    capture_mode: config.capture.bodies ? 'verbose (prompt and completion text kept, secrets redacted)' : 'metadata (no prompt or completion text)'
+    capture_mode: !config.capture.enabled
+      ? 'off (forwarding only, nothing recorded)'
+      : config.capture.bodies ? 'verbose (prompt and completion text kept, secrets redacted)' : 'metadata (no prompt or completion text)'
   }, 'capture ready')
 
   let closing: Promise<void> | null = null

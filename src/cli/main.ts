@@ -33,6 +33,7 @@ Flags for start (each overrides the config file and DUO_DIAG_* environment varia
   --db PATH              SQLite store file, or :memory:                  [./data/exchanges.db]
   --capture-bodies       verbose capture: keep prompt and completion text (secrets are still
                          redacted). Off by default, like GitLab's verbose AI logging.
+  --no-capture           forward only, record nothing (a kill switch; the benchmark baseline)
   --ca-file FILE         extra CA bundle (PEM) trusted for https upstreams
   --insecure-skip-verify do not verify upstream TLS certificates (logged loudly; staging only)
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent         [info]
@@ -62,6 +63,7 @@ async function main (argv: string[]): Promise<number> {
         'admin-token': { type: 'string' },
         db: { type: 'string' },
         'capture-bodies': { type: 'boolean' },
+        'no-capture': { type: 'boolean' },
         'ca-file': { type: 'string' },
         'insecure-skip-verify': { type: 'boolean' },
         'log-level': { type: 'string' },
@@ -99,6 +101,7 @@ async function main (argv: string[]): Promise<number> {
   if (values['admin-token'] !== undefined) flags.adminToken = values['admin-token']
   if (values.db !== undefined) flags.db = values.db
   if (values['capture-bodies'] !== undefined) flags.captureBodies = values['capture-bodies']
+  if (values['no-capture'] !== undefined) flags.capture = !values['no-capture']
   if (values['ca-file'] !== undefined) flags.caFile = values['ca-file']
   if (values['insecure-skip-verify'] !== undefined) flags.insecureSkipVerify = values['insecure-skip-verify']
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level']

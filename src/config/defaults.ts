@@ -28,6 +28,7 @@ export const DEFAULTS = {
     retention: { max_rows: 1_000_000, max_age_hours: 168 }
   },
   capture: {
+    enabled: true,
     bodies: false,
     sample_bytes: 64 * 1024,
     tail_bytes: 16 * 1024,

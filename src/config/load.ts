@@ -16,6 +16,8 @@ export interface FlagOverrides {
   adminToken?: string
   db?: string
   captureBodies?: boolean
+  /** false: forward only. */
+  capture?: boolean
   caFile?: string
   insecureSkipVerify?: boolean
   logLevel?: string
@@ -133,6 +135,7 @@ function applyFlags (raw: Raw, flags: FlagOverrides): void {
   if (flags.adminToken !== undefined) admin.token = flags.adminToken
   if (flags.db !== undefined) (raw.store as Raw).path = flags.db
   if (flags.captureBodies !== undefined) (raw.capture as Raw).bodies = flags.captureBodies
+  if (flags.capture !== undefined) (raw.capture as Raw).enabled = flags.capture
   if (flags.logLevel !== undefined) (raw.log as Raw).level = flags.logLevel
 }
 
@@ -180,6 +183,7 @@ function validate (raw: Raw): Config {
   const captureS = root.section('capture')
   const redactionS = captureS.section('redaction')
   const capture = {
+    enabled: captureS.boolean('enabled', DEFAULTS.capture.enabled),
     bodies: captureS.boolean('bodies', DEFAULTS.capture.bodies),
     sampleBytes: captureS.integer('sample_bytes', DEFAULTS.capture.sample_bytes, 1024, 16 * 1024 * 1024),
     tailBytes: captureS.integer('tail_bytes', DEFAULTS.capture.tail_bytes, 0, 16 * 1024 * 1024),

@@ -55,6 +55,8 @@ export interface StoreConfig {
 }
 
 export interface CaptureConfig {
+  /** false: forward only, record nothing (the benchmark's baseline; a kill switch). */
+  enabled: boolean
   /** Verbose capture: keep prompt and completion text (secrets are still redacted). */
   bodies: boolean
   /** Bytes of each body kept for metadata extraction (head), and of a stream's tail. */
