@@ -70,7 +70,14 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
         redactionAdd: config.capture.redaction.add,
         redactionRemove: config.capture.redaction.remove,
         errorBodyBytes: config.capture.errorBodyBytes,
-        routeHops: config.routes.map((r) => [r.name, r.hop]),
+        routes: config.routes.map((r) => [r.name, {
+          hop: r.hop,
+          timeouts: r.timeouts,
+          slow: r.slow,
+          insecureTls: r.tls.insecureSkipVerify
+        }]),
+        expectedIssuer: config.diagnosis.expectedGitlabUrl,
+        clockSkewS: config.diagnosis.clockSkewS,
         pruneIntervalMs: 60_000
       },
       flushIntervalMs: config.store.flushIntervalMs,

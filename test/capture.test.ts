@@ -125,7 +125,7 @@ t.test('gateway hop: code completions through both hops, with GitLab headers and
   t.equal(gw.meta.model_name, DEFAULT_MODEL)
   t.equal(gw.meta.model_endpoint, modelEndpoint)
   t.equal(gw.meta.stream, false)
-  t.same(gw.meta.gitlab, { instance_id: INSTANCE_ID, realm: 'self-managed', version: '18.2.0', host_name: 'gitlab.example.com', global_user_id: claims.gitlab_global_user_id })
+  t.match(gw.meta.gitlab, { instance_id: INSTANCE_ID, realm: 'self-managed', version: '18.2.0', host_name: 'gitlab.example.com', global_user_id: claims.gitlab_global_user_id, rails_send_start_ms: Number })
   const modelCall = (await h.exchanges('route=model'))[0]!
   t.equal(modelCall.meta.model, DEFAULT_MODEL, 'the gateway\'s model call was captured on the model hop')
   t.equal(modelCall.correlation_source, 'minted', 'the gateway sends no correlation id to the model')

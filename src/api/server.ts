@@ -121,6 +121,14 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
     return ex
   })
 
+  app.get<{ Params: { correlation_id: string } }>('/api/traces/:correlation_id', {
+    schema: { params: { type: 'object', properties: { correlation_id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['correlation_id'] } }
+  }, async (req, reply) => {
+    const trace = await deps.store.trace(req.params.correlation_id)
+    if (trace === null) return reply.code(404).send({ error: 'not_found', message: `no exchange with correlation id ${req.params.correlation_id}` })
+    return trace
+  })
+
   app.get('/metrics', async (_req, reply) => {
     const text = await deps.metrics.registry.metrics()
     return reply.type(deps.metrics.registry.contentType).send(text)

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import type { HopKind } from '../config/types.js'
 import { classify } from '../diagnosis/classify.js'
+import { explain } from '../diagnosis/explain.js'
+import type { Flag } from '../diagnosis/flags.js'
+import type { ChainSummary } from '../diagnosis/tls-chain.js'
+import { checkToken } from '../diagnosis/token.js'
 import { headerValue } from '../proxy/headers.js'
 import type { BodyRecord, Exchange, ExchangeMeta } from './exchange.js'
 import { classifyPath } from './features.js'
@@ -10,6 +14,14 @@ import { type Json, redactForm, redactHeaders, redactJson, redactQuery, scrubTex
 import type { RuleSet } from './redact-rules.js'
 import { readNdjson, readSse, type StreamFacts } from './streams.js'
 
+/** What diagnosis needs to know of a route. */
+export interface RouteSettings {
+  hop: HopKind
+  timeouts: { connectMs: number, headersMs: number, bodyIdleMs: number }
+  slow: { ttfbMs: number, durationMs: number }
+  insecureTls: boolean
+}
+
 export interface BuildOptions {
   /** Body rules for the capture mode (content rules off in verbose mode). */
   bodyRules: RuleSet
@@ -17,8 +29,18 @@ export interface BuildOptions {
   /** Keep (redacted) request and response bodies. */
   verbose: boolean
   errorBodyBytes: number
-  /** Hop setting per route name. */
-  routeHops: ReadonlyMap<string, HopKind>
+  routes: ReadonlyMap<string, RouteSettings>
+  expectedIssuer: string | null
+  clockSkewS: number
+  /** Certificate chains presented by upstreams, by origin (filled by the engine's TLS probe). */
+  tlsChains: ReadonlyMap<string, ChainSummary>
+}
+
+const DEFAULT_ROUTE_SETTINGS: RouteSettings = {
+  hop: 'auto',
+  timeouts: { connectMs: 10_000, headersMs: 90_000, bodyIdleMs: 90_000 },
+  slow: { ttfbMs: 15_000, durationMs: 30_000 },
+  insecureTls: false
 }
 
 /** Sortable, unique: 12 hex of milliseconds + 8 random hex. */
@@ -67,7 +89,8 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   const q = obs.url.indexOf('?')
   const path = q < 0 ? obs.url : obs.url.slice(0, q)
   const query = q < 0 ? '' : obs.url.slice(q + 1)
-  const { hop, feature } = classifyPath(path, opts.routeHops.get(obs.route) ?? 'auto')
+  const route = opts.routes.get(obs.route) ?? DEFAULT_ROUTE_SETTINGS
+  const { hop, feature } = classifyPath(path, route.hop)
   const notes: string[] = []
   const meta: ExchangeMeta = { feature }
 
@@ -118,7 +141,14 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   }
   if (notes.length > 0) meta.notes = notes
 
-  const flags = classify({
+  const findings = checkToken(headerValue(obs.requestHeaders, 'authorization'), (n) => headerValue(obs.requestHeaders, n), {
+    expectedIssuer: opts.expectedIssuer,
+    skewS: opts.clockSkewS,
+    now: obs.startedAt
+  })
+  if (findings.token !== null) meta.token = findings.token
+
+  const flags: Flag[] = classify({
     status: obs.status,
     failureCode: obs.failure?.code ?? null,
     failureAfterHeaders: obs.failure?.afterHeaders ?? false,
@@ -127,8 +157,11 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
     streamComplete: stream?.complete ?? null,
     streamError: stream?.error != null
   })
+  flags.push(...findings.flags)
+  if ((obs.ttfbMs ?? 0) > route.slow.ttfbMs || (obs.durationMs > route.slow.durationMs && !obs.upgraded && !obs.clientAborted)) flags.push('slow')
+  if (route.insecureTls && obs.upstream.startsWith('https:')) flags.push('tls_unverified')
 
-  return {
+  const ex: Exchange = {
     id: newExchangeId(obs.startedAt),
     route: obs.route,
     hop,
@@ -149,8 +182,19 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
     error: obs.failure === null ? null : { code: obs.failure.code, message: scrubText(obs.failure.message) },
     proxy_answered: obs.proxyAnswered !== null,
     upgraded: obs.upgraded,
-    meta
+    meta,
+    diagnosis: null,
+    parent_id: null,
+    link: null
   }
+  ex.diagnosis = explain(ex, {
+    timeouts: route.timeouts,
+    slow: route.slow,
+    tlsChain: opts.tlsChains.get(new URL(obs.upstream).origin) ?? null,
+    tokenEvidence: findings.evidence,
+    insecureTls: route.insecureTls
+  })
+  return ex
 }
 
 function round (ms: number | null): number | null {

@@ -1,7 +1,11 @@
+import { probeTlsChain } from '../diagnosis/tls-probe.js'
+import type { ChainSummary } from '../diagnosis/tls-chain.js'
+import { isTlsErrorCode } from '../diagnosis/transport.js'
 import type { Logger } from '../log/logger.js'
 import type { Retention, SqliteStore } from '../store/sqlite.js'
 import { type BuildOptions, buildExchange } from './build.js'
 import type { Exchange } from './exchange.js'
+import { linkBatch } from './link.js'
 import type { ObservationRecord } from './record.js'
 
 /** What metrics need of each exchange, sent back to the main thread. */
@@ -25,33 +29,46 @@ export interface BatchResult {
   storeError: string | null
 }
 
+/** How long a probed certificate chain is reused before probing the upstream again. */
+const TLS_PROBE_TTL_MS = 60_000
+
 /**
- * Turns observations into exchanges, logs them, writes them in one transaction. Runs in the
- * capture worker; every failure is contained here and reported as counts.
+ * Turns observations into exchanges, links the hops, logs them, writes them in one transaction.
+ * Runs in the capture worker; every failure is contained here and reported as counts.
  */
 export class CaptureEngine {
   private lastStoreError: string | null = null
+  private readonly tlsChains = new Map<string, ChainSummary>()
+  private readonly tlsProbedAt = new Map<string, number>()
+  private readonly build: BuildOptions
 
   constructor (
-    private readonly build: BuildOptions,
+    build: Omit<BuildOptions, 'tlsChains'>,
     private readonly store: SqliteStore,
     private readonly logger: Logger,
     private readonly retention: Retention
-  ) {}
+  ) {
+    this.build = { ...build, tlsChains: this.tlsChains }
+  }
 
-  process (records: readonly ObservationRecord[]): BatchResult {
+  async process (records: readonly ObservationRecord[]): Promise<BatchResult> {
+    await this.probeTlsFailures(records)
     const exchanges: Exchange[] = []
     const result: BatchResult = { summaries: [], captureErrors: 0, stored: 0, storeFailed: 0, storeError: null }
     for (const rec of records) {
-      let ex: Exchange
       try {
-        ex = buildExchange(rec, this.build)
+        exchanges.push(buildExchange(rec, this.build))
       } catch (err) {
         result.captureErrors++
         this.logger.error({ correlation_id: rec.correlationId, route: rec.route, err: { message: (err as Error).message, stack: (err as Error).stack } }, 'capture failed for an exchange (it was forwarded; the record is dropped)')
-        continue
       }
-      exchanges.push(ex)
+    }
+    try {
+      linkBatch(exchanges, this.store)
+    } catch (err) {
+      this.logger.warn({ err: { message: (err as Error).message } }, 'linking model calls to gateway requests failed for a batch')
+    }
+    for (const ex of exchanges) {
       this.logger.info({
         correlation_id: ex.correlation_id,
         route: ex.route,
@@ -59,7 +76,8 @@ export class CaptureEngine {
         path: ex.path,
         status: ex.status,
         flags: ex.flags,
-        duration_ms: ex.timings.duration_ms
+        duration_ms: ex.timings.duration_ms,
+        ...(ex.diagnosis !== null ? { cause: ex.diagnosis.cause } : {})
       }, 'exchange')
       result.summaries.push({
         route: ex.route,
@@ -89,6 +107,22 @@ export class CaptureEngine {
       }
     }
     return result
+  }
+
+  /** For TLS failures, look once at the chain the upstream presents: the diagnosis quotes it. */
+  private async probeTlsFailures (records: readonly ObservationRecord[]): Promise<void> {
+    const origins = new Set<string>()
+    for (const r of records) {
+      if (r.failure !== null && isTlsErrorCode(r.failure.code) && r.upstream.startsWith('https:')) origins.add(new URL(r.upstream).origin)
+    }
+    const now = Date.now()
+    await Promise.all([...origins].filter((o) => now - (this.tlsProbedAt.get(o) ?? 0) > TLS_PROBE_TTL_MS).map(async (origin) => {
+      this.tlsProbedAt.set(origin, now)
+      const url = new URL(origin)
+      const chain = await probeTlsChain(url.hostname, Number(url.port || 443), url.hostname)
+      if (chain !== null) this.tlsChains.set(origin, chain)
+      else this.tlsChains.delete(origin)
+    }))
   }
 
   prune (): number {

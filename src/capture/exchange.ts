@@ -1,4 +1,6 @@
+import type { Diagnosis } from '../diagnosis/diagnosis.js'
 import type { Flag } from '../diagnosis/flags.js'
+import type { TokenSummary } from '../diagnosis/token.js'
 import type { CorrelationSource } from '../proxy/observation.js'
 import type { Feature, Hop } from './features.js'
 import type { HeaderMap, Json } from './redact.js'
@@ -10,6 +12,8 @@ export interface GitlabInstance {
   version?: string
   host_name?: string
   global_user_id?: string
+  /** X-Gitlab-Rails-Send-Start: when GitLab sent the request (epoch ms). */
+  rails_send_start_ms?: number
 }
 
 /** What capture read from the bodies: never text, only names, numbers and switches. */
@@ -35,6 +39,8 @@ export interface ExchangeMeta {
   /** First error event of a 200 stream. */
   stream_error?: string
   gitlab?: GitlabInstance
+  /** The caller's GitLab JWT, decoded (claims only; never the token or its signature). */
+  token?: TokenSummary
   /** Why a body was not read (too large, not JSON, ...). */
   notes?: string[]
 }
@@ -75,4 +81,14 @@ export interface Exchange {
   proxy_answered: boolean
   upgraded: boolean
   meta: ExchangeMeta
+  diagnosis: Diagnosis | null
+  /** The gateway-hop exchange that caused this model-hop exchange, when known. */
+  parent_id: string | null
+  link: ExchangeLink | null
+}
+
+export interface ExchangeLink {
+  /** header: a correlation id tied them; inferred: time containment and model/endpoint match. */
+  method: 'header' | 'inferred'
+  confidence: number
 }

@@ -1,4 +1,5 @@
-import type { HopKind, LogLevel } from '../config/types.js'
+import type { LogLevel } from '../config/types.js'
+import type { RouteSettings } from './build.js'
 import type { Retention } from '../store/sqlite.js'
 import type { ExchangeFilter, PageRequest } from '../store/types.js'
 import type { BatchResult } from './engine.js'
@@ -14,7 +15,9 @@ export interface WorkerInit {
   redactionAdd: string[]
   redactionRemove: string[]
   errorBodyBytes: number
-  routeHops: Array<[string, HopKind]>
+  routes: Array<[string, RouteSettings]>
+  expectedIssuer: string | null
+  clockSkewS: number
   pruneIntervalMs: number
 }
 
@@ -22,6 +25,7 @@ export type StoreOp =
   | { op: 'list', filter: ExchangeFilter, page: PageRequest }
   | { op: 'get', id: string }
   | { op: 'count' }
+  | { op: 'trace', correlationId: string }
 
 export type ToWorker =
   | { type: 'batch', seq: number, records: ObservationRecord[] }

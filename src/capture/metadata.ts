@@ -98,7 +98,7 @@ export function completionResponseMeta (body: unknown, meta: ExchangeMeta): void
   if (typeof reason === 'string') meta.finish_reason = reason
 }
 
-const GITLAB_HEADERS: ReadonlyArray<[string, keyof GitlabInstance]> = [
+const GITLAB_HEADERS: ReadonlyArray<[string, Exclude<keyof GitlabInstance, 'rails_send_start_ms'>]> = [
   ['x-gitlab-instance-id', 'instance_id'],
   ['x-gitlab-realm', 'realm'],
   ['x-gitlab-version', 'version'],
@@ -112,5 +112,7 @@ export function gitlabInstance (rawHeaders: readonly string[]): GitlabInstance |
     const v = name(headerValue(rawHeaders, header))
     if (v !== undefined) (out ??= {})[key] = v
   }
+  const sent = Number(headerValue(rawHeaders, 'x-gitlab-rails-send-start'))
+  if (Number.isFinite(sent) && sent > 1e9 && sent < 1e11) (out ??= {}).rails_send_start_ms = Math.round(sent * 1000)
   return out
 }

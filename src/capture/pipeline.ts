@@ -5,6 +5,7 @@ import type { Observation, ObservationSink } from '../proxy/observation.js'
 import { StoreOpenError } from '../store/sqlite.js'
 import type { ExchangeFilter, Page, PageRequest, StoreReader } from '../store/types.js'
 import { InvalidCursorError } from '../store/types.js'
+import type { Trace } from '../store/trace.js'
 import type { Exchange } from './exchange.js'
 import type { ExchangeSummary } from './engine.js'
 import type { FromWorker, StoreOp, ToWorker, WorkerInit } from './messages.js'
@@ -199,6 +200,10 @@ export class CapturePipeline implements ObservationSink, StoreReader {
 
   count (): Promise<number> {
     return this.query<number>({ op: 'count' })
+  }
+
+  trace (correlationId: string): Promise<Trace | null> {
+    return this.query<Trace | null>({ op: 'trace', correlationId })
   }
 
   /** Everything recorded so far is written (or counted as dropped). */

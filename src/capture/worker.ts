@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { createLogger } from '../log/logger.js'
 import { SqliteStore } from '../store/sqlite.js'
+import { buildTrace } from '../store/trace.js'
 import { CaptureEngine } from './engine.js'
 import type { FromWorker, StoreOp, ToWorker, WorkerInit } from './messages.js'
 import { buildHeaderRuleSet, buildRuleSet } from './redact-rules.js'
@@ -31,7 +32,9 @@ const engine = new CaptureEngine({
   headerRules: buildHeaderRuleSet(init.redactionAdd, init.redactionRemove),
   verbose: init.verbose,
   errorBodyBytes: init.errorBodyBytes,
-  routeHops: new Map(init.routeHops)
+  routes: new Map(init.routes),
+  expectedIssuer: init.expectedIssuer,
+  clockSkewS: init.clockSkewS
 }, store, logger, init.retention)
 
 engine.prune()
@@ -43,13 +46,19 @@ function runQuery (q: StoreOp): unknown {
     case 'list': return store.list(q.filter, q.page)
     case 'get': return store.get(q.id)
     case 'count': return store.count()
+    case 'trace': return buildTrace(q.correlationId, store.byCorrelation(q.correlationId))
   }
 }
+
+// Batches are processed one after another (processing awaits TLS probes); queries answer at once.
+let batches: Promise<void> = Promise.resolve()
 
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'batch':
-      send({ type: 'batch-done', seq: msg.seq, result: engine.process(msg.records) })
+      batches = batches.then(async () => {
+        send({ type: 'batch-done', seq: msg.seq, result: await engine.process(msg.records) })
+      })
       break
     case 'query':
       try {
@@ -59,11 +68,13 @@ port.on('message', (msg: ToWorker) => {
       }
       break
     case 'close':
-      clearInterval(pruneTimer)
-      store.close()
-      logger.flush()
-      send({ type: 'closed' })
-      port.close()
+      void batches.then(() => {
+        clearInterval(pruneTimer)
+        store.close()
+        logger.flush()
+        send({ type: 'closed' })
+        port.close()
+      })
       break
   }
 })

@@ -15,7 +15,8 @@ export const ROUTE_DEFAULTS = {
   // GitLab gives up first (Workhorse 55 s for code suggestions, Rails 30-60 s for chat); the
   // proxy's own limits only protect it from upstreams that never answer.
   timeouts: { connect_ms: 10_000, headers_ms: 90_000, body_idle_ms: 90_000 },
-  max_body_bytes: 64 * 1024 * 1024
+  max_body_bytes: 64 * 1024 * 1024,
+  slow: { ttfb_ms: 15_000, duration_ms: 30_000 }
 } as const
 
 export const DEFAULTS = {
@@ -36,5 +37,6 @@ export const DEFAULTS = {
     redaction: { add: [], remove: [] }
   },
   log: { level: 'info', file: null },
+  diagnosis: { expected_gitlab_url: null, clock_skew_s: 60 },
   shutdown_grace_ms: 10_000
 } as const

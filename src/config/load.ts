@@ -1,4 +1,4 @@
-import { accessSync, constants, readFileSync } from 'node:fs'
+import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { DEFAULTS, DEFAULT_ROUTE, ROUTE_DEFAULTS } from './defaults.js'
 import { ConfigError } from './errors.js'
@@ -105,8 +105,10 @@ function applyEnv (raw: Raw, env: NodeJS.ProcessEnv): void {
 function applyFlags (raw: Raw, flags: FlagOverrides): void {
   const flagRoutes: Raw[] = []
   if (flags.listen !== undefined || flags.upstream !== undefined) {
+    // The quick form edits the first route: its other settings (hop, timeouts, tls) stay.
     const base = (Array.isArray(raw.routes) && isPlainObject(raw.routes[0]) ? raw.routes[0] : DEFAULT_ROUTE) as Raw
     flagRoutes.push({
+      ...structuredClone(base),
       name: base.name ?? DEFAULT_ROUTE.name,
       listen: flags.listen ?? base.listen ?? DEFAULT_ROUTE.listen,
       upstream: flags.upstream ?? base.upstream ?? DEFAULT_ROUTE.upstream
@@ -130,13 +132,19 @@ function applyFlags (raw: Raw, flags: FlagOverrides): void {
       r.tls = tls
     }
   }
-  const admin = raw.admin as Raw
-  if (flags.admin !== undefined) admin.listen = flags.admin
-  if (flags.adminToken !== undefined) admin.token = flags.adminToken
-  if (flags.db !== undefined) (raw.store as Raw).path = flags.db
-  if (flags.captureBodies !== undefined) (raw.capture as Raw).bodies = flags.captureBodies
-  if (flags.capture !== undefined) (raw.capture as Raw).enabled = flags.capture
-  if (flags.logLevel !== undefined) (raw.log as Raw).level = flags.logLevel
+  const set = (section: string, key: string, value: unknown): void => {
+    if (value === undefined) return
+    const cur = raw[section]
+    // An empty YAML section is null; a scalar one is left for validation to report.
+    if (cur === null || cur === undefined) raw[section] = { [key]: value }
+    else if (isPlainObject(cur)) cur[key] = value
+  }
+  set('admin', 'listen', flags.admin)
+  set('admin', 'token', flags.adminToken)
+  set('store', 'path', flags.db)
+  set('capture', 'bodies', flags.captureBodies)
+  set('capture', 'enabled', flags.capture)
+  set('log', 'level', flags.logLevel)
 }
 
 const HOPS: readonly HopKind[] = ['auto', 'gateway', 'model']
@@ -197,9 +205,15 @@ function validate (raw: Raw): Config {
   const log = { level: logS.oneOf('level', DEFAULTS.log.level as LogLevel, LOG_LEVELS), file: logS.nullableString('file', null) }
   logS.finish()
 
+  const diagS = root.section('diagnosis')
+  const expected = diagS.nullableString('expected_gitlab_url', DEFAULTS.diagnosis.expected_gitlab_url)
+  if (expected !== null) parseUpstreamUrl(expected, 'diagnosis.expected_gitlab_url')
+  const diagnosis = { expectedGitlabUrl: expected, clockSkewS: diagS.integer('clock_skew_s', DEFAULTS.diagnosis.clock_skew_s, 0, 3600) }
+  diagS.finish()
+
   const shutdownGraceMs = root.integer('shutdown_grace_ms', DEFAULTS.shutdown_grace_ms, 0, 600_000)
   root.finish()
-  return { routes, admin, store, capture, log, shutdownGraceMs }
+  return { routes, admin, store, capture, log, diagnosis, shutdownGraceMs }
 }
 
 function validateRoute (s: Section, index: number): RouteConfig {
@@ -220,6 +234,7 @@ function validateRoute (s: Section, index: number): RouteConfig {
   if (tls.caFile !== null) {
     try {
       accessSync(tls.caFile, constants.R_OK)
+      if (!statSync(tls.caFile).isFile()) throw Object.assign(new Error('not a file'), { code: 'not a regular file' })
     } catch (err) {
       throw new ConfigError(`${s.path}.tls.ca_file: ${tls.caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
     }
@@ -232,6 +247,12 @@ function validateRoute (s: Section, index: number): RouteConfig {
     bodyIdleMs: tS.integer('body_idle_ms', d.body_idle_ms, 1, 3_600_000)
   }
   tS.finish()
+  const slowS = s.section('slow')
+  const slow = {
+    ttfbMs: slowS.integer('ttfb_ms', ROUTE_DEFAULTS.slow.ttfb_ms, 1, 3_600_000),
+    durationMs: slowS.integer('duration_ms', ROUTE_DEFAULTS.slow.duration_ms, 1, 3_600_000)
+  }
+  slowS.finish()
   const route: RouteConfig = {
     name,
     listen,
@@ -240,7 +261,8 @@ function validateRoute (s: Section, index: number): RouteConfig {
     preserveHost: s.boolean('preserve_host', ROUTE_DEFAULTS.preserve_host),
     tls,
     timeouts,
-    maxBodyBytes: s.integer('max_body_bytes', ROUTE_DEFAULTS.max_body_bytes, 0, Number.MAX_SAFE_INTEGER)
+    maxBodyBytes: s.integer('max_body_bytes', ROUTE_DEFAULTS.max_body_bytes, 0, Number.MAX_SAFE_INTEGER),
+    slow
   }
   s.finish()
   return route

@@ -40,6 +40,15 @@ export interface RouteConfig {
   timeouts: RouteTimeouts
   /** Largest request body accepted, in bytes (413 above it). */
   maxBodyBytes: number
+  /** Flag `slow` past these: well before GitLab's own timeouts (55 s code, 30-60 s chat). */
+  slow: { ttfbMs: number, durationMs: number }
+}
+
+export interface DiagnosisConfig {
+  /** The instance URL the gateway expects as token issuer (its AIGW_GITLAB_URL); null: not checked. */
+  expectedGitlabUrl: string | null
+  /** Allowed clock difference for token exp/nbf, seconds. */
+  clockSkewS: number
 }
 
 export interface StoreConfig {
@@ -87,6 +96,7 @@ export interface Config {
   capture: CaptureConfig
   /** `file`: JSON lines appended there instead of stdout. */
   log: { level: LogLevel, file: string | null }
+  diagnosis: DiagnosisConfig
   /** Bounded wait for in-flight exchanges on SIGTERM/SIGINT. */
   shutdownGraceMs: number
 }

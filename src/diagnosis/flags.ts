@@ -27,6 +27,15 @@ export const FLAGS = {
   stream_error: 'the stream answered 200 but carried an error event',
   // The caller.
   client_aborted: 'the caller hung up before the response was complete (normal for code completion)',
+  // Predictions from the caller's GitLab token (decoded, never verified or stored).
+  token_expired: "the bearer JWT's exp has passed (beyond the clock-skew allowance)",
+  token_not_yet_valid: "the bearer JWT's nbf is in the future: clocks disagree",
+  token_audience_mismatch: 'the bearer JWT is not for gitlab-ai-gateway',
+  token_issuer_mismatch: 'the bearer JWT was issued by another GitLab URL than the one configured (AIGW_GITLAB_URL)',
+  token_header_mismatch: "a claim differs from its X-Gitlab-* header (the gateway's own check)",
+  // Time.
+  slow: "time to first byte or duration over the route's thresholds, which warn well before GitLab's own timeouts",
+  tls_unverified: "the route does not verify the upstream's certificate (tls.insecure_skip_verify)",
   // Requests the proxy refused itself.
   request_rejected: 'the proxy rejected the request before forwarding (malformed or over a limit)'
 } as const

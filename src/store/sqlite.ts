@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import type { Exchange } from '../capture/exchange.js'
+import type { Exchange, ExchangeLink } from '../capture/exchange.js'
 import { decodeCursor, encodeCursor, whereClause } from './query.js'
 import type { ExchangeFilter, Page, PageRequest } from './types.js'
 
@@ -33,7 +33,11 @@ const MIGRATIONS: readonly string[] = [
      seq        INTEGER NOT NULL,
      PRIMARY KEY (flag, started_at, seq)
    ) WITHOUT ROWID;
-   CREATE INDEX exchange_flags_seq ON exchange_flags (seq);`
+   CREATE INDEX exchange_flags_seq ON exchange_flags (seq);`,
+  // Trace links: a model-hop exchange points at the gateway-hop exchange that caused it.
+  `ALTER TABLE exchanges ADD COLUMN parent_id TEXT;
+   CREATE INDEX exchanges_parent ON exchanges (parent_id);
+   CREATE INDEX exchanges_hop_time ON exchanges (hop, started_at);`
 ]
 
 export class StoreOpenError extends Error {
@@ -71,8 +75,8 @@ export class SqliteStore {
       throw new StoreOpenError(`cannot open the store at ${path}: ${(err as Error).message}`)
     }
     this.insertExchange = this.db.prepare(`INSERT INTO exchanges
-      (id, started_at, route, hop, correlation_id, method, path, status, feature, model, ttfb_ms, duration_ms, data)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, started_at, route, hop, correlation_id, method, path, status, feature, model, ttfb_ms, duration_ms, parent_id, data)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.insertFlag = this.db.prepare('INSERT OR IGNORE INTO exchange_flags (flag, started_at, seq) VALUES (?, ?, ?)')
     this.insertMany = this.db.transaction((batch: readonly Exchange[]) => {
       for (const ex of batch) {
@@ -80,7 +84,7 @@ export class SqliteStore {
         const info = this.insertExchange.run(
           ex.id, startedAt, ex.route, ex.hop, ex.correlation_id, ex.method, ex.path, ex.status,
           ex.meta.feature, ex.meta.model ?? ex.meta.model_name ?? null, ex.timings.ttfb_ms, ex.timings.duration_ms,
-          JSON.stringify(ex)
+          ex.parent_id, JSON.stringify(ex)
         )
         for (const flag of ex.flags) this.insertFlag.run(flag, startedAt, info.lastInsertRowid)
       }
@@ -126,6 +130,32 @@ export class SqliteStore {
   get (id: string): Exchange | null {
     const row = this.db.prepare('SELECT data FROM exchanges WHERE id = ?').get(id) as { data: string } | undefined
     return row === undefined ? null : (JSON.parse(row.data) as Exchange)
+  }
+
+  /** Model-hop exchanges not yet linked to a parent, started within [from, to] (epoch ms). */
+  unlinkedModelExchanges (from: number, to: number): Exchange[] {
+    const rows = this.db.prepare(`SELECT data FROM exchanges
+      WHERE hop = 'model' AND parent_id IS NULL AND started_at >= ? AND started_at <= ? ORDER BY started_at LIMIT 500`).all(from, to) as Array<{ data: string }>
+    return rows.map((r) => JSON.parse(r.data) as Exchange)
+  }
+
+  /** Gateway-hop exchanges whose span contains [from, to]: the possible parents of a model call. */
+  gatewaysSpanning (from: number, to: number): number {
+    return (this.db.prepare(`SELECT count(*) AS n FROM exchanges
+      WHERE hop = 'gateway' AND started_at <= ? AND started_at + duration_ms >= ? AND started_at >= ?`).get(from, to, from - 3_600_000) as { n: number }).n
+  }
+
+  setParent (id: string, parentId: string, link: ExchangeLink): void {
+    this.db.prepare(`UPDATE exchanges SET parent_id = ?, data = json_set(data, '$.parent_id', ?, '$.link', json(?)) WHERE id = ?`)
+      .run(parentId, parentId, JSON.stringify(link), id)
+  }
+
+  /** Every exchange of a correlation id, and the model-hop exchanges linked to them. */
+  byCorrelation (correlationId: string): Exchange[] {
+    const rows = this.db.prepare(`SELECT data FROM exchanges WHERE correlation_id = ?
+      UNION SELECT data FROM exchanges WHERE parent_id IN (SELECT id FROM exchanges WHERE correlation_id = ?)
+      LIMIT 1000`).all(correlationId, correlationId) as Array<{ data: string }>
+    return rows.map((r) => JSON.parse(r.data) as Exchange)
   }
 
   count (): number {

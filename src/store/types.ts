@@ -1,4 +1,5 @@
 import type { Exchange } from '../capture/exchange.js'
+import type { Trace } from './trace.js'
 
 /** Filters every reader of the store understands (API, CLI). */
 export interface ExchangeFilter {
@@ -34,6 +35,7 @@ export interface StoreReader {
   list (filter: ExchangeFilter, page: PageRequest): Promise<Page>
   get (id: string): Promise<Exchange | null>
   count (): Promise<number>
+  trace (correlationId: string): Promise<Trace | null>
 }
 
 export class InvalidCursorError extends Error {

@@ -15,6 +15,7 @@ export interface HarnessRoute {
   tls?: { ca_file?: string, insecure_skip_verify?: boolean }
   timeouts?: { connect_ms?: number, headers_ms?: number, body_idle_ms?: number }
   max_body_bytes?: number
+  slow?: { ttfb_ms?: number, duration_ms?: number }
 }
 
 export interface HarnessOptions {

@@ -1,0 +1,331 @@
+import type { Exchange } from '../capture/exchange.js'
+import type { Diagnosis } from './diagnosis.js'
+import type { Flag } from './flags.js'
+import type { ChainSummary } from './tls-chain.js'
+
+export interface ExplainContext {
+  timeouts: { connectMs: number, headersMs: number, bodyIdleMs: number }
+  slow: { ttfbMs: number, durationMs: number }
+  /** Summary of the certificate chain the upstream presented, for tls_error. */
+  tlsChain: ChainSummary | null
+  /** Evidence lines from the token check. */
+  tokenEvidence: string[]
+  insecureTls: boolean
+}
+
+/** The checks the playbook runs for every 401/403. */
+const AUTH_CHECKS = [
+  'Check the user has a GitLab Duo seat assigned (Admin > GitLab Duo > seat utilization): in the Rails console, User.find_by_id(ID).allowed_to_use?(:code_suggestions, service_name: :self_hosted_models).',
+  'Check the license includes GitLab Duo (Premium/Ultimate with the Duo add-on) and is not expired.',
+  'Check the AI gateway URL configured in GitLab points at this gateway (or this proxy).',
+  "Check AIGW_GITLAB_URL (and AIGW_GITLAB_API_URL) in the gateway's environment match the instance's URL: docker exec <ai-gateway-container> env | grep AIGW."
+]
+
+/** GitLab's own deadline for a feature: how long the caller waits before giving up. */
+export function gitlabTimeout (feature: string): { seconds: string, who: string } {
+  if (feature === 'code_completions' || feature === 'code_generations' || feature === 'code_suggestions') {
+    return { seconds: '55', who: 'GitLab Workhorse gives code suggestions 55 s' }
+  }
+  if (feature === 'chat') return { seconds: '30-60', who: 'GitLab Rails gives chat 30-60 s' }
+  return { seconds: '30-60', who: 'GitLab Rails gives AI requests 30-60 s' }
+}
+
+function bodyField (ex: Exchange, field: 'error' | 'detail' | 'message'): string | null {
+  const body = ex.response?.body
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
+    const v = (body as Record<string, unknown>)[field]
+    if (typeof v === 'string') return v
+    if (field === 'message' && typeof (body as Record<string, unknown>).error === 'object') {
+      const inner = (body as { error: Record<string, unknown> }).error
+      if (typeof inner.message === 'string') return inner.message
+    }
+  }
+  return null
+}
+
+function hostOf (ex: Exchange): string {
+  const h = ex.request.headers.host
+  return typeof h === 'string' ? h : new URL(ex.upstream).host
+}
+
+function isLocalhost (url: string): boolean {
+  try {
+    const host = new URL(url).hostname
+    return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.')
+  } catch {
+    return false
+  }
+}
+
+function seconds (ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`
+}
+
+function has (ex: Exchange, f: Flag): boolean {
+  return ex.flags.includes(f)
+}
+
+/**
+ * The playbook, as code: the most specific cause for an exchange's flags, the evidence the
+ * proxy saw, and the next steps. null when nothing is wrong.
+ */
+export function explain (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
+  const d = primary(ex, ctx)
+  if (d === null) return null
+  if (ctx.tokenEvidence.length > 0 && !d.evidence.some((e) => ctx.tokenEvidence.includes(e))) d.evidence.push(...ctx.tokenEvidence)
+  return d
+}
+
+function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
+  const up = new URL(ex.upstream).origin
+  const err = ex.error
+  const phaseOf = (f: Flag): string => ({ connect_timeout: 'connecting', headers_timeout: 'waiting for response headers', body_timeout: 'waiting for the next body chunk' } as Record<string, string>)[f] ?? ''
+
+  if (has(ex, 'tls_error')) {
+    const code = err?.code ?? 'TLS error'
+    const chain = ctx.tlsChain
+    const evidence = [`TLS handshake with ${up} failed: ${code}${err ? ` (${err.message})` : ''}`]
+    if (chain !== null) {
+      for (const [i, c] of chain.certificates.entries()) {
+        evidence.push(`certificate ${i}: subject ${c.subject}, issuer ${c.issuer}, valid ${c.valid_from} to ${c.valid_to}${c.san ? `, ${c.san}` : ''}`)
+      }
+    }
+    const what = /WRONG_VERSION_NUMBER|PACKET_LENGTH|EPROTO|record layer/i.test(`${code} ${err?.message ?? ''}`)
+      ? 'the upstream port speaks plain HTTP, not TLS: the URL should start with http://'
+      : code === 'CERT_HAS_EXPIRED' ? "the upstream's certificate has expired"
+        : code === 'CERT_NOT_YET_VALID' ? "the upstream's certificate is not valid yet (check clocks)"
+          : code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH' ? "the certificate does not name the host in the URL"
+            : code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ? 'the upstream presents a self-signed certificate'
+              : code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
+                ? 'the certificate is signed by a CA that is not trusted (a private CA)'
+                : 'the TLS handshake failed'
+    return {
+      cause: `SSL certificate verify failed: ${what}.`,
+      evidence,
+      next_steps: [
+        'Use a certificate from a trusted CA on GitLab and the AI gateway: the gateway does not support self-signed certificates on GitLab.',
+        "For a private CA: trust it in this proxy with the route's tls.ca_file (--ca-file), and in the AI gateway container with SSL_CERT_FILE / REQUESTS_CA_BUNDLE pointing at the CA bundle.",
+        'Make the certificate name the host used in the URL (subjectAltName), and renew it before it expires.',
+        'Run duo-diag-proxy doctor against the URL for the presented chain.'
+      ]
+    }
+  }
+  if (has(ex, 'connection_refused')) {
+    const local = isLocalhost(ex.upstream)
+    return {
+      cause: ex.hop === 'model'
+        ? 'The model server is not reachable: nothing accepts connections at its address.'
+        : 'The AI gateway is not reachable: nothing accepts connections at its address (wrong URL, gateway down, or a firewall).',
+      evidence: [`connect to ${up} refused (${err?.code ?? 'ECONNREFUSED'})`],
+      next_steps: [
+        `Check the service runs and listens on ${new URL(up).port || 'the default port'}: curl ${up}${ex.hop === 'model' ? '/health' : '/monitoring/healthz'}.`,
+        ...(local ? ['The address is localhost: inside a container, localhost is that container itself. Use the host name or IP the other container can reach.'] : []),
+        'Check firewalls and security groups between the proxy and the upstream.'
+      ]
+    }
+  }
+  if (has(ex, 'dns_failure')) {
+    return {
+      cause: `The upstream host name ${new URL(up).hostname} does not resolve.`,
+      evidence: [`DNS lookup failed (${err?.code})`],
+      next_steps: ['Check the URL for typos, and that the name resolves from where the proxy (and the gateway) run: getent hosts NAME.']
+    }
+  }
+  if (has(ex, 'network_unreachable')) {
+    return {
+      cause: 'No network route to the upstream.',
+      evidence: [`${err?.code}: ${err?.message}`],
+      next_steps: ['Check routing, VPNs and firewalls between the proxy and the upstream.']
+    }
+  }
+  for (const f of ['connect_timeout', 'headers_timeout', 'body_timeout'] as const) {
+    if (!has(ex, f)) continue
+    const limit = f === 'connect_timeout' ? ctx.timeouts.connectMs : f === 'headers_timeout' ? ctx.timeouts.headersMs : ctx.timeouts.bodyIdleMs
+    const g = gitlabTimeout(ex.meta.feature)
+    return {
+      cause: f === 'connect_timeout'
+        ? 'Network problem: the upstream did not accept a connection in time.'
+        : ex.hop === 'model' ? 'The model is too slow or stuck: it did not answer in time.' : 'The AI gateway (or the model behind it) did not answer in time.',
+      evidence: [
+        `timed out after ${seconds(ex.timings.duration_ms)} while ${phaseOf(f)} (the route allows ${seconds(limit)})`,
+        `${g.who}: ${ex.timings.duration_ms > Number(g.seconds.split('-')[0]) * 1000 ? 'GitLab had already given up on this request' : 'GitLab may still have been waiting'}`
+      ],
+      next_steps: f === 'connect_timeout'
+        ? ['A firewall dropping packets looks like this; check the path to the upstream.', 'Check the upstream host is up.']
+        : [
+            ex.hop === 'model' ? 'Check the model server is healthy and not overloaded (GPU memory, queue length); test it directly: POST <model_endpoint>/v1/chat/completions.' : 'Look at the model hop for this request (GET /api/traces/<correlation_id>): a slow model makes the gateway slow.',
+            'Use a smaller or faster model, or reduce max_tokens, for features with short timeouts (code completion).'
+          ]
+    }
+  }
+  if (has(ex, 'connection_reset')) {
+    return {
+      cause: 'The upstream closed the connection without answering: it crashed or restarted, or something in between (a load balancer, a proxy) cut it.',
+      evidence: [`${err?.code}: ${err?.message}`],
+      next_steps: ["Check the upstream's logs at this time for a crash or restart.", 'Check idle timeouts of load balancers between the proxy and the upstream.']
+    }
+  }
+
+  const status = ex.status
+  if (status === 401) {
+    const e = bodyField(ex, 'error') ?? bodyField(ex, 'detail') ?? ''
+    const specific = (): Pick<Diagnosis, 'cause' | 'next_steps'> => {
+      if (/No authorization header presented/i.test(e)) {
+        return { cause: 'The request reached the gateway without an Authorization header: something between GitLab and the gateway strips it.', next_steps: ['Check reverse proxies / ingress in front of the gateway pass the Authorization header through.'] }
+      }
+      if (/Invalid authorization header/i.test(e)) {
+        return { cause: 'The Authorization header is not "Bearer <token>": something rewrote it, or the caller is not GitLab.', next_steps: ['Check what sits between GitLab and the gateway.'] }
+      }
+      if (/only OIDC is supported/i.test(e)) {
+        return { cause: 'The request lacks X-Gitlab-Authentication-Type: oidc.', next_steps: ['Check intermediaries keep the X-Gitlab-* headers.'] }
+      }
+      const mismatch = /Header mismatch '([^']+)'/i.exec(e)
+      if (mismatch !== null) {
+        return {
+          cause: `The token's claim and the ${mismatch[1]} header differ: ${mismatch[1] === 'X-Gitlab-Instance-Id' ? 'the instance identity changed (restored backup, cloned instance)' : 'something altered the header'}.`,
+          next_steps: mismatch[1] === 'X-Gitlab-Instance-Id'
+            ? ['Synchronise the subscription / request a new activation code so the instance id matches, then retry.']
+            : ['Check intermediaries do not rewrite X-Gitlab-* headers.']
+        }
+      }
+      if (/Forbidden by auth provider/i.test(e)) {
+        return {
+          cause: "The gateway rejected GitLab's token (signature, audience or expiry), or it cannot fetch GitLab's signing keys from AIGW_GITLAB_URL.",
+          next_steps: [
+            'Check AIGW_GITLAB_URL is the instance URL and reachable from the gateway container: docker exec <ai-gateway-container> curl "$AIGW_GITLAB_URL/oauth/discovery/keys".',
+            'Check the clocks of GitLab and the gateway agree (token expiry).'
+          ]
+        }
+      }
+      return { cause: 'The upstream rejected the request as unauthenticated.', next_steps: [] }
+    }
+    const s = specific()
+    return { cause: s.cause, evidence: [`401 ${e ? `"${e}"` : ''} from ${up}${ex.path}`.trim()], next_steps: [...s.next_steps, ...AUTH_CHECKS] }
+  }
+  if (status === 403) {
+    const detail = bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? ''
+    const scope = /Unauthorized to access (.+)$/i.exec(detail)?.[1]
+    return {
+      cause: scope !== undefined
+        ? `The user's token lacks the scope for ${scope}: no GitLab Duo seat for this feature, or the feature is not enabled for them.`
+        : 'Authenticated but not allowed: a missing seat, license, or feature access.',
+      evidence: [`403 ${detail ? `"${detail}"` : ''} from ${up}${ex.path}`.trim()],
+      next_steps: AUTH_CHECKS
+    }
+  }
+  if (status === 404) {
+    const message = bodyField(ex, 'message') ?? bodyField(ex, 'detail') ?? ''
+    const model = /The model `([^`]+)` does not exist/.exec(message)
+    if (model !== null) {
+      return {
+        cause: `The model server does not serve a model named "${model[1]}": the model identifier configured in GitLab differs from the served model name.`,
+        evidence: [`404 "${message}" from ${up}${ex.path}`],
+        next_steps: [`List the served names: curl ${up}/v1/models; set the self-hosted model's identifier in GitLab to one of them.`]
+      }
+    }
+    if (ex.hop === 'model' && /\/(chat\/)?completions$/.test(ex.path) && !ex.path.startsWith('/v1/')) {
+      const base = `http://${hostOf(ex)}${ex.path.slice(0, ex.path.lastIndexOf(ex.path.endsWith('/chat/completions') ? '/chat/completions' : '/completions'))}`
+      return {
+        cause: 'The model endpoint URL lacks the /v1 suffix.',
+        evidence: [`${ex.method} ${ex.path} answered 404 ${message ? `"${message}"` : ''}: OpenAI-compatible servers serve the API under /v1`],
+        next_steps: [`Set the model endpoint in GitLab to ${base}/v1 (not ${base}).`]
+      }
+    }
+    return { cause: 'The upstream has nothing at this path.', evidence: [`404 from ${up}${ex.path}`], next_steps: ['Check the URL configured in GitLab for this hop.'] }
+  }
+  if (status === 421) {
+    const detail = bodyField(ex, 'detail') ?? ''
+    const missingV1 = /^404/.test(detail) && ex.meta.model_endpoint !== undefined && !/\/v1\/?$/.test(ex.meta.model_endpoint)
+    return {
+      cause: missingV1 ? 'The model endpoint URL lacks the /v1 suffix: the model answered 404.' : `The model behind the gateway returned an error${detail ? ` (${detail})` : ''}.`,
+      evidence: [`421 "${detail}" from the gateway: the detail is the model's own status`],
+      next_steps: missingV1
+        ? [`Set the model endpoint in GitLab to ${ex.meta.model_endpoint!.replace(/\/+$/, '')}/v1.`]
+        : ['Look at the model hop for this request (GET /api/traces/<correlation_id>), or test the model directly: POST <model_endpoint>/v1/chat/completions.']
+    }
+  }
+  if (status === 503 && /Inference failed/i.test(bodyField(ex, 'detail') ?? '')) {
+    const endpoint = ex.meta.model_endpoint
+    return {
+      cause: 'The gateway could not get an answer from the model (the model hop failed).',
+      evidence: [`503 "Inference failed" from the gateway${endpoint ? `; model endpoint ${endpoint}` : ''}`],
+      next_steps: [
+        ...(endpoint !== undefined && isLocalhost(endpoint) ? [`The model endpoint ${endpoint} is localhost: inside the AI gateway container that is the container itself, not the model server.`] : []),
+        ...(endpoint !== undefined && !/\/v1\/?$/.test(endpoint) ? [`The model endpoint lacks /v1: set it to ${endpoint.replace(/\/+$/, '')}/v1.`] : []),
+        'From the gateway container, test the model: curl <model_endpoint>/health and POST <model_endpoint>/v1/chat/completions.',
+        'Route the model endpoint through this proxy to see the model hop.'
+      ]
+    }
+  }
+  if (status === 429) {
+    const retry = ex.response?.headers['retry-after']
+    return { cause: 'Rate limited by the upstream.', evidence: [`429${retry ? `, Retry-After: ${String(retry)}` : ''}`], next_steps: ['Reduce the request rate, or raise the limit on the gateway / model server.'] }
+  }
+  if (status !== null && status >= 500) {
+    const detail = bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? bodyField(ex, 'message')
+    return {
+      cause: ex.hop === 'model' ? 'The model server failed.' : 'The AI gateway failed.',
+      evidence: [`${status}${detail ? ` "${detail}"` : ''} from ${up}${ex.path}`],
+      next_steps: [ex.hop === 'model' ? "Check the model server's logs at this time." : "Check the gateway's logs: docker logs <ai-gateway-container> 2>&1 | grep -i error | tail -n 20."]
+    }
+  }
+  if (has(ex, 'stream_error')) {
+    return {
+      cause: 'The stream answered 200 but carried an error: the model hop failed while the gateway streamed (Duo Chat shows A1003 or A1004).',
+      evidence: [`error event: ${ex.meta.stream_error ?? ''}`],
+      next_steps: ['Look at the model hop for this request (GET /api/traces/<correlation_id>).']
+    }
+  }
+  if (has(ex, 'stream_aborted')) {
+    return {
+      cause: 'The upstream died in the middle of the response: the caller got a cut-off stream.',
+      evidence: [`${err?.code ?? 'aborted'} after ${ex.response?.bytes ?? 0} bytes`],
+      next_steps: ["Check the upstream's logs for a crash or restart at this time.", 'Check intermediaries with short idle timeouts.']
+    }
+  }
+  if (has(ex, 'stream_truncated')) {
+    return {
+      cause: 'The stream ended without its final event: the upstream closed it early.',
+      evidence: [`${ex.response?.bytes ?? 0} bytes, no end marker (${ex.hop === 'model' ? '[DONE] or finish_reason' : 'final event'})`],
+      next_steps: ["Check the upstream's logs; compare with the model hop (GET /api/traces/<correlation_id>)."]
+    }
+  }
+  if (status !== null && status >= 400) {
+    const detail = bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? bodyField(ex, 'message')
+    return {
+      cause: status === 422 ? 'The gateway rejected the request body (validation error): a GitLab / gateway version mismatch is a common reason.' : `The upstream rejected the request (${status}).`,
+      evidence: [`${status}${detail ? ` "${detail}"` : ''}`],
+      next_steps: status === 422 ? ['Check the GitLab and AI gateway versions are compatible.'] : []
+    }
+  }
+  const tokenFlags = ex.flags.filter((f) => f.startsWith('token_'))
+  if (tokenFlags.length > 0) {
+    return {
+      cause: 'The upstream accepted the request, but the token predicts the next failure: ' + tokenFlags.join(', ') + '.',
+      evidence: [...ctx.tokenEvidence],
+      next_steps: [
+        ...(tokenFlags.includes('token_expired') || tokenFlags.includes('token_not_yet_valid') ? ['Synchronise the clocks of GitLab, the gateway and this host (NTP).'] : []),
+        ...(tokenFlags.includes('token_issuer_mismatch') ? ['Set AIGW_GITLAB_URL to the URL in the token issuer (the instance URL).'] : []),
+        ...(tokenFlags.includes('token_header_mismatch') ? ['Request a new activation code / synchronise the subscription, and check intermediaries do not rewrite X-Gitlab-* headers.'] : []),
+        ...(tokenFlags.includes('token_audience_mismatch') ? ['The token was not minted for the AI gateway: check the AI gateway URL setting in GitLab.'] : [])
+      ]
+    }
+  }
+  if (has(ex, 'slow')) {
+    const g = gitlabTimeout(ex.meta.feature)
+    return {
+      cause: 'Slow: close to the point where GitLab gives up on this request.',
+      evidence: [`time to first byte ${ex.timings.ttfb_ms === null ? 'n/a' : seconds(ex.timings.ttfb_ms)}, total ${seconds(ex.timings.duration_ms)} (thresholds ${seconds(ctx.slow.ttfbMs)} / ${seconds(ctx.slow.durationMs)}); ${g.who}`],
+      next_steps: ['Look at the model hop for this request: most of the time is usually the model.', 'Consider a smaller model or lower max_tokens for code completion.']
+    }
+  }
+  if (has(ex, 'client_aborted')) {
+    return {
+      cause: ex.meta.feature === 'code_completions' ? 'The caller cancelled: normal for code completion (the IDE cancels as the user types).' : 'The caller hung up before the response was complete.',
+      evidence: [`the caller left after ${seconds(ex.timings.duration_ms)}`],
+      next_steps: ex.meta.feature === 'code_completions' ? [] : ['If this repeats, compare the time with GitLab\'s timeouts: the caller may be giving up on a slow upstream.']
+    }
+  }
+  if (ctx.insecureTls && has(ex, 'tls_unverified')) return null
+  return null
+}

@@ -1,0 +1,124 @@
+import type { Flag } from './flags.js'
+
+/** What a GitLab JWT says, without its signature: never enough to replay it. */
+export interface TokenSummary {
+  alg?: string
+  kid?: string
+  iss?: string
+  aud?: string | string[]
+  sub?: string
+  exp?: number
+  iat?: number
+  nbf?: number
+  gitlab_realm?: string
+  gitlab_instance_id?: string
+  gitlab_global_user_id?: string
+  scopes?: string[]
+  /** Seconds left until exp at the time of the request (negative: expired). */
+  expires_in_s?: number
+}
+
+export interface TokenFindings {
+  token: TokenSummary | null
+  flags: Flag[]
+  /** One line per flag, for the diagnosis evidence. */
+  evidence: string[]
+}
+
+export interface TokenCheckOptions {
+  /** The GitLab instance URL the gateway expects as issuer (AIGW_GITLAB_URL), when configured. */
+  expectedIssuer: string | null
+  /** Clock skew allowed either side, seconds. */
+  skewS: number
+  now: number
+}
+
+const AUDIENCE = 'gitlab-ai-gateway'
+
+/** The X-Gitlab-* headers the gateway compares with the token's claims. */
+const HEADER_CLAIMS: ReadonlyArray<[string, keyof TokenSummary]> = [
+  ['x-gitlab-instance-id', 'gitlab_instance_id'],
+  ['x-gitlab-realm', 'gitlab_realm'],
+  ['x-gitlab-global-user-id', 'gitlab_global_user_id']
+]
+
+function decodePart (part: string | undefined): Record<string, unknown> | null {
+  if (part === undefined || part.length === 0 || part.length > 16_384) return null
+  try {
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null
+  } catch {
+    return null
+  }
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length <= 512 ? v : undefined)
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
+
+function trimSlash (url: string): string {
+  return url.replace(/\/+$/, '')
+}
+
+/**
+ * Decodes a bearer JWT's header and claims (never verifying, never keeping the signature) and
+ * predicts the gateway's verdict: expired, not yet valid, wrong audience or issuer, claims that
+ * differ from their X-Gitlab-* headers. Flags even when the upstream accepted the request.
+ */
+export function checkToken (authorization: string | null, headers: (name: string) => string | null, opts: TokenCheckOptions): TokenFindings {
+  const out: TokenFindings = { token: null, flags: [], evidence: [] }
+  if (authorization === null || !/^bearer\s/i.test(authorization)) return out
+  const parts = authorization.slice(7).trim().split('.')
+  if (parts.length !== 3) return out
+  const header = decodePart(parts[0])
+  const claims = decodePart(parts[1])
+  if (header === null || claims === null) return out
+  const t: TokenSummary = {}
+  const set = <K extends keyof TokenSummary>(k: K, v: TokenSummary[K] | undefined): void => {
+    if (v !== undefined) t[k] = v
+  }
+  set('alg', str(header.alg))
+  set('kid', str(header.kid))
+  set('iss', str(claims.iss))
+  const aud = claims.aud
+  set('aud', Array.isArray(aud) ? aud.map(str).filter((a): a is string => a !== undefined).slice(0, 8) : str(aud))
+  set('sub', str(claims.sub))
+  set('exp', num(claims.exp))
+  set('iat', num(claims.iat))
+  set('nbf', num(claims.nbf))
+  set('gitlab_realm', str(claims.gitlab_realm))
+  set('gitlab_instance_id', str(claims.gitlab_instance_id))
+  set('gitlab_global_user_id', str(claims.gitlab_global_user_id))
+  if (Array.isArray(claims.scopes)) t.scopes = claims.scopes.map(str).filter((s): s is string => s !== undefined).slice(0, 64)
+  out.token = t
+
+  const nowS = opts.now / 1000
+  if (t.exp !== undefined) {
+    t.expires_in_s = Math.round(t.exp - nowS)
+    if (t.exp + opts.skewS < nowS) {
+      out.flags.push('token_expired')
+      out.evidence.push(`token expired ${Math.round(nowS - t.exp)} s before the request (exp ${new Date(t.exp * 1000).toISOString()})`)
+    }
+  }
+  if (t.nbf !== undefined && t.nbf - opts.skewS > nowS) {
+    out.flags.push('token_not_yet_valid')
+    out.evidence.push(`token not valid until ${new Date(t.nbf * 1000).toISOString()}, ${Math.round(t.nbf - nowS)} s after the request: clocks disagree`)
+  }
+  const audiences = t.aud === undefined ? [] : Array.isArray(t.aud) ? t.aud : [t.aud]
+  if (!audiences.includes(AUDIENCE)) {
+    out.flags.push('token_audience_mismatch')
+    out.evidence.push(`token audience is ${audiences.length > 0 ? audiences.join(', ') : 'missing'}, the gateway expects ${AUDIENCE}`)
+  }
+  if (opts.expectedIssuer !== null && t.iss !== undefined && trimSlash(t.iss) !== trimSlash(opts.expectedIssuer)) {
+    out.flags.push('token_issuer_mismatch')
+    out.evidence.push(`token issuer ${t.iss} differs from the expected GitLab URL ${opts.expectedIssuer} (AIGW_GITLAB_URL)`)
+  }
+  for (const [name, claim] of HEADER_CLAIMS) {
+    const value = headers(name)
+    const claimed = t[claim]
+    if (value !== null && typeof claimed === 'string' && value !== claimed) {
+      if (!out.flags.includes('token_header_mismatch')) out.flags.push('token_header_mismatch')
+      out.evidence.push(`header ${name} is "${value}" but the token's ${claim} is "${claimed}"`)
+    }
+  }
+  return out
+}

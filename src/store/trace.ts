@@ -1,0 +1,60 @@
+import type { Exchange } from '../capture/exchange.js'
+
+export interface WaterfallStep {
+  /** What happened: `gitlab_sent`, `proxy_received`, `first_byte`, `done`, for each exchange. */
+  event: string
+  exchange_id: string | null
+  route: string | null
+  /** Milliseconds since the trace's first event. */
+  at_ms: number
+}
+
+export interface TraceNode {
+  exchange: Exchange
+  children: TraceNode[]
+}
+
+export interface Trace {
+  correlation_id: string
+  roots: TraceNode[]
+  waterfall: WaterfallStep[]
+  /** The deepest failing exchange's cause, when the trace failed. */
+  root_cause: { exchange_id: string, route: string, cause: string } | null
+}
+
+/** Builds the tree (gateway hop → model calls) and the waterfall from a correlation id's exchanges. */
+export function buildTrace (correlationId: string, exchanges: readonly Exchange[]): Trace | null {
+  if (exchanges.length === 0) return null
+  const byId = new Map(exchanges.map((e) => [e.id, e]))
+  const nodes = new Map(exchanges.map((e) => [e.id, { exchange: e, children: [] as TraceNode[] }]))
+  const roots: TraceNode[] = []
+  for (const node of nodes.values()) {
+    const parent = node.exchange.parent_id === null ? undefined : nodes.get(node.exchange.parent_id)
+    if (parent !== undefined) parent.children.push(node)
+    else roots.push(node)
+  }
+  const start = (e: Exchange): number => Date.parse(e.started_at)
+  const order = (a: TraceNode, b: TraceNode): number => start(a.exchange) - start(b.exchange)
+  roots.sort(order)
+  for (const n of nodes.values()) n.children.sort(order)
+
+  const events: Array<Omit<WaterfallStep, 'at_ms'> & { at: number }> = []
+  for (const e of byId.values()) {
+    const s = start(e)
+    if (e.meta.gitlab?.rails_send_start_ms !== undefined) events.push({ event: 'gitlab_sent', exchange_id: e.id, route: e.route, at: e.meta.gitlab.rails_send_start_ms })
+    events.push({ event: `${e.hop}_request_received`, exchange_id: e.id, route: e.route, at: s })
+    if (e.timings.ttfb_ms !== null) events.push({ event: `${e.hop}_first_byte`, exchange_id: e.id, route: e.route, at: s + e.timings.ttfb_ms })
+    events.push({ event: e.flags.length > 0 && e.diagnosis !== null ? `${e.hop}_failed` : `${e.hop}_done`, exchange_id: e.id, route: e.route, at: s + e.timings.duration_ms })
+  }
+  events.sort((a, b) => a.at - b.at)
+  const t0 = events[0]!.at
+  const waterfall = events.map(({ at, ...rest }) => ({ ...rest, at_ms: Math.round((at - t0) * 1000) / 1000 }))
+
+  let rootCause: Trace['root_cause'] = null
+  for (const r of roots) {
+    const d = r.exchange.diagnosis
+    if (d?.root_cause) rootCause = d.root_cause
+    else if (d !== null && rootCause === null) rootCause = { exchange_id: r.exchange.id, route: r.exchange.route, cause: d.cause }
+  }
+  return { correlation_id: correlationId, roots, waterfall, root_cause: rootCause }
+}

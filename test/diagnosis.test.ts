@@ -1,0 +1,252 @@
+/**
+ * Every failure of DOMAIN.md's table, and the gateway's known errors, named with cause and next
+ * steps from real failing upstreams; token findings; one trace across both hops.
+ */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { request } from 'undici'
+import type { Exchange } from '../src/capture/exchange.js'
+import type { Trace } from '../src/store/trace.js'
+import { startAiGateway } from './fixtures/ai-gateway.js'
+import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
+import { expiredCert, selfSignedCert, wrongHostCert } from './helpers/certs.js'
+import { refusedPort, startHangingServer } from './helpers/fault-servers.js'
+import { gatewayClaims, gitlabHeaders, GITLAB_URL, makeJwtKeys, signJwt } from './helpers/jwt.js'
+import { startHarness } from './helpers/proxy-harness.js'
+
+const keys = makeJwtKeys()
+const JSON_HEADERS = { 'content-type': 'application/json' }
+const CHAT = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] })
+
+async function send (url: string, init: Parameters<typeof request>[1] = {}): Promise<number> {
+  const res = await request(url, init)
+  await res.body.text().catch(() => '')
+  return res.statusCode
+}
+
+t.test('the model hop: missing /v1, unknown model, refused, timeouts, TLS', async (t) => {
+  const model = await startModelServer()
+  const refused = await refusedPort()
+  const hanging = await startHangingServer()
+  const selfSigned = await startModelServer({ tls: selfSignedCert() })
+  const expired = await startModelServer({ tls: expiredCert() })
+  const wrongHost = wrongHostCert()
+  const wrongHostServer = await startModelServer({ tls: wrongHost })
+  const dir = t.testdir({})
+  writeFileSync(join(dir, 'ca.pem'), wrongHost.caCert)
+  const h = await startHarness({
+    routes: [
+      { name: 'model', upstream: model.url, hop: 'model' },
+      { name: 'refused', upstream: `http://127.0.0.1:${refused}`, hop: 'model' },
+      { name: 'hanging', upstream: hanging.url, hop: 'model', timeouts: { headers_ms: 300 } },
+      { name: 'self-signed', upstream: selfSigned.url, hop: 'model' },
+      { name: 'expired', upstream: expired.url, hop: 'model' },
+      { name: 'wrong-host', upstream: wrongHostServer.url.replace('127.0.0.1', 'localhost'), hop: 'model', tls: { ca_file: join(dir, 'ca.pem') } }
+    ]
+  })
+  t.teardown(async () => {
+    await h.close()
+    await Promise.all([model.close(), hanging.close(), selfSigned.close(), expired.close(), wrongHostServer.close()])
+  })
+  const base = h.url('model')
+  t.equal(await send(`${base}/chat/completions`, { method: 'POST', body: CHAT, headers: JSON_HEADERS }), 404)
+  t.equal(await send(`${base}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'llama-3-70b', messages: [] }), headers: JSON_HEADERS }), 404)
+  t.equal(await send(`${h.url('refused')}/v1/chat/completions`, { method: 'POST', body: CHAT, headers: JSON_HEADERS }), 502)
+  t.equal(await send(`${h.url('hanging')}/v1/chat/completions`, { method: 'POST', body: CHAT, headers: JSON_HEADERS }), 504)
+  for (const r of ['self-signed', 'expired', 'wrong-host']) t.equal(await send(`${h.url(r)}/v1/models`), 502, `${r} answered by the proxy`)
+
+  const all = await h.exchanges()
+  const find = (route: string, path?: string): Exchange => all.find((e) => e.route === route && (path === undefined || e.path === path))!
+
+  const noV1 = find('model', '/chat/completions')
+  t.same(noV1.flags, ['not_found'])
+  t.match(noV1.diagnosis?.cause, /lacks the \/v1 suffix/)
+  t.match(noV1.diagnosis?.next_steps.join(' '), new RegExp(`Set the model endpoint in GitLab to ${base.replace(/\./g, '\\.')}/v1 \\(not ${base.replace(/\./g, '\\.')}\\)`), 'the corrected URL is shown')
+
+  const unknown = find('model', '/v1/chat/completions')
+  t.match(unknown.diagnosis?.cause, /does not serve a model named "llama-3-70b"/)
+  t.match(unknown.diagnosis?.next_steps[0], /\/v1\/models/)
+
+  const ref = find('refused')
+  t.same(ref.flags, ['connection_refused'])
+  t.match(ref.diagnosis?.cause, /model server is not reachable/)
+  t.match(ref.diagnosis?.next_steps.join(' '), /localhost: inside a container, localhost is that container itself/)
+
+  const slow = find('hanging')
+  t.same(slow.flags, ['headers_timeout', 'timeout'])
+  t.match(slow.diagnosis?.evidence[0], /timed out after .* while waiting for response headers \(the route allows 0\.30 s\)/)
+
+  const ss = find('self-signed')
+  t.equal(ss.error?.code, 'DEPTH_ZERO_SELF_SIGNED_CERT')
+  t.match(ss.diagnosis?.cause, /self-signed certificate/)
+  t.match(ss.diagnosis?.evidence.join('\n'), /certificate 0: subject .*CN=.*issuer .*valid .* to /, 'the presented chain is quoted')
+  t.match(ss.diagnosis?.next_steps.join(' '), /does not support self-signed certificates on GitLab/)
+  t.match(ss.diagnosis?.next_steps.join(' '), /SSL_CERT_FILE \/ REQUESTS_CA_BUNDLE/)
+  t.match(ss.diagnosis?.next_steps.join(' '), /tls\.ca_file/)
+  t.equal(find('expired').error?.code, 'CERT_HAS_EXPIRED')
+  t.match(find('expired').diagnosis?.cause, /has expired/)
+  t.equal(find('wrong-host').error?.code, 'ERR_TLS_CERT_ALTNAME_INVALID')
+  t.match(find('wrong-host').diagnosis?.cause, /does not name the host/)
+})
+
+t.test('the gateway hop: each 401, the 403 scope, validation, rate limit', async (t) => {
+  const gateway = await startAiGateway({ jwtPublicKey: keys.publicKey })
+  const h = await startHarness({ routes: [{ name: 'gitlab-aigw', upstream: gateway.url }] })
+  t.teardown(async () => {
+    await h.close()
+    await gateway.close()
+  })
+  const url = `${h.url()}/v2/code/completions`
+  const body = JSON.stringify({ current_file: { file_name: 'a.py', content_above_cursor: 'x', content_below_cursor: '' } })
+  const claims = gatewayClaims()
+  const good = signJwt(claims, keys.privateKey)
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['no-header', { 'content-type': 'application/json' }, /without an Authorization header: something between GitLab and the gateway strips it/],
+    ['bad-header', { ...gitlabHeaders(good), authorization: 'Token abc' }, /is not "Bearer <token>"/],
+    ['forbidden', gitlabHeaders(signJwt(gatewayClaims({ exp: Math.floor(Date.now() / 1000) - 3600 }), keys.privateKey)), /rejected GitLab's token .* AIGW_GITLAB_URL/],
+    ['mismatch', gitlabHeaders(good, claims, { 'x-gitlab-instance-id': 'another-instance' }), /X-Gitlab-Instance-Id header differ: the instance identity changed/]
+  ]
+  for (const [id, headers, _] of cases) {
+    t.equal(await send(url, { method: 'POST', body, headers: { ...headers, 'x-request-id': id } }), 401, `${id}: 401`)
+  }
+  const noChat = signJwt(gatewayClaims({ scopes: ['complete_code'] }), keys.privateKey)
+  t.equal(await send(`${h.url()}/v2/chat/agent`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }), headers: { ...gitlabHeaders(noChat, gatewayClaims({ scopes: ['complete_code'] })), 'x-request-id': 'scope' } }), 403)
+  t.equal(await send(url, { method: 'POST', body: '{"nope":1}', headers: { ...gitlabHeaders(good), 'x-request-id': 'invalid' } }), 422)
+  t.equal(await send(url, { method: 'POST', body, headers: { ...gitlabHeaders(good), 'x-request-id': 'limited', 'x-sim-fault': 'status:429' } }), 429)
+
+  const all = await h.exchanges()
+  const byId = (id: string): Exchange => all.find((e) => e.correlation_id === id)!
+  for (const [id, _h, cause] of cases) {
+    const ex = byId(id)
+    t.same(ex.flags.filter((f) => !f.startsWith('token_')), ['unauthorized'], `${id}: unauthorized`)
+    t.match(ex.diagnosis?.cause, cause, `${id}: its own cause`)
+    const steps = ex.diagnosis?.next_steps.join('\n') ?? ''
+    t.match(steps, /GitLab Duo seat/, `${id}: the playbook's seat check`)
+    t.match(steps, /license/, `${id}: license check`)
+    t.match(steps, /AI gateway URL/, `${id}: gateway URL check`)
+    t.match(steps, /AIGW_GITLAB_URL/, `${id}: AIGW_GITLAB_URL check`)
+  }
+  t.ok(byId('forbidden').flags.includes('token_expired'), 'the expired token is also named from its claims')
+  t.ok(byId('mismatch').flags.includes('token_header_mismatch'))
+  const scope = byId('scope')
+  t.same(scope.flags, ['forbidden'])
+  t.match(scope.diagnosis?.cause, /lacks the scope for duo chat/)
+  t.same(byId('invalid').flags, ['client_error'])
+  t.match(byId('invalid').diagnosis?.cause, /validation error/)
+  t.same(byId('limited').flags, ['rate_limited'])
+  t.match(byId('limited').diagnosis?.evidence[0], /Retry-After: 1/)
+})
+
+t.test('token findings predict failures even when the upstream accepted the request', async (t) => {
+  const model = await startModelServer()
+  const h = await startHarness({
+    routes: [{ name: 'gitlab-aigw', upstream: model.url, hop: 'gateway' }],
+    extra: { diagnosis: { expected_gitlab_url: GITLAB_URL } }
+  })
+  t.teardown(async () => {
+    await h.close()
+    await model.close()
+  })
+  const now = Math.floor(Date.now() / 1000)
+  const tokens: Record<string, string> = {
+    ok: signJwt(gatewayClaims(), keys.privateKey),
+    expired: signJwt(gatewayClaims({ exp: now - 600 }), keys.privateKey),
+    early: signJwt(gatewayClaims({ nbf: now + 600 }), keys.privateKey),
+    audience: signJwt(gatewayClaims({ aud: 'gitlab-code-suggestions' }), keys.privateKey),
+    issuer: signJwt(gatewayClaims({ iss: 'https://old-gitlab.example.com' }), keys.privateKey)
+  }
+  for (const [id, token] of Object.entries(tokens)) {
+    t.equal(await send(`${h.url()}/health`, { headers: { ...gitlabHeaders(token), 'x-request-id': id } }), 200, `${id}: the upstream accepted it`)
+  }
+  t.equal(await send(`${h.url()}/health`, { headers: { ...gitlabHeaders(tokens.ok!, gatewayClaims(), { 'x-gitlab-realm': 'saas' }), 'x-request-id': 'header' } }), 200)
+  const all = await h.exchanges()
+  const flags = (id: string): string[] => all.find((e) => e.correlation_id === id)!.flags
+  t.same(flags('ok'), [])
+  t.same(flags('expired'), ['token_expired'])
+  t.same(flags('early'), ['token_not_yet_valid'])
+  t.same(flags('audience'), ['token_audience_mismatch'])
+  t.same(flags('issuer'), ['token_issuer_mismatch'])
+  t.same(flags('header'), ['token_header_mismatch'])
+  const ex = all.find((e) => e.correlation_id === 'header')!
+  t.match(ex.diagnosis?.evidence.join(' '), /header x-gitlab-realm is "saas" but the token's gitlab_realm is "self-managed"/)
+  const ok = all.find((e) => e.correlation_id === 'ok')!
+  t.match(ok.meta.token, { iss: GITLAB_URL, aud: 'gitlab-ai-gateway', gitlab_realm: 'self-managed', scopes: Array, exp: Number })
+  const stored = JSON.stringify(all)
+  t.notOk(stored.includes(tokens.ok!.split('.')[2]!), 'no token signature stored')
+})
+
+t.test('one trace across both hops: a gateway failure gets its model call\'s cause', async (t) => {
+  const model = await startModelServer()
+  const gateway = await startAiGateway({ jwtPublicKey: keys.publicKey, modelTimeoutMs: 2000 })
+  const h = await startHarness({
+    routes: [
+      { name: 'gitlab-aigw', upstream: gateway.url },
+      { name: 'model', upstream: model.url, hop: 'model' }
+    ]
+  })
+  t.teardown(async () => {
+    await h.close()
+    await gateway.close()
+    await model.close()
+  })
+  const token = signJwt(gatewayClaims(), keys.privateKey)
+  // The model endpoint is configured without /v1, through the proxy's model route.
+  const endpoint = h.url('model')
+  const status = await send(`${h.url('gitlab-aigw')}/v2/code/completions`, {
+    method: 'POST',
+    headers: { ...gitlabHeaders(token), 'x-request-id': 'trace-1' },
+    body: JSON.stringify({
+      current_file: { file_name: 'a.py', language_identifier: 'python', content_above_cursor: 'def f(', content_below_cursor: '' },
+      model_provider: 'litellm', model_endpoint: endpoint, model_name: DEFAULT_MODEL
+    })
+  })
+  t.equal(status, 503, 'the gateway answered Inference failed')
+  // And a healthy one, to see a successful trace too.
+  t.equal(await send(`${h.url('gitlab-aigw')}/v2/code/completions`, {
+    method: 'POST',
+    headers: { ...gitlabHeaders(token), 'x-request-id': 'trace-2' },
+    body: JSON.stringify({ current_file: { file_name: 'a.py', content_above_cursor: 'x', content_below_cursor: '' }, model_provider: 'litellm', model_endpoint: `${endpoint}/v1`, model_name: DEFAULT_MODEL })
+  }), 200)
+  await h.exchanges()
+
+  const res = await request(`${h.adminUrl}/api/traces/trace-1`)
+  t.equal(res.statusCode, 200)
+  const trace = (await res.body.json()) as Trace
+  t.equal(trace.roots.length, 1)
+  const root = trace.roots[0]!
+  t.equal(root.exchange.route, 'gitlab-aigw')
+  t.same(root.exchange.flags.filter((f) => f !== 'slow'), ['upstream_error'])
+  t.equal(root.children.length, 1, 'the model call is linked under the gateway request')
+  const child = root.children[0]!.exchange
+  t.equal(child.route, 'model')
+  t.equal(child.parent_id, root.exchange.id)
+  t.equal(child.link?.method, 'inferred')
+  t.ok((child.link?.confidence ?? 0) >= 0.9, `confident link (${child.link?.confidence})`)
+  t.same(child.flags, ['not_found'])
+  t.match(root.exchange.diagnosis?.root_cause, { exchange_id: child.id, route: 'model', cause: /lacks the \/v1 suffix/ })
+  t.match(trace.root_cause?.cause, /lacks the \/v1 suffix/, 'the trace names the root cause')
+  t.match(root.exchange.diagnosis?.next_steps.join(' '), /lacks \/v1: set it to .*\/v1/)
+  const events = trace.waterfall.map((w) => w.event)
+  t.same(events.slice(0, 3), ['gitlab_sent', 'gateway_request_received', 'model_request_received'])
+  t.ok(events.includes('model_first_byte') && events.includes('gateway_failed'))
+  for (let i = 1; i < trace.waterfall.length; i++) t.ok(trace.waterfall[i]!.at_ms >= trace.waterfall[i - 1]!.at_ms, 'waterfall in time order')
+
+  const ok = (await (await request(`${h.adminUrl}/api/traces/trace-2`)).body.json()) as Trace
+  t.equal(ok.roots[0]!.children.length, 1)
+  t.equal(ok.root_cause, null, 'a healthy trace has no root cause')
+  t.equal((await request(`${h.adminUrl}/api/traces/nope`)).statusCode, 404)
+})
+
+t.test('slow: over the route thresholds, with GitLab\'s timeout for comparison', async (t) => {
+  const model = await startModelServer()
+  const h = await startHarness({ routes: [{ name: 'model', upstream: model.url, hop: 'model', slow: { ttfb_ms: 100, duration_ms: 10_000 } }] })
+  t.teardown(async () => {
+    await h.close()
+    await model.close()
+  })
+  t.equal(await send(`${h.url()}/v1/chat/completions`, { method: 'POST', body: CHAT, headers: { ...JSON_HEADERS, 'x-sim-fault': 'delay-headers:250' } }), 200)
+  const ex = (await h.exchanges())[0]!
+  t.same(ex.flags, ['slow'])
+  t.match(ex.diagnosis?.evidence[0], /time to first byte 0\.\d+ s.*thresholds 0\.10 s/)
+})
