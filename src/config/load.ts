@@ -98,8 +98,6 @@ function applyEnv (raw: Raw, env: NodeJS.ProcessEnv): void {
     const last = path[path.length - 1] as string
     ;(node as Record<string, unknown>)[last] = value
   }
-  // Env may address routes[N] past the file's list: give such routes the route defaults' name.
-  if (Array.isArray(raw.routes)) raw.routes = raw.routes.filter((r) => r !== undefined)
 }
 
 function applyFlags (raw: Raw, flags: FlagOverrides): void {
@@ -218,6 +216,7 @@ function validate (raw: Raw): Config {
 
 function validateRoute (s: Section, index: number): RouteConfig {
   const name = s.string('name', index === 0 ? DEFAULT_ROUTE.name : '')
+  if (name === '') throw new ConfigError(`${s.path}.name: missing (every route but the first needs a name)`)
   if (!ROUTE_NAME.test(name)) {
     throw new ConfigError(`${s.path}.name: "${name}" is not a route name (letters, digits, '.', '_', '-'; up to 64)`)
   }

@@ -87,9 +87,12 @@ export class Section {
   list (name: string): Section[] {
     const v = this.take(name)
     if (v === undefined || v === null) return []
-    const items = Array.isArray(v) ? v : isIndexedObject(v) ? Object.values(v) : null
-    if (!items) throw new ConfigError(`${this.key(name)}: expected a list, got ${describe(v)}`)
-    return items.map((item, i) => new Section(item, `${this.key(name)}[${i}]`))
+    const entries: Array<[string, unknown]> | null = Array.isArray(v)
+      ? v.map((item, i) => [String(i), item])
+      : isIndexedObject(v) ? Object.entries(v) : null
+    if (!entries) throw new ConfigError(`${this.key(name)}: expected a list, got ${describe(v)}`)
+    // Sparse lists (DUO_DIAG_ROUTES__2__* with no index 1) keep the index the user wrote.
+    return entries.filter(([, item]) => item !== undefined && item !== null).map(([i, item]) => new Section(item, `${this.key(name)}[${i}]`))
   }
 
   has (name: string): boolean {
