@@ -34,7 +34,7 @@ export interface RunningProxy {
   pipeline: CapturePipeline
   metrics: Metrics
   /** Graceful stop: no new connections, in-flight exchanges finish (bounded), records flushed. */
-  close (): Promise<void>
+  close (reason?: string): Promise<void>
 }
 
 /** Starts every route, the capture worker and the admin API. Throws ConfigError on set-up problems. */
@@ -173,9 +173,10 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
     admin,
     pipeline,
     metrics: m,
-    close () {
+    close (reason?: string) {
       closing ??= (async () => {
         for (const r of routes) r.server.close()
+        logger.info({ reason: reason ?? 'close', inflight: runtimes.reduce((n, r) => n + r.inflight, 0) }, 'stopping: listeners closed, finishing in-flight exchanges')
         const deadline = Date.now() + config.shutdownGraceMs
         while (runtimes.some((r) => r.inflight > 0) && Date.now() < deadline) await sleep(20)
         for (const r of routes) r.server.closeAllConnections()

@@ -162,22 +162,31 @@ function storedExchanges (dbPath: string): Exchange[] {
 }
 
 /** The long flags the parser accepts, read from its options block so a new flag cannot go undocumented. */
-function parserFlags (): string[] {
-  const source = readFileSync(MAIN, 'utf8')
-  const block = /parseArgs\(\{[\s\S]*?options: \{([\s\S]*?)\n {6}\}/.exec(source)?.[1] ?? ''
+/** The flags a command's parser accepts, read from its source so an undocumented new flag fails. */
+function parserFlags (file: string): string[] {
+  const source = readFileSync(join(ROOT, 'src', 'cli', file), 'utf8')
+  const block = /parseArgs\(\{[\s\S]*?options: \{([\s\S]*?)\n {4,6}\}/.exec(source)?.[1] ?? ''
   return [...block.matchAll(/^\s+'?([a-z][a-z-]*)'?: \{/gm)].map((m) => `--${m[1]}`)
 }
 
 t.test('--help documents every flag, --version prints the version', async (t) => {
-  const flags = parserFlags()
-  t.ok(flags.length >= 13, `found the parser's flags (${flags.join(' ')})`)
-  const [help, none, version, v] = await Promise.all([runCli(['--help']), runCli([]), runCli(['--version']), runCli(['-v'])])
+  const [help, startHelp, doctorHelp, none, version, v] = await Promise.all([
+    runCli(['--help']), runCli(['start', '--help']), runCli(['doctor', '--help']), runCli([]), runCli(['--version']), runCli(['-v'])
+  ])
   t.equal(help.code, 0, '--help exits 0')
   t.equal(help.stderr, '', 'nothing on stderr')
   t.match(help.stdout, /^duo-diag-proxy \S+ — /, 'starts with the name and version')
-  for (const flag of flags) t.ok(new RegExp(`(^|[\\s,])${flag}\\b`, 'm').test(help.stdout), `help mentions ${flag}`)
-  t.match(help.stdout, /-h, --help/)
-  t.match(help.stdout, /-v, --version/)
+  t.match(help.stdout, /start\s+run the proxy/)
+  t.match(help.stdout, /doctor\s+/)
+  for (const [file, res, min] of [['start.ts', startHelp, 13], ['doctor.ts', doctorHelp, 8]] as const) {
+    const flags = parserFlags(file)
+    t.ok(flags.length >= min, `found ${file}'s flags (${flags.join(' ')})`)
+    t.equal(res.code, 0, `${file}: --help exits 0`)
+    for (const flag of flags) {
+      if (flag === '--help') continue
+      t.ok(new RegExp(`(^|[\\s,])${flag}\\b`, 'm').test(res.stdout), `${file} help mentions ${flag}`)
+    }
+  }
   t.equal(none.code, 2, 'no command: exit 2')
   t.match(none.stdout + none.stderr, /Usage:/, 'and the usage')
   t.equal(version.code, 0, '--version exits 0')
@@ -197,7 +206,7 @@ t.test('usage errors exit 2 with a message on stderr', async (t) => {
     const r = results[i]!
     t.equal(r.code, 2, `${args.join(' ')}: exit 2`)
     t.match(r.stderr, message, `${args.join(' ')}: says what is wrong`)
-    t.match(r.stderr, /^duo-diag-proxy: /, 'prefixed with the program name')
+    t.match(r.stderr, /^duo-diag-proxy( [a-z]+)?: /, 'prefixed with the program name')
     t.equal(r.stdout, '', 'nothing on stdout')
   }
 })
@@ -401,7 +410,7 @@ t.test('SIGTERM with a slow stream in flight: the stream completes, exit 0, stor
     lastChunkAt = Date.now()
     if (stoppingAt === 0) {
       cli.child.kill('SIGTERM')
-      await cli.waitForLog('stopping: finishing in-flight exchanges', 5000)
+      await cli.waitForLog('stopping: listeners closed, finishing in-flight exchanges', 5000)
       stoppingAt = Date.now()
       t.ok(await refused(listen), 'no new connections once stopping')
     }
