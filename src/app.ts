@@ -15,6 +15,7 @@ import type { ObservationSink } from './proxy/observation.js'
 import { createRouteServer } from './proxy/server.js'
 import { createUpstream } from './proxy/upstream.js'
 import { StoreOpenError } from './store/sqlite.js'
+import { VERSION } from './version.js'
 
 /** Capture switched off: observations are dropped on the floor, uncounted. */
 const DISCARD: ObservationSink = { record () {} }
@@ -133,6 +134,8 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       metrics: m,
       token: config.admin.token,
       logger,
+      version: VERSION,
+      subscribe: (listener) => pipeline.subscribe(listener),
       ready: () => {
         const stats = pipeline.getStats()
         const listening = routes.every((r) => r.server.listening)

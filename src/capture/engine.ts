@@ -51,7 +51,7 @@ export class CaptureEngine {
     this.build = { ...build, tlsChains: this.tlsChains }
   }
 
-  async process (records: readonly ObservationRecord[]): Promise<BatchResult> {
+  async process (records: readonly ObservationRecord[]): Promise<{ result: BatchResult, exchanges: Exchange[] }> {
     await this.probeTlsFailures(records)
     const exchanges: Exchange[] = []
     const result: BatchResult = { summaries: [], captureErrors: 0, stored: 0, storeFailed: 0, storeError: null }
@@ -106,7 +106,7 @@ export class CaptureEngine {
         this.lastStoreError = message
       }
     }
-    return result
+    return { result, exchanges }
   }
 
   /** For TLS failures, look once at the chain the upstream presents: the diagnosis quotes it. */

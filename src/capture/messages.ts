@@ -3,6 +3,7 @@ import type { RouteSettings } from './build.js'
 import type { Retention } from '../store/sqlite.js'
 import type { ExchangeFilter, PageRequest } from '../store/types.js'
 import type { BatchResult } from './engine.js'
+import type { Exchange } from './exchange.js'
 import type { ObservationRecord } from './record.js'
 
 /** Everything the capture worker needs, as cloneable data. */
@@ -26,16 +27,20 @@ export type StoreOp =
   | { op: 'get', id: string }
   | { op: 'count' }
   | { op: 'trace', correlationId: string }
+  | { op: 'summary', filter: ExchangeFilter }
+  | { op: 'purge', filter: ExchangeFilter }
 
 export type ToWorker =
   | { type: 'batch', seq: number, records: ObservationRecord[] }
   | { type: 'query', id: number, query: StoreOp }
   | { type: 'close' }
+  /** Send built exchanges back with each batch (someone is tailing). */
+  | { type: 'tail', on: boolean }
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'open-error', message: string }
-  | { type: 'batch-done', seq: number, result: BatchResult }
+  | { type: 'batch-done', seq: number, result: BatchResult, exchanges?: Exchange[] }
   | { type: 'reply', id: number, ok: true, value: unknown }
   | { type: 'reply', id: number, ok: false, error: { message: string, code?: string } }
   | { type: 'closed' }

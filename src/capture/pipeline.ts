@@ -5,6 +5,7 @@ import type { Observation, ObservationSink } from '../proxy/observation.js'
 import { StoreOpenError } from '../store/sqlite.js'
 import type { ExchangeFilter, Page, PageRequest, StoreReader } from '../store/types.js'
 import { InvalidCursorError } from '../store/types.js'
+import type { Summary } from '../store/summary.js'
 import type { Trace } from '../store/trace.js'
 import type { Exchange } from './exchange.js'
 import type { ExchangeSummary } from './engine.js'
@@ -62,6 +63,7 @@ export class CapturePipeline implements ObservationSink, StoreReader {
   private queryId = 0
   private readonly queries = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
   private closing = false
+  private readonly tailListeners = new Set<(ex: Exchange) => void>()
   private drainWaiters: Array<() => void> = []
   readonly stats: CaptureStats = { stored: 0, dropped: 0, droppedQueueFull: 0, droppedStoreError: 0, captureErrors: 0, queued: 0, storeError: null }
 
@@ -149,6 +151,7 @@ export class CapturePipeline implements ObservationSink, StoreReader {
         spawn(this.opts.init).then((w) => {
           this.worker = w
           this.attach(w)
+          if (this.tailListeners.size > 0) this.post({ type: 'tail', on: true })
         }, (err: Error) => this.opts.logger.error({ err: { message: err.message } }, 'capture worker could not restart: capture is off'))
       }, 1_000).unref()
     })
@@ -162,6 +165,9 @@ export class CapturePipeline implements ObservationSink, StoreReader {
         this.stats.captureErrors += r.captureErrors
         this.stats.storeError = r.storeError
         this.settleBatch(msg.seq, r.storeFailed, r.captureErrors)
+        for (const ex of msg.exchanges ?? []) {
+          for (const listener of this.tailListeners) listener(ex)
+        }
         if (r.summaries.length > 0) {
           try {
             this.opts.onSummaries?.(r.summaries)
@@ -204,6 +210,23 @@ export class CapturePipeline implements ObservationSink, StoreReader {
 
   trace (correlationId: string): Promise<Trace | null> {
     return this.query<Trace | null>({ op: 'trace', correlationId })
+  }
+
+  summary (filter: ExchangeFilter): Promise<Summary> {
+    return this.query<Summary>({ op: 'summary', filter })
+  }
+
+  purge (filter: ExchangeFilter): Promise<number> {
+    return this.query<number>({ op: 'purge', filter })
+  }
+
+  /** Live exchanges as they are captured; returns the unsubscribe function. */
+  subscribe (listener: (ex: Exchange) => void): () => void {
+    this.tailListeners.add(listener)
+    if (this.tailListeners.size === 1) this.post({ type: 'tail', on: true })
+    return () => {
+      if (this.tailListeners.delete(listener) && this.tailListeners.size === 0) this.post({ type: 'tail', on: false })
+    }
   }
 
   /** Everything recorded so far is written (or counted as dropped). */

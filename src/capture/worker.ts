@@ -47,18 +47,25 @@ function runQuery (q: StoreOp): unknown {
     case 'get': return store.get(q.id)
     case 'count': return store.count()
     case 'trace': return buildTrace(q.correlationId, store.byCorrelation(q.correlationId))
+    case 'summary': return store.summary(q.filter)
+    case 'purge': return store.purge(q.filter)
   }
 }
 
 // Batches are processed one after another (processing awaits TLS probes); queries answer at once.
 let batches: Promise<void> = Promise.resolve()
+let tail = false
 
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'batch':
       batches = batches.then(async () => {
-        send({ type: 'batch-done', seq: msg.seq, result: await engine.process(msg.records) })
+        const { result, exchanges } = await engine.process(msg.records)
+        send({ type: 'batch-done', seq: msg.seq, result, ...(tail ? { exchanges } : {}) })
       })
+      break
+    case 'tail':
+      tail = msg.on
       break
     case 'query':
       try {

@@ -1,11 +1,10 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs'
 import { ConfigError } from '../config/errors.js'
 import { doctorCommand } from './doctor.js'
 import { err, type ExitCode, out, UsageError } from './output.js'
 import { startCommand } from './start.js'
+import { VERSION } from '../version.js'
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 const HELP = `duo-diag-proxy ${VERSION} — diagnostic proxy for GitLab Duo Self-Hosted
 

@@ -1,3 +1,4 @@
+import type { Exchange } from '../capture/exchange.js'
 import { type ExchangeFilter, InvalidCursorError } from './types.js'
 
 /** A WHERE clause and its parameters. Values are always bound, never spliced into SQL. */
@@ -66,4 +67,24 @@ export function decodeCursor (cursor: string): { startedAt: number, seq: number 
   const m = /^(\d{1,15})\.(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('latin1'))
   if (m === null) throw new InvalidCursorError()
   return { startedAt: Number(m[1]), seq: Number(m[2]) }
+}
+
+/**
+ * The same filter as `whereClause`, on an exchange in memory (the live tail). Kept beside the
+ * SQL so the two cannot drift apart unnoticed; a test checks they agree.
+ */
+export function matches (ex: Exchange, f: ExchangeFilter): boolean {
+  const startedAt = Date.parse(ex.started_at)
+  if (f.route !== undefined && ex.route !== f.route) return false
+  if (f.method !== undefined && ex.method !== f.method.toUpperCase()) return false
+  if (f.path !== undefined && !ex.path.startsWith(f.path)) return false
+  if (f.status !== undefined && ex.status !== f.status) return false
+  if (f.statusClass !== undefined && (ex.status === null || ex.status < f.statusClass * 100 || ex.status >= f.statusClass * 100 + 100)) return false
+  if (f.flags !== undefined && f.flags.length > 0 && !ex.flags.some((x) => f.flags!.includes(x))) return false
+  if (f.feature !== undefined && ex.meta.feature !== f.feature) return false
+  if (f.correlationId !== undefined && ex.correlation_id !== f.correlationId) return false
+  if (f.since !== undefined && startedAt < f.since) return false
+  if (f.until !== undefined && startedAt > f.until) return false
+  if (f.minDurationMs !== undefined && ex.timings.duration_ms < f.minDurationMs) return false
+  return true
 }

@@ -3,6 +3,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Exchange, ExchangeLink } from '../capture/exchange.js'
 import { decodeCursor, encodeCursor, whereClause } from './query.js'
+import { NOT_ERRORS, type Summary } from './summary.js'
 import type { ExchangeFilter, Page, PageRequest } from './types.js'
 
 /** Versioned migrations; `PRAGMA user_version` records how many ran. Append only. */
@@ -37,7 +38,9 @@ const MIGRATIONS: readonly string[] = [
   // Trace links: a model-hop exchange points at the gateway-hop exchange that caused it.
   `ALTER TABLE exchanges ADD COLUMN parent_id TEXT;
    CREATE INDEX exchanges_parent ON exchanges (parent_id);
-   CREATE INDEX exchanges_hop_time ON exchanges (hop, started_at);`
+   CREATE INDEX exchanges_hop_time ON exchanges (hop, started_at);`,
+  // The diagnosed cause, for the summary's breakdown.
+  `ALTER TABLE exchanges ADD COLUMN cause TEXT;`
 ]
 
 export class StoreOpenError extends Error {
@@ -75,8 +78,8 @@ export class SqliteStore {
       throw new StoreOpenError(`cannot open the store at ${path}: ${(err as Error).message}`)
     }
     this.insertExchange = this.db.prepare(`INSERT INTO exchanges
-      (id, started_at, route, hop, correlation_id, method, path, status, feature, model, ttfb_ms, duration_ms, parent_id, data)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, started_at, route, hop, correlation_id, method, path, status, feature, model, ttfb_ms, duration_ms, parent_id, cause, data)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.insertFlag = this.db.prepare('INSERT OR IGNORE INTO exchange_flags (flag, started_at, seq) VALUES (?, ?, ?)')
     this.insertMany = this.db.transaction((batch: readonly Exchange[]) => {
       for (const ex of batch) {
@@ -84,7 +87,7 @@ export class SqliteStore {
         const info = this.insertExchange.run(
           ex.id, startedAt, ex.route, ex.hop, ex.correlation_id, ex.method, ex.path, ex.status,
           ex.meta.feature, ex.meta.model ?? ex.meta.model_name ?? null, ex.timings.ttfb_ms, ex.timings.duration_ms,
-          ex.parent_id, JSON.stringify(ex)
+          ex.parent_id, ex.diagnosis?.cause ?? null, JSON.stringify(ex)
         )
         for (const flag of ex.flags) this.insertFlag.run(flag, startedAt, info.lastInsertRowid)
       }
@@ -156,6 +159,67 @@ export class SqliteStore {
       UNION SELECT data FROM exchanges WHERE parent_id IN (SELECT id FROM exchanges WHERE correlation_id = ?)
       LIMIT 1000`).all(correlationId, correlationId) as Array<{ data: string }>
     return rows.map((r) => JSON.parse(r.data) as Exchange)
+  }
+
+  summary (filter: ExchangeFilter): Summary {
+    const w = whereClause(filter)
+    const all = <T> (sql: string): T[] => this.db.prepare(sql).all(...w.params) as T[]
+    const notErrors = NOT_ERRORS.map(() => '?').join(', ')
+    // Placeholders bind in text order: the NOT IN list comes before the WHERE clause.
+    const totals = this.db.prepare(`SELECT count(*) AS total,
+      sum(EXISTS (SELECT 1 FROM exchange_flags f WHERE f.seq = exchanges.seq AND f.flag NOT IN (${notErrors}))) AS errors
+      FROM exchanges WHERE ${w.sql}`).get(...NOT_ERRORS, ...w.params) as { total: number, errors: number | null }
+    const by = (column: string): Record<string, number> => Object.fromEntries(
+      all<{ k: string | number | null, n: number }>(`SELECT ${column} AS k, count(*) AS n FROM exchanges WHERE ${w.sql} GROUP BY k ORDER BY n DESC LIMIT 100`)
+        .map((r) => [r.k === null ? 'none' : String(r.k), r.n]))
+    const byFlag = Object.fromEntries(all<{ k: string, n: number }>(`SELECT f.flag AS k, count(*) AS n FROM exchange_flags f
+      JOIN exchanges ON exchanges.seq = f.seq WHERE ${w.sql} GROUP BY f.flag ORDER BY n DESC`).map((r) => [r.k, r.n]))
+    const latency = this.db.prepare(`WITH f AS (SELECT route, feature, ttfb_ms, duration_ms FROM exchanges WHERE ${w.sql}),
+      d AS (SELECT route, feature, duration_ms AS v,
+              row_number() OVER (PARTITION BY route, feature ORDER BY duration_ms) AS rn,
+              count(*) OVER (PARTITION BY route, feature) AS n FROM f),
+      t AS (SELECT route, feature, ttfb_ms AS v,
+              row_number() OVER (PARTITION BY route, feature ORDER BY ttfb_ms) AS rn,
+              count(*) OVER (PARTITION BY route, feature) AS n FROM f WHERE ttfb_ms IS NOT NULL),
+      dp AS (SELECT route, feature, max(n) AS n,
+              min(CASE WHEN rn >= 0.50 * n THEN v END) AS p50, min(CASE WHEN rn >= 0.95 * n THEN v END) AS p95,
+              min(CASE WHEN rn >= 0.99 * n THEN v END) AS p99 FROM d GROUP BY route, feature),
+      tp AS (SELECT route, feature,
+              min(CASE WHEN rn >= 0.50 * n THEN v END) AS p50, min(CASE WHEN rn >= 0.95 * n THEN v END) AS p95,
+              min(CASE WHEN rn >= 0.99 * n THEN v END) AS p99 FROM t GROUP BY route, feature)
+      SELECT dp.route, dp.feature, dp.n, dp.p50 AS d50, dp.p95 AS d95, dp.p99 AS d99, tp.p50 AS t50, tp.p95 AS t95, tp.p99 AS t99
+      FROM dp LEFT JOIN tp ON tp.route = dp.route AND tp.feature = dp.feature ORDER BY dp.n DESC LIMIT 200`)
+      .all(...w.params) as Array<{ route: string, feature: string, n: number, d50: number, d95: number, d99: number, t50: number | null, t95: number | null, t99: number | null }>
+    const total = totals.total
+    const errors = totals.errors ?? 0
+    return {
+      since: filter.since === undefined ? null : new Date(filter.since).toISOString(),
+      until: filter.until === undefined ? null : new Date(filter.until).toISOString(),
+      total,
+      errors,
+      error_rate: total === 0 ? 0 : Math.round((errors / total) * 10_000) / 10_000,
+      by_route: by('route'),
+      by_feature: by('feature'),
+      by_status: by('status'),
+      by_flag: byFlag,
+      by_cause: by('cause'),
+      latency: latency.map((r) => ({
+        route: r.route,
+        feature: r.feature,
+        count: r.n,
+        ttfb_ms: { p50: r.t50, p95: r.t95, p99: r.t99 },
+        duration_ms: { p50: r.d50, p95: r.d95, p99: r.d99 }
+      }))
+    }
+  }
+
+  /** Deletes the exchanges matching a filter (and their flag rows); returns how many. */
+  purge (filter: ExchangeFilter): number {
+    const w = whereClause(filter)
+    return this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM exchange_flags WHERE seq IN (SELECT seq FROM exchanges WHERE ${w.sql})`).run(...w.params)
+      return this.db.prepare(`DELETE FROM exchanges WHERE ${w.sql}`).run(...w.params).changes
+    })()
   }
 
   count (): number {

@@ -1,4 +1,5 @@
 import type { Exchange } from '../capture/exchange.js'
+import type { Summary } from './summary.js'
 import type { Trace } from './trace.js'
 
 /** Filters every reader of the store understands (API, CLI). */
@@ -36,6 +37,9 @@ export interface StoreReader {
   get (id: string): Promise<Exchange | null>
   count (): Promise<number>
   trace (correlationId: string): Promise<Trace | null>
+  summary (filter: ExchangeFilter): Promise<Summary>
+  /** Deletes what matches; returns how many were removed. */
+  purge (filter: ExchangeFilter): Promise<number>
 }
 
 export class InvalidCursorError extends Error {

@@ -1,0 +1,79 @@
+import { Readable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import { exportChunks, type ExportFormat } from '../../store/export.js'
+import { FILTER_SCHEMA_PROPERTIES, type FilterParams, isEmptyFilter, toFilter } from '../../store/filter-params.js'
+import type { AdminDeps } from '../server.js'
+
+const filterQuery = (extra: Record<string, unknown> = {}) => ({
+  type: 'object',
+  additionalProperties: false,
+  properties: { ...FILTER_SCHEMA_PROPERTIES, ...extra }
+})
+
+const EXCHANGE_ID = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9a-f]{20}$' } }, required: ['id'] } as const
+
+/** Exchanges, traces, summary, export and purge: all through the store's one query module. */
+export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): void {
+  app.get<{ Querystring: FilterParams & { limit: number, cursor?: string } }>('/api/exchanges', {
+    config: { summary: 'Exchanges, newest first, keyset-paginated' },
+    schema: { querystring: filterQuery({ limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, cursor: { type: 'string', maxLength: 128 } }) }
+  }, async (req) => {
+    const { limit, cursor, ...params } = req.query
+    return deps.store.list(toFilter(params), { limit, cursor: cursor ?? null })
+  })
+
+  app.get<{ Params: { id: string } }>('/api/exchanges/:id', {
+    config: { summary: 'One exchange' },
+    schema: { params: EXCHANGE_ID }
+  }, async (req, reply) => {
+    const ex = await deps.store.get(req.params.id)
+    if (ex === null) return reply.code(404).send({ error: 'not_found', message: `no exchange ${req.params.id}` })
+    return ex
+  })
+
+  app.delete<{ Querystring: FilterParams & { all?: boolean } }>('/api/exchanges', {
+    config: { summary: 'Purge the exchanges matching the filters (all=true for everything)' },
+    schema: { querystring: filterQuery({ all: { type: 'boolean' } }) }
+  }, async (req, reply) => {
+    const { all, ...params } = req.query
+    const filter = toFilter(params)
+    if (isEmptyFilter(filter) && all !== true) {
+      return reply.code(400).send({ error: 'DDP_BAD_PARAMETER', message: 'querystring: give at least one filter, or all=true to delete everything' })
+    }
+    const removed = await deps.store.purge(filter)
+    deps.logger.info({ removed, filter: params }, 'exchanges purged')
+    return { removed }
+  })
+
+  app.get<{ Params: { correlation_id: string } }>('/api/traces/:correlation_id', {
+    config: { summary: 'A correlation id across both hops: tree, waterfall, root cause' },
+    schema: { params: { type: 'object', properties: { correlation_id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['correlation_id'] } }
+  }, async (req, reply) => {
+    const trace = await deps.store.trace(req.params.correlation_id)
+    if (trace === null) return reply.code(404).send({ error: 'not_found', message: `no exchange with correlation id ${req.params.correlation_id}` })
+    return trace
+  })
+
+  app.get<{ Querystring: FilterParams }>('/api/summary', {
+    config: { summary: 'Totals, error rate, breakdowns and latency percentiles (computed in the database)' },
+    schema: { querystring: filterQuery() }
+  }, async (req) => deps.store.summary(toFilter(req.query)))
+
+  app.get<{ Querystring: FilterParams & { format: ExportFormat, max?: number } }>('/api/export', {
+    config: { summary: 'HAR 1.2 or NDJSON, streamed' },
+    schema: {
+      querystring: filterQuery({
+        format: { type: 'string', enum: ['har', 'ndjson'], default: 'har' },
+        max: { type: 'integer', minimum: 1, maximum: 10_000_000 }
+      })
+    }
+  }, async (req, reply) => {
+    const { format, max, ...params } = req.query
+    const filter = toFilter(params)
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+    reply
+      .type(format === 'har' ? 'application/json; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+      .header('content-disposition', `attachment; filename="duo-diag-${stamp}.${format === 'har' ? 'har' : 'ndjson'}"`)
+    return reply.send(Readable.from(exportChunks(deps.store, format, filter, { max: max ?? 1_000_000, version: deps.version })))
+  })
+}

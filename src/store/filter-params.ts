@@ -1,0 +1,77 @@
+import { parseTimeBound } from './time.js'
+import type { ExchangeFilter } from './types.js'
+
+/** The filter parameters every reader accepts: the API's query string and the CLI's flags. */
+export interface FilterParams {
+  route?: string
+  method?: string
+  path?: string
+  /** `404` or a class `4xx`. */
+  status?: string
+  flag?: string[]
+  feature?: string
+  correlation_id?: string
+  /** ISO 8601 or relative (`15m`, `2h`, `7d`). */
+  since?: string
+  until?: string
+  min_duration_ms?: number
+}
+
+export class FilterParamError extends Error {
+  readonly statusCode = 400
+  readonly code = 'DDP_BAD_PARAMETER'
+  constructor (readonly param: string, message: string) {
+    super(`querystring/${param} ${message}`)
+  }
+}
+
+/** JSON schema of the filter parameters (fastify validates with it; the OpenAPI document shows it). */
+export const FILTER_SCHEMA_PROPERTIES = {
+  route: { type: 'string', maxLength: 64, description: 'route name' },
+  method: { type: 'string', pattern: '^[A-Za-z]{1,16}$' },
+  path: { type: 'string', maxLength: 2048, description: 'path prefix' },
+  status: { type: 'string', pattern: '^([1-5][0-9][0-9]|[1-5]xx)$', description: 'exact status (404) or class (4xx)' },
+  flag: { type: 'array', items: { type: 'string', pattern: '^[a-z_]{1,64}$' }, maxItems: 32, description: 'any of these flags (repeatable)' },
+  feature: { type: 'string', maxLength: 64 },
+  correlation_id: { type: 'string', maxLength: 256 },
+  since: { type: 'string', maxLength: 64, description: 'ISO 8601, or relative: 15m, 2h, 7d' },
+  until: { type: 'string', maxLength: 64, description: 'ISO 8601, or relative: 15m, 2h, 7d' },
+  min_duration_ms: { type: 'number', minimum: 0 }
+} as const
+
+const STATUS = /^([1-5][0-9][0-9]|[1-5]xx)$/
+
+/** Parameters → filter. Throws FilterParamError naming the parameter; never anything else. */
+export function toFilter (q: FilterParams, now = Date.now()): ExchangeFilter {
+  const f: ExchangeFilter = {}
+  if (q.route !== undefined) f.route = q.route
+  if (q.method !== undefined) {
+    if (!/^[A-Za-z]{1,16}$/.test(q.method)) throw new FilterParamError('method', 'must be an HTTP method')
+    f.method = q.method
+  }
+  if (q.path !== undefined) f.path = q.path
+  if (q.status !== undefined) {
+    if (!STATUS.test(q.status)) throw new FilterParamError('status', 'must be a status (404) or a class (4xx)')
+    if (q.status.endsWith('xx')) f.statusClass = Number(q.status[0])
+    else f.status = Number(q.status)
+  }
+  if (q.flag !== undefined && q.flag.length > 0) f.flags = q.flag
+  if (q.feature !== undefined) f.feature = q.feature
+  if (q.correlation_id !== undefined) f.correlationId = q.correlation_id
+  for (const key of ['since', 'until'] as const) {
+    const text = q[key]
+    if (text === undefined) continue
+    const t = parseTimeBound(text, now)
+    if (t === null) throw new FilterParamError(key, 'must be an ISO 8601 time or a relative duration like 15m, 2h, 7d')
+    f[key] = t
+  }
+  if (q.min_duration_ms !== undefined) {
+    if (!Number.isFinite(q.min_duration_ms) || q.min_duration_ms < 0) throw new FilterParamError('min_duration_ms', 'must be a number >= 0')
+    f.minDurationMs = q.min_duration_ms
+  }
+  return f
+}
+
+export function isEmptyFilter (f: ExchangeFilter): boolean {
+  return Object.keys(f).length === 0
+}
