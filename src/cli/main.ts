@@ -2,6 +2,8 @@
 import { ConfigError } from '../config/errors.js'
 import { doctorCommand } from './doctor.js'
 import { err, type ExitCode, out, UsageError } from './output.js'
+import { ClientError } from './query-client.js'
+import { exportCommand, failuresCommand, purgeCommand, showCommand, summaryCommand, tailCommand } from './query.js'
 import { startCommand } from './start.js'
 import { VERSION } from '../version.js'
 
@@ -12,6 +14,12 @@ Usage: duo-diag-proxy <command> [flags]
 
 Commands:
   start      run the proxy (GitLab -> proxy -> AI gateway, and optionally gateway -> proxy -> model)
+  failures   failed exchanges: time, route, correlation id, status, flags, cause
+  show       one request across both hops (by exchange id or correlation id), with the waterfall
+  tail       live exchanges as they are captured
+  summary    totals, error rate, breakdowns, latency percentiles
+  export     redacted HAR 1.2 or NDJSON
+  purge      delete exchanges (after a customer session)
   doctor     the support playbook's quick checks against a gateway and a model endpoint
 
 Run duo-diag-proxy <command> --help for a command's flags.
@@ -24,6 +32,12 @@ type Command = (argv: string[]) => Promise<ExitCode>
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
+  failures: failuresCommand,
+  show: showCommand,
+  tail: tailCommand,
+  summary: summaryCommand,
+  export: exportCommand,
+  purge: purgeCommand,
   doctor: doctorCommand
 }
 
@@ -55,6 +69,10 @@ function fail (command: string, error: unknown): ExitCode {
     return 2
   }
   const code = (error as { code?: string }).code
+  if (error instanceof ClientError) {
+    err(`duo-diag-proxy ${command}: ${error.message}\n`)
+    return 1
+  }
   if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
     err(`duo-diag-proxy ${command}: ${(error as Error).message}\nRun duo-diag-proxy ${command} --help for usage.\n`)
     return 2

@@ -1,7 +1,10 @@
 import type { Exchange } from '../capture/exchange.js'
 import { type ExchangeFilter, InvalidCursorError } from './types.js'
 
-/** A WHERE clause and its parameters. Values are always bound, never spliced into SQL. */
+/**
+ * A WHERE clause and its parameters. Values are always bound, never spliced into SQL; columns are
+ * qualified so the clause also works in joins.
+ */
 export interface Where {
   sql: string
   params: Array<string | number>
@@ -11,48 +14,48 @@ export function whereClause (f: ExchangeFilter): Where {
   const parts: string[] = []
   const params: Array<string | number> = []
   if (f.route !== undefined) {
-    parts.push('route = ?')
+    parts.push('exchanges.route = ?')
     params.push(f.route)
   }
   if (f.method !== undefined) {
-    parts.push('method = ?')
+    parts.push('exchanges.method = ?')
     params.push(f.method.toUpperCase())
   }
   if (f.path !== undefined) {
     // Prefix match without LIKE wildcards from the input: substr comparison.
-    parts.push('substr(path, 1, ?) = ?')
+    parts.push('substr(exchanges.path, 1, ?) = ?')
     params.push(f.path.length, f.path)
   }
   if (f.status !== undefined) {
-    parts.push('status = ?')
+    parts.push('exchanges.status = ?')
     params.push(f.status)
   }
   if (f.statusClass !== undefined) {
-    parts.push('status >= ? AND status < ?')
+    parts.push('exchanges.status >= ? AND exchanges.status < ?')
     params.push(f.statusClass * 100, f.statusClass * 100 + 100)
   }
   if (f.flags !== undefined && f.flags.length > 0) {
-    parts.push(`seq IN (SELECT seq FROM exchange_flags WHERE flag IN (${f.flags.map(() => '?').join(', ')}))`)
+    parts.push(`exchanges.seq IN (SELECT f.seq FROM exchange_flags f WHERE f.flag IN (${f.flags.map(() => '?').join(', ')}))`)
     params.push(...f.flags)
   }
   if (f.feature !== undefined) {
-    parts.push('feature = ?')
+    parts.push('exchanges.feature = ?')
     params.push(f.feature)
   }
   if (f.correlationId !== undefined) {
-    parts.push('correlation_id = ?')
+    parts.push('exchanges.correlation_id = ?')
     params.push(f.correlationId)
   }
   if (f.since !== undefined) {
-    parts.push('started_at >= ?')
+    parts.push('exchanges.started_at >= ?')
     params.push(f.since)
   }
   if (f.until !== undefined) {
-    parts.push('started_at <= ?')
+    parts.push('exchanges.started_at <= ?')
     params.push(f.until)
   }
   if (f.minDurationMs !== undefined) {
-    parts.push('duration_ms >= ?')
+    parts.push('exchanges.duration_ms >= ?')
     params.push(f.minDurationMs)
   }
   return { sql: parts.length > 0 ? parts.join(' AND ') : '1 = 1', params }

@@ -62,10 +62,11 @@ export class SqliteStore {
   private readonly insertFlag: Database.Statement
   private readonly insertMany: (batch: readonly Exchange[]) => void
 
-  constructor (readonly path: string, options: { readonly?: boolean } = {}) {
+  constructor (readonly path: string, options: { readonly?: boolean, mustExist?: boolean } = {}) {
+    const mustExist = (options.readonly ?? false) || (options.mustExist ?? false)
     try {
-      if (path !== ':memory:' && !options.readonly) mkdirSync(dirname(path), { recursive: true })
-      this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false })
+      if (path !== ':memory:' && !mustExist) mkdirSync(dirname(path), { recursive: true })
+      this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: mustExist })
       if (!options.readonly) {
         this.db.pragma('journal_mode = WAL')
         // WAL + NORMAL: durable across a process crash; at most the last transactions lost on power loss.

@@ -1,0 +1,170 @@
+import type { Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
+import { request } from 'undici'
+import type { Exchange } from '../capture/exchange.js'
+import { DirectStoreReader } from '../store/direct.js'
+import { exportChunks, type ExportFormat } from '../store/export.js'
+import { type FilterParams, toFilter } from '../store/filter-params.js'
+import type { Summary } from '../store/summary.js'
+import type { Trace } from '../store/trace.js'
+import type { Page } from '../store/types.js'
+import { VERSION } from '../version.js'
+import { UsageError } from './output.js'
+
+/** What the query commands need, from a running proxy's admin API or straight from the file. */
+export interface QueryClient {
+  list (params: FilterParams, limit: number, cursor: string | null): Promise<Page>
+  get (id: string): Promise<Exchange | null>
+  trace (correlationId: string): Promise<Trace | null>
+  summary (params: FilterParams): Promise<Summary>
+  exportTo (format: ExportFormat, params: FilterParams, dest: Writable): Promise<void>
+  purge (params: FilterParams, all: boolean): Promise<number>
+  /** Live exchanges until the signal aborts; `onOpen` once the stream is connected. */
+  tail (params: FilterParams, onExchange: (ex: Exchange) => void, signal: AbortSignal, onOpen?: () => void): Promise<void>
+  close (): void
+}
+
+export class ClientError extends Error {
+  readonly code = 'DDP_CLIENT'
+}
+
+function query (params: Record<string, unknown>): string {
+  const q = new URLSearchParams()
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null) continue
+    for (const item of Array.isArray(v) ? v : [v]) q.append(k, String(item))
+  }
+  const s = q.toString()
+  return s ? `?${s}` : ''
+}
+
+/** Talks to a running proxy's admin API. */
+export class ApiClient implements QueryClient {
+  constructor (private readonly base: string, private readonly token: string | null) {}
+
+  private headers (): Record<string, string> {
+    return this.token === null ? {} : { authorization: `Bearer ${this.token}` }
+  }
+
+  private async call<T> (method: 'GET' | 'DELETE', path: string, allow404 = false): Promise<T | null> {
+    let res
+    try {
+      res = await request(`${this.base}${path}`, { method, headers: this.headers() })
+    } catch (err) {
+      throw new ClientError(`cannot reach the admin API at ${this.base} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): is the proxy running? Use --db FILE to read a stopped proxy's store`)
+    }
+    const text = await res.body.text()
+    if (res.statusCode === 404 && allow404) return null
+    if (res.statusCode !== 200) {
+      let message = text
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? text
+      } catch {
+        // not JSON: the text itself is the message
+      }
+      throw new ClientError(`admin API answered ${res.statusCode}: ${message}`)
+    }
+    return JSON.parse(text) as T
+  }
+
+  async list (params: FilterParams, limit: number, cursor: string | null): Promise<Page> {
+    return (await this.call<Page>('GET', `/api/exchanges${query({ ...params, limit, cursor })}`))!
+  }
+
+  get (id: string): Promise<Exchange | null> {
+    return this.call<Exchange>('GET', `/api/exchanges/${encodeURIComponent(id)}`, true)
+  }
+
+  trace (correlationId: string): Promise<Trace | null> {
+    return this.call<Trace>('GET', `/api/traces/${encodeURIComponent(correlationId)}`, true)
+  }
+
+  async summary (params: FilterParams): Promise<Summary> {
+    return (await this.call<Summary>('GET', `/api/summary${query({ ...params })}`))!
+  }
+
+  async exportTo (format: ExportFormat, params: FilterParams, dest: Writable): Promise<void> {
+    const res = await request(`${this.base}/api/export${query({ ...params, format })}`, { headers: this.headers() })
+    if (res.statusCode !== 200) throw new ClientError(`admin API answered ${res.statusCode}: ${await res.body.text()}`)
+    await pipeline(res.body, dest, { end: false })
+  }
+
+  async purge (params: FilterParams, all: boolean): Promise<number> {
+    return (await this.call<{ removed: number }>('DELETE', `/api/exchanges${query({ ...params, ...(all ? { all: true } : {}) })}`))!.removed
+  }
+
+  async tail (params: FilterParams, onExchange: (ex: Exchange) => void, signal: AbortSignal, onOpen?: () => void): Promise<void> {
+    let res
+    try {
+      res = await request(`${this.base}/api/stream${query({ ...params })}`, { headers: this.headers(), signal, bodyTimeout: 0 })
+    } catch (err) {
+      if (signal.aborted) return
+      throw new ClientError(`cannot reach the admin API at ${this.base} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+    }
+    if (res.statusCode !== 200) throw new ClientError(`admin API answered ${res.statusCode}: ${await res.body.text()}`)
+    onOpen?.()
+    let buffer = ''
+    try {
+      for await (const chunk of res.body) {
+        buffer += chunk.toString()
+        let end: number
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const event = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          const data = event.split('\n').find((l) => l.startsWith('data: '))
+          if (data !== undefined) onExchange(JSON.parse(data.slice(6)) as Exchange)
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err
+    }
+  }
+
+  close (): void {}
+}
+
+/** Reads (and purges) the SQLite file directly: for a stopped proxy. */
+export class DbClient implements QueryClient {
+  private readonly reader: DirectStoreReader
+
+  constructor (path: string, write = false) {
+    try {
+      this.reader = new DirectStoreReader(path, { write })
+    } catch (err) {
+      throw new ClientError((err as Error).message)
+    }
+  }
+
+  list (params: FilterParams, limit: number, cursor: string | null): Promise<Page> {
+    return this.reader.list(toFilter(params), { limit, cursor })
+  }
+
+  get (id: string): Promise<Exchange | null> {
+    return this.reader.get(id)
+  }
+
+  trace (correlationId: string): Promise<Trace | null> {
+    return this.reader.trace(correlationId)
+  }
+
+  summary (params: FilterParams): Promise<Summary> {
+    return this.reader.summary(toFilter(params))
+  }
+
+  async exportTo (format: ExportFormat, params: FilterParams, dest: Writable): Promise<void> {
+    await pipeline(Readable.from(exportChunks(this.reader, format, toFilter(params), { max: 10_000_000, version: VERSION })), dest, { end: false })
+  }
+
+  purge (params: FilterParams): Promise<number> {
+    return this.reader.purge(toFilter(params))
+  }
+
+  async tail (): Promise<void> {
+    throw new UsageError('tail needs a running proxy (--admin URL), not --db')
+  }
+
+  close (): void {
+    this.reader.close()
+  }
+}

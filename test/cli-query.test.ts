@@ -1,0 +1,123 @@
+/** The query commands as a user runs them: against a running proxy, and on the file once it stopped. */
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { request } from 'undici'
+import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
+import { refusedPort } from './helpers/fault-servers.js'
+import { harValidator } from './helpers/har.js'
+import { startHarness } from './helpers/proxy-harness.js'
+
+const ROOT = join(import.meta.dirname, '..')
+const MAIN = join(ROOT, 'src/cli/main.ts')
+const CHAT = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] })
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+function cli (args: string[], opts: { until?: RegExp, timeoutMs?: number, onStderr?: (text: string) => void } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, DUO_DIAG_ADMIN_TOKEN: '' } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString()
+      if (opts.until?.test(stdout)) child.kill('SIGINT')
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+      opts.onStderr?.(stderr)
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+t.test('failures, show, summary, tail, export, purge', async (t) => {
+  const model = await startModelServer()
+  const port = await refusedPort()
+  const h = await startHarness({ routes: [{ name: 'model', upstream: model.url, hop: 'model' }, { name: 'down', upstream: `http://127.0.0.1:${port}`, hop: 'model' }] })
+  t.teardown(async () => {
+    await h.close()
+    await model.close()
+  })
+  const send = async (route: string, path: string, id: string): Promise<void> => {
+    const res = await request(`${h.url(route)}${path}`, { method: 'POST', body: CHAT, headers: { 'content-type': 'application/json', 'x-request-id': id } })
+    await res.body.text()
+  }
+  await send('model', '/v1/chat/completions', 'good-1')
+  await send('model', '/chat/completions', 'nov1-1')
+  await send('down', '/v1/chat/completions', 'down-1')
+  await h.exchanges()
+  const admin = ['--admin', h.adminUrl]
+
+  const failures = await cli(['failures', ...admin])
+  t.equal(failures.code, 0, failures.stderr)
+  t.match(failures.stdout, /^time\s+route\s+correlation id\s+status\s+flags\s+cause$/m, 'a table with the issue\'s columns')
+  t.match(failures.stdout, /model\s+nov1-1\s+404\s+not_found\s+The model endpoint URL lacks the \/v1 suffix\./)
+  t.match(failures.stdout, /down\s+down-1\s+-\s+connection_refused\s+The model server is not reachable/)
+  t.notMatch(failures.stdout, /good-1/, 'healthy exchanges are not failures')
+
+  const json = await cli(['failures', ...admin, '--flag', 'connection_refused', '--json'])
+  t.same((JSON.parse(json.stdout) as Array<{ correlation_id: string }>).map((e) => e.correlation_id), ['down-1'])
+
+  const show = await cli(['show', 'nov1-1', ...admin])
+  t.equal(show.code, 0)
+  t.match(show.stdout, /correlation id nov1-1/)
+  t.match(show.stdout, /POST \/chat\/completions -> 404/)
+  t.match(show.stdout, /next: Set the model endpoint in GitLab to http:\/\/127\.0\.0\.1:\d+\/v1/)
+  t.match(show.stdout, /waterfall/)
+  const missing = await cli(['show', 'no-such-id', ...admin])
+  t.equal(missing.code, 1)
+  t.match(missing.stderr, /no exchange or correlation id "no-such-id"/)
+
+  const summary = await cli(['summary', ...admin])
+  t.equal(summary.code, 0)
+  t.match(summary.stdout, /3 exchanges, 2 failed \(66\.7%\)/)
+  t.match(summary.stdout, /^not_found\s+1$/m)
+  t.match(summary.stdout, /ttfb p50/)
+
+  // tail: started first, it must print the exchange that happens while it runs.
+  let connected: () => void = () => {}
+  const ready = new Promise<void>((resolve) => { connected = resolve })
+  const tailing = cli(['tail', ...admin, '--route', 'model'], { until: /tail-1/, timeoutMs: 20_000, onStderr: (s) => { if (s.includes('tailing live exchanges')) connected() } })
+  await Promise.race([ready, tailing])
+  await send('model', '/v1/chat/completions', 'tail-1')
+  const tail = await tailing
+  t.match(tail.stdout, /model\s+200\s+POST \/v1\/chat\/completions\s+tail-1/)
+  t.equal(tail.code, 0, 'Ctrl-C ends tail cleanly')
+
+  const harFile = join(h.dir, 'out.har')
+  const exp = await cli(['export', '--format', 'har', '--out', harFile, ...admin])
+  t.equal(exp.code, 0, exp.stderr)
+  const har = JSON.parse(readFileSync(harFile, 'utf8')) as { log: { entries: unknown[] } }
+  t.ok(harValidator()(har), 'valid HAR 1.2')
+  t.equal(har.log.entries.length, 4)
+
+  const purge = await cli(['purge', ...admin, '--route', 'down'])
+  t.equal(purge.stdout, 'removed 1 exchanges\n')
+  const refused = await cli(['purge', ...admin])
+  t.equal(refused.code, 2, 'purge without a filter or --all is refused')
+
+  await h.close()
+  // The proxy is stopped: the same commands read the file.
+  const offline = await cli(['failures', '--db', h.dbPath])
+  t.equal(offline.code, 0, offline.stderr)
+  t.match(offline.stdout, /nov1-1/)
+  t.notMatch(offline.stdout, /down-1/, 'purged before')
+  const nd = await cli(['export', '--format', 'ndjson', '--db', h.dbPath])
+  t.equal(nd.stdout.trim().split('\n').length, 3)
+  const offlineTail = await cli(['tail', '--db', h.dbPath])
+  t.equal(offlineTail.code, 2)
+  t.match(offlineTail.stderr, /tail needs a running proxy/)
+  const down = await cli(['failures', '--admin', 'http://127.0.0.1:1'])
+  t.equal(down.code, 1)
+  t.match(down.stderr, /cannot reach the admin API .* is the proxy running\?/)
+  const badFlag = await cli(['failures', '--db', h.dbPath, '--flag', 'nope'])
+  t.equal(badFlag.code, 2)
+  t.match(badFlag.stderr, /unknown flag "nope"/)
+})
