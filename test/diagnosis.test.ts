@@ -250,3 +250,44 @@ t.test('slow: over the route thresholds, with GitLab\'s timeout for comparison',
   t.same(ex.flags, ['slow'])
   t.match(ex.diagnosis?.evidence[0], /time to first byte 0\.\d+ s.*thresholds 0\.10 s/)
 })
+
+t.test('more transport failures: DNS, connect timeout (TLS never answered), body stall; the gateway\'s 421', async (t) => {
+  const hanging = await startHangingServer()
+  const model = await startModelServer()
+  const gateway = await startAiGateway()
+  const h = await startHarness({
+    routes: [
+      { name: 'dns', upstream: 'http://no-such-host.invalid:8000', hop: 'model' },
+      { name: 'handshake', upstream: hanging.url.replace('http:', 'https:'), hop: 'model', timeouts: { connect_ms: 300 } },
+      { name: 'stall', upstream: model.url, hop: 'model', timeouts: { body_idle_ms: 300 } },
+      { name: 'gitlab-aigw', upstream: gateway.url }
+    ]
+  })
+  t.teardown(async () => {
+    await h.close()
+    await Promise.all([hanging.close(), model.close(), gateway.close()])
+  })
+  t.equal(await send(`${h.url('dns')}/v1/models`), 502)
+  t.equal(await send(`${h.url('handshake')}/v1/models`), 504)
+  const stalled = await request(`${h.url('stall')}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: DEFAULT_MODEL, messages: [], stream: true }), headers: { ...JSON_HEADERS, 'x-sim-fault': 'stall-after-headers' } })
+  t.equal(stalled.statusCode, 200, 'headers were relayed before the stall')
+  await t.rejects(stalled.body.text(), 'then the caller sees the stream cut')
+  t.equal(await send(`${h.url('gitlab-aigw')}/v1/prompts/code_suggestions/completions`, {
+    method: 'POST',
+    headers: { ...JSON_HEADERS, 'x-request-id': 'p421' },
+    body: JSON.stringify({ inputs: { prefix: 'x' }, model_metadata: { provider: 'openai', name: DEFAULT_MODEL, endpoint: model.url } })
+  }), 421)
+
+  const all = await h.exchanges()
+  const of = (route: string): Exchange => all.find((e) => e.route === route)!
+  t.ok(of('dns').flags[0] === 'dns_failure' || of('dns').error?.code === 'EAI_AGAIN', `DNS failure named (${of('dns').error?.code})`)
+  t.match(of('dns').diagnosis?.cause, /does not resolve/)
+  t.same(of('handshake').flags, ['connect_timeout', 'timeout'])
+  t.match(of('handshake').diagnosis?.evidence[0], /while connecting/)
+  t.same(of('stall').flags, ['body_timeout', 'timeout', 'stream_aborted'])
+  t.match(of('stall').diagnosis?.evidence[0], /waiting for the next body chunk/)
+  const p = of('gitlab-aigw')
+  t.same(p.flags, ['model_error'])
+  t.match(p.diagnosis?.cause, /lacks the \/v1 suffix: the model answered 404/)
+  t.match(p.diagnosis?.next_steps[0], new RegExp(`Set the model endpoint in GitLab to ${model.url.replace(/\./g, '\\.')}/v1`))
+})

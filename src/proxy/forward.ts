@@ -196,9 +196,13 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
   /** The caller went away before the exchange completed. */
   clientGone (): void {
     if (this.done) return
+    const aborted = new ClientAbortedError()
     this.obs.clientAborted = true
-    this.abortUpstream?.(new ClientAbortedError())
+    this.obs.failure = { code: aborted.code, message: aborted.message, afterHeaders: this.headersSent }
+    // Finish first: undici calls onError synchronously from abort(), which must find the
+    // exchange done (else it is recorded twice and the inflight count goes negative).
     this.finish()
+    this.abortUpstream?.(aborted)
   }
 
   protected finish (): void {
@@ -219,6 +223,10 @@ function onResponseClose (this: ServerResponse & WithHandler): void {
     this[kHandler] = undefined
     h.clientGone()
   }
+}
+
+function flushHeadIfIdle (h: HttpForward): void {
+  h.flushHeadIfIdle()
 }
 
 function onRequestError (): void {
@@ -262,6 +270,16 @@ export class HttpForward extends ForwardBase {
 
   protected sendHead (status: number, statusText: string, headers: string[]): void {
     this.res.writeHead(status, statusText, headers)
+    // Node holds the head until the first body write. When the body is in the same socket read
+    // (most responses) it goes out with it; otherwise (a stream whose first chunk is slow) the
+    // caller must see the headers as soon as the upstream sent them.
+    process.nextTick(flushHeadIfIdle, this)
+  }
+
+  /** After the tick of the head: nothing written yet, so send the head alone. */
+  flushHeadIfIdle (): void {
+    const res = this.res
+    if (this.obs.responseBody.total === 0 && !res.destroyed && !res.writableEnded) res.flushHeaders()
   }
 
   protected sendChunk (chunk: Buffer): boolean {
