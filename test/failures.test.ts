@@ -130,6 +130,8 @@ t.test('a caller hanging up mid-stream is client_aborted, and the upstream reque
     records = await h.exchanges()
   }
   const r = records[0]!
+  t.equal(records.length, 1, 'recorded once')
+  t.equal(h.proxy.routes[0]!.runtime.inflight, 0, 'no longer in flight, and not below zero')
   t.same(r.flags, ['client_aborted'])
   t.equal(r.status, 200)
   t.equal(r.proxy_answered, false)
