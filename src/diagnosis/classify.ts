@@ -39,7 +39,7 @@ export function classify (input: FlagInput): Flag[] {
     if (f !== null) add(f)
   }
   // The caller leaving is not an upstream failure: our own abort must not look like one.
-  if (input.failureCode !== null && !input.clientAborted) {
+  if (input.failureCode !== null && !input.clientAborted && input.proxyAnsweredFlag !== 'request_rejected') {
     for (const f of classifyTransport(input.failureCode, input.failureAfterHeaders).flags) add(f)
   }
   if (input.status !== null && input.status < 300 && input.failureCode === null && !input.clientAborted) {

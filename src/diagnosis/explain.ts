@@ -81,6 +81,27 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
   const err = ex.error
   const phaseOf = (f: Flag): string => ({ connect_timeout: 'connecting', headers_timeout: 'waiting for response headers', body_timeout: 'waiting for the next body chunk' } as Record<string, string>)[f] ?? ''
 
+  if (has(ex, 'request_rejected')) {
+    if (err?.code === 'HPE_HEADER_OVERFLOW') {
+      return {
+        cause: 'The request headers are over 16 KiB: the proxy answered 431 and did not forward it.',
+        evidence: [`${err.code}: ${err.message}`],
+        next_steps: ['Something adds very large headers (cookies, tokens): find out what; the gateway would reject them too.']
+      }
+    }
+    if (err !== null && err.code.startsWith('HPE_')) {
+      return {
+        cause: 'The request is not valid HTTP/1.1 (or is shaped like request smuggling): the proxy answered 400 and did not forward it.',
+        evidence: [`${err.code}: ${err.message}`],
+        next_steps: ['Check what sits between GitLab and the proxy: a load balancer or proxy rewriting requests.']
+      }
+    }
+    return {
+      cause: 'The proxy refused the request: its body is over the route\'s max_body_bytes.',
+      evidence: [`${ex.request.bytes} bytes${err ? `: ${err.message}` : ''}`],
+      next_steps: ['Raise routes[].max_body_bytes if such bodies are legitimate.']
+    }
+  }
   if (has(ex, 'tls_error')) {
     const code = err?.code ?? 'TLS error'
     const chain = ctx.tlsChain

@@ -29,6 +29,13 @@ class ClientAbortedError extends Error {
   }
 }
 
+class BodyTooLargeError extends Error {
+  readonly code = 'DDP_BODY_TOO_LARGE'
+  constructor (limit: number) {
+    super(`request body is over the route's limit of ${limit} bytes`)
+  }
+}
+
 const kHandler = Symbol('duo-diag-proxy.handler')
 type WithHandler = { [kHandler]?: HttpForward }
 
@@ -54,6 +61,14 @@ function targetPath (url: string): string {
   } catch {
     return '/' + url
   }
+}
+
+function hasHost (raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host') return true
+  }
+  return false
 }
 
 /** Does the request carry a body, by its framing headers? Reads rawHeaders, not the lazy `headers`. */
@@ -137,7 +152,11 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
   }
 
   onBodySent (chunk: unknown): void {
-    if (Buffer.isBuffer(chunk)) this.obs.requestBody.add(chunk)
+    if (!Buffer.isBuffer(chunk)) return
+    const body = this.obs.requestBody
+    body.add(chunk)
+    // A chunked body has no length up front: stop it when it outgrows the route's limit.
+    if (body.total > this.route.maxBodyBytes && this.abortUpstream !== null) this.abortUpstream(new BodyTooLargeError(this.route.maxBodyBytes))
   }
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -181,6 +200,9 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
     obs.failure = { code, message: err.message, afterHeaders: this.headersSent }
     if (this.headersSent) {
       this.cut()
+    } else if (code === 'DDP_BODY_TOO_LARGE') {
+      this.answer({ status: 413, flag: 'request_rejected', error: err.message, hint: 'Raise routes[].max_body_bytes if such bodies are expected.', correlationId: obs.correlationId }, 'Payload Too Large')
+      obs.proxyAnswered = { status: 413, flag: 'request_rejected' }
     } else {
       const cls = classifyTransport(code, false)
       const flag = cls.flags[0] as string
@@ -242,18 +264,15 @@ export class HttpForward extends ForwardBase {
 
   start (req: IncomingMessage): void {
     const route = this.route
+    // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own check would answer without a record.
+    if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && !hasHost(req.rawHeaders)) {
+      this.obs.failure = { code: 'HPE_MISSING_HOST', message: 'HTTP/1.1 request without a Host header', afterHeaders: false }
+      this.reject(400, 'Bad Request', 'HTTP/1.1 request without a Host header', 'The request is not valid HTTP/1.1; it was not forwarded.', req)
+      return
+    }
     const length = requestBodyLength(req.rawHeaders)
     if (length > route.maxBodyBytes) {
-      this.answer({
-        status: 413,
-        flag: 'request_rejected',
-        error: `request body of ${length} bytes is over the route's limit of ${route.maxBodyBytes}`,
-        hint: 'Raise routes[].max_body_bytes if such bodies are expected.',
-        correlationId: this.obs.correlationId
-      }, 'Payload Too Large')
-      this.obs.proxyAnswered = { status: 413, flag: 'request_rejected' }
-      req.resume()
-      this.finish()
+      this.reject(413, 'Payload Too Large', `request body of ${length} bytes is over the route's limit of ${route.maxBodyBytes}`, 'Raise routes[].max_body_bytes if such bodies are expected.', req)
       return
     }
     const res = this.res as ServerResponse & WithHandler
@@ -266,6 +285,14 @@ export class HttpForward extends ForwardBase {
       headers: this.upstreamHeaders(req),
       body: length === -1 || length === 0 ? null : req
     }, this)
+  }
+
+  /** Answers the request itself without forwarding it, and records why. */
+  private reject (status: number, statusText: string, error: string, hint: string, req: IncomingMessage): void {
+    this.answer({ status, flag: 'request_rejected', error, hint, correlationId: this.obs.correlationId }, statusText)
+    this.obs.proxyAnswered = { status, flag: 'request_rejected' }
+    req.resume()
+    this.finish()
   }
 
   protected sendHead (status: number, statusText: string, headers: string[]): void {
@@ -398,3 +425,49 @@ export class UpgradeForward extends ForwardBase {
 }
 
 function noop (): void {}
+
+/** Node's parser refused the request (malformed, smuggling-shaped, headers too large). */
+export function rejectMalformed (route: RouteRuntime, err: Error & { code?: string }, socket: Duplex & { remoteAddress?: string }): void {
+  const code = err.code ?? 'HPE_UNKNOWN'
+  const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'
+  const id = resolveCorrelation(null).id
+  if (socket.writable) {
+    writeProxyAnswerToSocket(socket, {
+      status,
+      flag: 'request_rejected',
+      error: `${code}: ${err.message}`,
+      hint: status === 431 ? 'The request headers are larger than the proxy accepts (16 KiB).' : 'The request is not valid HTTP/1.1; it was not forwarded.',
+      correlationId: id
+    }, text)
+  }
+  socket.destroy()
+  const ip = socket.remoteAddress ?? ''
+  try {
+    route.sink.record({
+      route: route.name,
+      upstream: route.upstream.display,
+      startedAt: Date.now(),
+      method: '-',
+      url: '/',
+      httpVersion: '1.1',
+      clientIp: ip.startsWith('::ffff:') ? ip.slice(7) : ip,
+      correlationId: id,
+      correlationSource: 'minted',
+      originalCorrelationId: null,
+      requestHeaders: [],
+      requestBody: new BodySample(0, 0),
+      status: null,
+      responseHeaders: null,
+      responseBody: new BodySample(0, 0),
+      ttfbMs: null,
+      durationMs: 0,
+      failure: { code, message: err.message, afterHeaders: false },
+      clientAborted: false,
+      proxyAnswered: { status, flag: 'request_rejected' },
+      upgraded: false
+    })
+  } catch {
+    // Recording never affects the connection.
+  }
+}

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { HttpForward, type RouteRuntime, UpgradeForward } from './forward.js'
+import { HttpForward, rejectMalformed, type RouteRuntime, UpgradeForward } from './forward.js'
 
 /**
  * The data plane of one route: a plain node:http server whose every request is forwarded by
@@ -13,12 +13,24 @@ export function createRouteServer (route: RouteRuntime): Server {
     keepAliveTimeout: 65_000,
     // Node answers 431 itself past this (16 KiB is Node's default too; stated for clarity).
     maxHeaderSize: 16 * 1024,
-    noDelay: true
+    noDelay: true,
+    // Checked in the forwarder instead, so the refusal is recorded like any other.
+    requireHostHeader: false
   }, function onRequest (req: IncomingMessage, res: ServerResponse) {
     new HttpForward(route, req, res).start(req)
   })
   server.on('upgrade', function onUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer) {
     new UpgradeForward(route, req, socket, head).start(req)
+  })
+  // Requests Node's strict parser refuses (malformed lines, CL+TE, duplicate Content-Length,
+  // obs-fold, oversized headers) are answered and recorded, never forwarded. A caller that
+  // merely hung up mid-request is not worth a record.
+  server.on('clientError', function onClientError (err: Error & { code?: string }, socket: Duplex) {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    rejectMalformed(route, err, socket)
   })
   return server
 }
