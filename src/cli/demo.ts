@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { ConfigError } from '../config/errors.js'
 import { parseHostPort } from '../config/parse.js'
 import { fetchExchanges, formatChecks, formatExplore, formatFailures, formatSummary, checkExpectations } from '../demo/report.js'
 import { DEMO_HEADERS_TIMEOUT_MS, GATEWAY_ROUTE, MODEL_ROUTE, settle, startDemoStack, TLS_ROUTE, type DemoStack } from '../demo/stack.js'
@@ -15,12 +16,12 @@ healthy code completions and chat streams, an expired token (401), a model endpo
 /v1, a hung gateway (timeout), the self-signed gateway, a chat stream the IDE cancels — prints
 the summary and the failures table from the admin API, and leaves everything up until Ctrl-C.
 
-  --admin HOST:PORT        admin/query API address                    [127.0.0.1:5099]
-  --listen HOST:PORT       the ${GATEWAY_ROUTE} route (GitLab -> proxy -> gateway)  [127.0.0.1:0]
-  --model-listen HOST:PORT the ${MODEL_ROUTE} route (gateway -> proxy -> model)      [127.0.0.1:0]
-  --db PATH                SQLite store file to keep     [a temporary file, removed on exit]
-  --once                   exit after printing (exit code 1 if a scripted failure was not
-                           recorded with its flag): for CI and tests
+  --admin HOST:PORT         admin/query API address                        [127.0.0.1:5099]
+  --listen HOST:PORT        the ${GATEWAY_ROUTE} route (GitLab -> proxy -> gateway)  [127.0.0.1:0]
+  --model-listen HOST:PORT  the ${MODEL_ROUTE} route (gateway -> proxy -> model)         [127.0.0.1:0]
+  --db PATH                 SQLite store file to keep        [a temporary file, removed on exit]
+  --once                    exit after printing, for CI and tests (exit code 1 when a
+                            scripted failure was not recorded with its flag)
 `
 
 export async function demoCommand (argv: string[]): Promise<ExitCode> {
@@ -46,32 +47,39 @@ export async function demoCommand (argv: string[]): Promise<ExitCode> {
     if (value !== undefined) parseHostPort(value, flag)
   }
 
-  const stack = await startDemoStack({
-    admin,
-    listen: values.listen ?? '127.0.0.1:0',
-    modelListen: values['model-listen'] ?? '127.0.0.1:0',
-    db: values.db ?? null
-  })
-  let ok: boolean
+  // From here on, Ctrl-C stops the demo cleanly (after the traffic, when it comes during it).
+  const signal = onStopSignal()
+  let stack: DemoStack
   try {
-    ok = await showcase(stack)
+    stack = await startDemoStack({
+      admin,
+      listen: values.listen ?? '127.0.0.1:0',
+      modelListen: values['model-listen'] ?? '127.0.0.1:0',
+      db: values.db ?? null
+    })
   } catch (error) {
-    await stack.close()
+    signal.dispose()
+    // The demo's settings are its flags: name them, not the configuration keys behind them.
+    if (error instanceof ConfigError && error.message.startsWith('admin.listen:')) {
+      throw new ConfigError(`--admin${error.message.slice('admin.listen'.length)}; pick another address, e.g. --admin 127.0.0.1:0`)
+    }
     throw error
   }
-  if (values.once) {
+  try {
+    const ok = await showcase(stack, values.once !== true)
+    if (values.once) return ok ? 0 : 1
+    out('\nEverything stays up until Ctrl-C.\n')
+    await signal.received
+    out('\nStopping...\n')
+    return 0
+  } finally {
+    signal.dispose()
     await stack.close()
-    return ok ? 0 : 1
   }
-  out('\nEverything stays up until Ctrl-C.\n')
-  await untilSignal()
-  out('\nStopping...\n')
-  await stack.close()
-  return 0
 }
 
 /** Prints the set-up, runs the traffic, prints what the proxy made of it. True when every scripted failure got its flag. */
-async function showcase (stack: DemoStack): Promise<boolean> {
+async function showcase (stack: DemoStack, staying: boolean): Promise<boolean> {
   const modelRoute = stack.routeUrl(MODEL_ROUTE)
   out('duo-diag-proxy demo: simulated GitLab Duo traffic through the proxy, on both hops\n\n')
   out(`  model server (vLLM-like)   ${stack.model.url}\n`)
@@ -93,18 +101,22 @@ async function showcase (stack: DemoStack): Promise<boolean> {
   out('\n' + formatSummary(exchanges))
   out('\n' + formatFailures(exchanges))
   out('\n' + formatChecks(checks))
-  out('\n' + formatExplore(stack, results))
+  out('\n' + formatExplore(stack, results, staying))
   return checks.every((c) => c.found !== null)
 }
 
-function untilSignal (): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      resolve()
+/** SIGINT/SIGTERM, caught (not the default exit) until disposed. */
+function onStopSignal (): { received: Promise<void>, dispose (): void } {
+  let stop = (): void => {}
+  const received = new Promise<void>((resolve) => { stop = resolve })
+  const handler = (): void => stop()
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+  return {
+    received,
+    dispose () {
+      process.off('SIGINT', handler)
+      process.off('SIGTERM', handler)
     }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
+  }
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/errors.js'
+import { auditCommand } from './audit.js'
+import { demoCommand } from './demo.js'
 import { doctorCommand } from './doctor.js'
 import { err, type ExitCode, out, UsageError } from './output.js'
 import { ClientError } from './query-client.js'
@@ -21,6 +23,8 @@ Commands:
   export     redacted HAR 1.2 or NDJSON
   purge      delete exchanges (after a customer session)
   doctor     the support playbook's quick checks against a gateway and a model endpoint
+  audit      scan the store, exports and logs for token-shaped strings (exit 1 when found)
+  demo       a simulated gateway and model, the proxy on both hops, scripted failures: see it work
 
 Run duo-diag-proxy <command> --help for a command's flags.
   -h, --help       this help
@@ -38,7 +42,9 @@ const COMMANDS: Record<string, Command> = {
   summary: summaryCommand,
   export: exportCommand,
   purge: purgeCommand,
-  doctor: doctorCommand
+  doctor: doctorCommand,
+  audit: auditCommand,
+  demo: demoCommand
 }
 
 async function main (argv: string[]): Promise<ExitCode> {

@@ -82,13 +82,14 @@ export function formatChecks (checks: ExpectationCheck[]): string {
   return `${head}\n\n` + indent(table(['', 'SCENARIO', 'ROUTE', 'FLAG'], rows))
 }
 
-export function formatExplore (stack: DemoStack, results: ScenarioResult[]): string {
+/** `staying`: the demo stays up after printing (no --once), so the commands work as printed. */
+export function formatExplore (stack: DemoStack, results: ScenarioResult[], staying: boolean): string {
   const api = stack.adminUrl
   const missingV1 = results.find((r) => r.scenario.expect.some((e) => e.flag === 'not_found'))
   const model = stack.routeUrl(MODEL_ROUTE)
   const chat = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] })
   const lines = [
-    'Explore (jq optional):',
+    staying ? 'Explore (jq optional):' : 'Explore (with --once everything stops now: run the demo without it to try these):',
     `  curl -s '${api}/api/exchanges?flag=unauthorized' | jq`,
     `  curl -s '${api}/api/exchanges?flag=not_found&flag=upstream_error' | jq`,
     `  curl -s '${api}/api/exchanges?flag=headers_timeout' | jq '.items[0].diagnosis'`,
@@ -100,7 +101,7 @@ export function formatExplore (stack: DemoStack, results: ScenarioResult[]): str
     `  curl -s ${stack.routeUrl(GATEWAY_ROUTE)}/monitoring/healthz`,
     `  curl -s ${model}/v1/chat/completions -H 'content-type: application/json' -H 'x-sim-fault: status:429' -d '${chat}'`,
     '',
-    `Proxy log: ${stack.logFile}`
+    `Proxy log: ${stack.logFile}${staying ? ' (removed on exit)' : ''}`
   ]
   return lines.join('\n') + '\n'
 }

@@ -2,10 +2,11 @@
  * The demo's scripted traffic: what GitLab would send the AI gateway through the proxy, healthy
  * and broken, with real HTTP clients. Bounded: a dozen requests, a few seconds.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request, type Dispatcher } from 'undici'
 import type { Flag } from '../diagnosis/flags.js'
 import { FAULT_HEADER } from '../sim/fault-plan.js'
-import { gatewayClaims, gitlabHeaders, signJwt, type JwtKeys } from '../sim/jwt.js'
+import { gatewayClaims, gitlabHeaders, signJwt } from '../sim/jwt.js'
 import { DEFAULT_MODEL } from '../sim/model-completions.js'
 import { GATEWAY_ROUTE, MODEL_ROUTE, TLS_ROUTE, type DemoStack } from './stack.js'
 
@@ -37,6 +38,13 @@ interface TrafficContext {
   dispatcher: Dispatcher
   token: string
 }
+
+/**
+ * Between two scenarios, like a person at a keyboard. It also keeps the model calls of
+ * back-to-back requests from overlapping their neighbours' spans: model calls carry no
+ * correlation id, and the proxy links them to their gateway request by time.
+ */
+const PAUSE_MS = 100
 
 const CODE_ABOVE = 'def add(a, b):\n    """Return the sum of a and b."""\n'
 
@@ -176,7 +184,8 @@ export async function runTraffic (stack: DemoStack, onResult: (r: ScenarioResult
   const ctx: TrafficContext = { stack, dispatcher, token: signJwt(gatewayClaims(), stack.keys.privateKey) }
   const results: ScenarioResult[] = []
   try {
-    for (const scenario of SCENARIOS) {
+    for (const [i, scenario] of SCENARIOS.entries()) {
+      if (i > 0) await sleep(PAUSE_MS)
       let outcome: Outcome
       try {
         outcome = await scenario.run(ctx)

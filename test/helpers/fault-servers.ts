@@ -1,53 +1,12 @@
 /**
- * Servers that fail at the transport level, for the proxy's failure diagnosis: refused
- * ports, hangs, resets, protocol mismatches, TLS endpoints and a WebSocket echo.
+ * Servers that fail at the transport level now live in src/sim (re-exported here), except the
+ * WebSocket echo server: it needs `ws`, a development dependency.
  */
-import { createServer as createNetServer } from 'node:net'
 import type { IncomingHttpHeaders } from 'node:http'
 import { WebSocketServer } from 'ws'
-import { sendJson, startSimServer, type SimHandler, type SimServer, type TlsOptions } from '../fixtures/sim-server.js'
-import { closeServer, listenEphemeral } from './net.js'
+import { sendJson, startSimServer, type SimServer, type TlsOptions } from '../../src/sim/sim-server.js'
 
-/** A port that was bound and released: connecting to it is refused (ECONNREFUSED). */
-export async function refusedPort(): Promise<number> {
-  const server = createNetServer()
-  const port = await listenEphemeral(server)
-  await closeServer(server)
-  return port
-}
-
-/**
- * Accepts connections and reads requests, never answers. Non-HTTP bytes (a TLS
- * ClientHello) hang too instead of getting Node's automatic 400.
- */
-export function startHangingServer(): Promise<SimServer> {
-  return startSimServer(() => undefined, {
-    setup: (server) => server.on('clientError', () => undefined),
-  })
-}
-
-/** Reads each request completely, then destroys the socket without a response. */
-export function startResetServer(): Promise<SimServer> {
-  return startSimServer(
-    ({ req }) => {
-      req.socket.destroy()
-    },
-    { setup: (server) => server.on('clientError', (_err, socket) => socket.destroy()) },
-  )
-}
-
-/**
- * Plain HTTP answering 200 {"ok":true}. Reached over https, the client's ClientHello gets
- * Node's automatic "400 Bad Request" back and the TLS handshake fails.
- */
-export function startPlainHttpServer(): Promise<SimServer> {
-  return startSimServer(({ res }) => sendJson(res, 200, { ok: true }))
-}
-
-/** An https server with the given certificate; default handler answers 200 {"ok":true}. */
-export function startTlsServer(tls: TlsOptions, handler?: SimHandler): Promise<SimServer> {
-  return startSimServer(handler ?? (({ res }) => sendJson(res, 200, { ok: true })), { tls })
-}
+export * from '../../src/sim/fault-servers.js'
 
 export interface WsEchoServer extends SimServer {
   /** Headers of every upgrade request received, in order. */
@@ -57,7 +16,7 @@ export interface WsEchoServer extends SimServer {
 }
 
 /** WebSocket server echoing every message back; plain HTTP requests get 426. */
-export async function startWsEchoServer(opts: { tls?: TlsOptions } = {}): Promise<WsEchoServer> {
+export async function startWsEchoServer (opts: { tls?: TlsOptions } = {}): Promise<WsEchoServer> {
   const upgrades: IncomingHttpHeaders[] = []
   const messages: Array<string | Buffer> = []
   const wss = new WebSocketServer({ noServer: true })
@@ -71,12 +30,11 @@ export async function startWsEchoServer(opts: { tls?: TlsOptions } = {}): Promis
   })
   const sim = await startSimServer(({ res }) => sendJson(res, 426, { detail: 'Upgrade Required' }), {
     tls: opts.tls,
-    setup: (server) =>
-      server.on('upgrade', (req, socket, head) => {
-        upgrades.push(req.headers)
-        sim.requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0) })
-        wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
-      }),
+    setup: (server) => server.on('upgrade', (req, socket, head) => {
+      upgrades.push(req.headers)
+      sim.requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0) })
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
+    })
   })
   return {
     ...sim,
@@ -86,6 +44,6 @@ export async function startWsEchoServer(opts: { tls?: TlsOptions } = {}): Promis
       for (const client of wss.clients) client.terminate()
       await new Promise<void>((resolve) => wss.close(() => resolve()))
       await sim.close()
-    },
+    }
   }
 }

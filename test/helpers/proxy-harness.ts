@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
@@ -42,9 +42,12 @@ export interface Harness {
   close (): Promise<void>
 }
 
+/** Under `npm test`, stores and logs go here, and test/setup/after.mjs audits them all for secrets. */
+const CAPTURE_ROOT = join(import.meta.dirname, '..', '..', '.tap', 'ddp-captures')
+
 /** The real proxy, in-process, on 127.0.0.1 ephemeral ports, with a temp store and log file. */
 export async function startHarness (opts: HarnessOptions): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'ddp-test-'))
+  const dir = mkdtempSync(join(existsSync(CAPTURE_ROOT) ? CAPTURE_ROOT : tmpdir(), 'ddp-test-'))
   const dbPath = opts.db ?? join(dir, 'exchanges.db')
   const logFile = join(dir, 'proxy.log')
   const raw = {

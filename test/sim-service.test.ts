@@ -1,0 +1,92 @@
+/**
+ * The simulators as services (src/sim/main.ts, what docker-compose runs): one JSON line when
+ * listening, the gateway reaching the model it is pointed at, exit 0 on SIGTERM, exit 2 on
+ * bad usage.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { parseNdjson } from './fixtures/wire.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const SIM_MAIN = join(ROOT, 'src', 'sim', 'main.ts')
+
+interface Service {
+  child: ChildProcess
+  /** The JSON lines printed so far. */
+  lines: () => Array<Record<string, unknown>>
+  stderr: () => string
+  /** The first line (the "listening" one). */
+  started: Promise<Record<string, unknown>>
+  exited: Promise<number | null>
+}
+
+function startService (args: string[]): Service {
+  const child = spawn(process.execPath, ['--import', 'tsx', SIM_MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  const lines = (): Array<Record<string, unknown>> => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
+  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString()
+      if (out.includes('\n')) resolve(lines()[0]!)
+    })
+    void exited.then((code) => reject(new Error(`exited (${code}) before listening: ${err}`)))
+  })
+  child.stderr!.on('data', (c: Buffer) => { err += c.toString() })
+  return { child, lines, stderr: () => err, started, exited }
+}
+
+t.test('model and gateway services: listening line, traffic across them, SIGTERM', async (t) => {
+  const model = startService(['model', '--port', '0'])
+  const gateway = startService(['gateway', '--port', '0', '--model-endpoint', 'http://127.0.0.1:1/v1'])
+  t.teardown(() => {
+    for (const s of [model, gateway]) if (s.child.exitCode === null) s.child.kill('SIGKILL')
+  })
+  const modelLine = await model.started
+  t.match(modelLine, { level: 'info', msg: 'simulator listening', sim: 'model', url: /^http:\/\/127\.0\.0\.1:\d+$/ })
+  const health = await fetch(`${modelLine.url as string}/health`)
+  t.equal(health.status, 200)
+
+  // A gateway pointed at the model service answers chat from it.
+  const pointed = startService(['gateway', '--port', '0', '--model-endpoint', `${modelLine.url as string}/v1`])
+  t.teardown(() => {
+    if (pointed.child.exitCode === null) pointed.child.kill('SIGKILL')
+  })
+  const gatewayLine = await pointed.started
+  t.match(gatewayLine, { msg: 'simulator listening', sim: 'gateway' })
+  const res = await fetch(`${gatewayLine.url as string}/v2/chat/agent`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }] })
+  })
+  t.equal(res.status, 200)
+  const events = parseNdjson(await res.text()) as Array<{ type: string }>
+  t.same(events.map((e) => e.type).filter((type, i, all) => all.indexOf(type) === i), ['action', 'final_answer_delta', 'usage'], 'answered by the model, not an error line')
+
+  // The other gateway's model endpoint refuses connections: the failure shows in the stream.
+  const other = await gateway.started
+  const failed = await fetch(`${other.url as string}/v2/chat/agent`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }] })
+  })
+  t.match(await failed.text(), /"type":"error"/)
+
+  for (const s of [model, pointed, gateway]) s.child.kill('SIGTERM')
+  for (const s of [model, pointed, gateway]) {
+    t.equal(await s.exited, 0, `exit 0 on SIGTERM; stderr: ${s.stderr()}`)
+    t.match(s.lines().at(-1), { msg: 'simulator stopped', signal: 'SIGTERM' })
+  }
+})
+
+t.test('bad usage exits 2 with a message', async (t) => {
+  for (const args of [[], ['proxy'], ['model', '--port', 'x'], ['gateway', '--model', 'm'], ['model', '--bogus'], ['gateway', '--model-endpoint', 'ftp://x']]) {
+    const s = startService(args)
+    s.started.catch(() => undefined)
+    t.equal(await s.exited, 2, `${JSON.stringify(args)}: exit 2`)
+    t.not(s.stderr(), '', `${JSON.stringify(args)}: says why`)
+  }
+})
