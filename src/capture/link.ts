@@ -38,22 +38,41 @@ export function linkBatch (batch: Exchange[], store: LinkStore): void {
   const gateways = batch.filter((e) => e.hop === 'gateway' && e.meta.feature !== 'health' && e.meta.feature !== 'gateway_metrics')
   if (gateways.length === 0) return
   const batchModels = batch.filter((e) => e.hop === 'model')
-  gateways.sort((a, b) => end(a) - end(b))
+  const stored = new Set<Exchange>()
+  const candidates = new Map<string, { child: Exchange, parents: Array<{ g: Exchange, link: ExchangeLink, strict: boolean }> }>()
   for (const g of gateways) {
     const from = start(g) - SLACK_MS
     const to = end(g) + SLACK_MS
-    const stored = store.unlinkedModelExchanges(from, to)
-    const candidates = [...batchModels.filter((c) => c.parent_id === null && start(c) >= from && start(c) <= to), ...stored]
-    const children: Exchange[] = []
-    for (const c of candidates) {
-      const link = score(g, c, from, to, () => store.gatewaysSpanning(start(c), end(c)) + gateways.filter((o) => o !== g && start(o) <= start(c) && end(o) >= end(c)).length)
+    const fromStore = store.unlinkedModelExchanges(from, to)
+    for (const c of fromStore) stored.add(c)
+    const inBatch = batchModels.filter((m) => m.parent_id === null && ((start(m) >= from && start(m) <= to) || m.request.headers['x-request-id'] === g.correlation_id))
+    for (const c of [...inBatch, ...fromStore]) {
+      const link = score(g, c, from, to)
       if (link === null) continue
-      c.parent_id = g.id
-      c.link = link
-      if (stored.includes(c)) store.setParent(c.id, g.id, link)
-      children.push(c)
+      const entry = candidates.get(c.id) ?? { child: c, parents: [] }
+      entry.parents.push({ g, link, strict: start(c) >= start(g) && end(c) <= end(g) })
+      candidates.set(c.id, entry)
     }
-    const failing = children.find((c) => c.diagnosis !== null && c.flags.some((f) => f !== 'client_aborted' && f !== 'slow' && !f.startsWith('token_')))
+  }
+  const children = new Map<Exchange, Exchange[]>()
+  for (const { child, parents } of candidates.values()) {
+    // The best parent: the higher score, then a fit without slack, then the request that
+    // started last before the call (a gateway calls the model right after it is asked).
+    parents.sort((a, b) => b.link.confidence - a.link.confidence || Number(b.strict) - Number(a.strict) || start(b.g) - start(a.g))
+    const best = parents[0]!
+    // Confidence is shared among the requests that fit equally well (concurrent identical
+    // requests), including earlier-written gateway requests that span the call.
+    const tied = parents.filter((p) => p.link.confidence === best.link.confidence && p.strict === best.strict).length
+    const rivals = best.link.method === 'header' ? 1 : tied + store.gatewaysSpanning(start(child), end(child))
+    const link: ExchangeLink = best.link.method === 'header' ? best.link : { method: 'inferred', confidence: Math.round((best.link.confidence / Math.max(1, rivals)) * 100) / 100 }
+    if (link.confidence < 0.2) continue
+    child.parent_id = best.g.id
+    child.link = link
+    if (stored.has(child)) store.setParent(child.id, best.g.id, link)
+    children.set(best.g, [...(children.get(best.g) ?? []), child])
+  }
+  for (const [g, kids] of children) {
+    const failing = kids.find((c) => c.diagnosis !== null && c.flags.some((f) => f !== 'client_aborted' && f !== 'slow' && !f.startsWith('token_')))
     if (failing !== undefined && g.diagnosis !== null && g.flags.some((f) => EXPLAINED_BY_CHILD.has(f))) {
       g.diagnosis.root_cause = { exchange_id: failing.id, route: failing.route, cause: failing.diagnosis!.cause }
       g.diagnosis.evidence.unshift(`the model call behind it (exchange ${failing.id} on route ${failing.route}) failed: ${failing.diagnosis!.cause}`)
@@ -61,7 +80,8 @@ export function linkBatch (batch: Exchange[], store: LinkStore): void {
   }
 }
 
-function score (g: Exchange, c: Exchange, from: number, to: number, parentsInFlight: () => number): ExchangeLink | null {
+/** How well a model call fits a gateway request, before sharing among rivals (0 to 1), or null. */
+function score (g: Exchange, c: Exchange, from: number, to: number): ExchangeLink | null {
   const forwardedId = c.request.headers['x-request-id']
   if (c.correlation_source === 'caller' && forwardedId === g.correlation_id) return { method: 'header', confidence: 1 }
   if (start(c) < from || end(c) > to) return null
@@ -72,7 +92,5 @@ function score (g: Exchange, c: Exchange, from: number, to: number, parentsInFli
   const endpointHost = hostOf(g.meta.model_endpoint)
   const calledHost = c.request.headers.host
   if (endpointHost !== null && endpointHost === calledHost) s += 0.25
-  const rivals = Math.max(1, parentsInFlight() + 1)
-  const confidence = Math.round((s / rivals) * 100) / 100
-  return confidence >= 0.2 ? { method: 'inferred', confidence } : null
+  return { method: 'inferred', confidence: s }
 }

@@ -1,0 +1,89 @@
+/** Linking model calls to the gateway requests that caused them, on exchanges built by hand. */
+import t from 'tap'
+import type { Exchange, ExchangeLink } from '../src/capture/exchange.js'
+import { linkBatch, type LinkStore } from '../src/capture/link.js'
+
+let n = 0
+function ex (hop: 'gateway' | 'model', startMs: number, durationMs: number, meta: Partial<Exchange['meta']> = {}, host = 'proxy:5054'): Exchange {
+  n++
+  return {
+    id: String(n).padStart(20, '0'),
+    route: hop === 'gateway' ? 'gitlab-aigw' : 'model',
+    hop,
+    correlation_id: `c${n}`,
+    correlation_source: hop === 'gateway' ? 'caller' : 'minted',
+    original_correlation_id: null,
+    started_at: new Date(1_800_000_000_000 + startMs).toISOString(),
+    method: 'POST',
+    path: hop === 'gateway' ? '/v2/code/completions' : '/v1/chat/completions',
+    query: '',
+    status: 200,
+    flags: [],
+    timings: { ttfb_ms: 1, duration_ms: durationMs },
+    request: { headers: { host }, bytes: 10, content_type: 'application/json' },
+    response: null,
+    client_ip: '127.0.0.1',
+    upstream: 'http://x',
+    error: null,
+    proxy_answered: false,
+    upgraded: false,
+    meta: { feature: hop === 'gateway' ? 'code_completions' : 'chat_completions', ...meta },
+    diagnosis: null,
+    parent_id: null,
+    link: null
+  }
+}
+
+const emptyStore = (): LinkStore & { updates: Array<[string, string, ExchangeLink]> } => {
+  const updates: Array<[string, string, ExchangeLink]> = []
+  return { updates, unlinkedModelExchanges: () => [], gatewaysSpanning: () => 0, setParent: (id, p, l) => { updates.push([id, p, l]) } }
+}
+
+const GW = { model_name: 'm1', model_endpoint: 'http://proxy:5054/v1' }
+
+t.test('back to back requests: each call goes to the request it fits inside', async (t) => {
+  const g1 = ex('gateway', 0, 100, GW)
+  const g2 = ex('gateway', 101, 100, GW)
+  const c1 = ex('model', 5, 90, { model: 'm1' })
+  // Starts before g1 ends (within the slack) but belongs to g2.
+  const c2 = ex('model', 102, 95, { model: 'm1' })
+  linkBatch([g1, g2, c1, c2], emptyStore())
+  t.equal(c1.parent_id, g1.id)
+  t.equal(c2.parent_id, g2.id)
+  t.same(c2.link, { method: 'inferred', confidence: 1 })
+})
+
+t.test('concurrent identical requests share the confidence', async (t) => {
+  const g1 = ex('gateway', 0, 100, GW)
+  const g2 = ex('gateway', 0, 100, GW)
+  const c = ex('model', 10, 50, { model: 'm1' })
+  linkBatch([g1, g2, c], emptyStore())
+  t.equal(c.link?.confidence, 0.5)
+})
+
+t.test('another model name is never linked; a forwarded correlation id always is', async (t) => {
+  const g = ex('gateway', 0, 100, GW)
+  const other = ex('model', 10, 50, { model: 'm2' })
+  const byHeader = ex('model', 500, 50, { model: 'm2' })
+  byHeader.correlation_source = 'caller'
+  byHeader.request.headers['x-request-id'] = g.correlation_id
+  linkBatch([g, other, byHeader], emptyStore())
+  t.equal(other.parent_id, null)
+  t.same(byHeader.link, { method: 'header', confidence: 1 })
+})
+
+t.test('children already stored are updated in the store; a failing child becomes the root cause', async (t) => {
+  const g = ex('gateway', 0, 100, GW)
+  g.status = 503
+  g.flags = ['upstream_error']
+  g.diagnosis = { cause: 'The gateway could not get an answer from the model (the model hop failed).', evidence: [], next_steps: [] }
+  const c = ex('model', 10, 20, { model: 'm1' })
+  c.status = 404
+  c.flags = ['not_found']
+  c.diagnosis = { cause: 'The model endpoint URL lacks the /v1 suffix.', evidence: [], next_steps: [] }
+  const store = emptyStore()
+  store.unlinkedModelExchanges = () => [c]
+  linkBatch([g], store)
+  t.same(store.updates.map(([id, p]) => [id, p]), [[c.id, g.id]])
+  t.same(g.diagnosis.root_cause, { exchange_id: c.id, route: 'model', cause: 'The model endpoint URL lacks the /v1 suffix.' })
+})
