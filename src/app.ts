@@ -15,6 +15,7 @@ import type { ObservationSink } from './proxy/observation.js'
 import { createRouteServer } from './proxy/server.js'
 import { createUpstream } from './proxy/upstream.js'
 import { StoreOpenError } from './store/sqlite.js'
+import { FaultRules } from './faults/rules.js'
 import { VERSION } from './version.js'
 
 /** Capture switched off: observations are dropped on the floor, uncounted. */
@@ -98,6 +99,8 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
   })
   metrics = m
 
+  // One rule set for every route (rules match on the route name); null keeps the hot path bare.
+  const faults = config.faults.enabled ? new FaultRules(config.faults.rules) : null
   const routes: RunningRoute[] = []
   const cleanup = async (): Promise<void> => {
     for (const r of routes) r.server.close()
@@ -114,7 +117,8 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       sampleBytes: config.capture.sampleBytes,
       tailBytes: config.capture.tailBytes,
       sink: config.capture.enabled ? pipeline : DISCARD,
-      inflight: 0
+      inflight: 0,
+      faults
     }
     runtimes.push(runtime)
     const server = createRouteServer(runtime)
@@ -135,6 +139,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       token: config.admin.token,
       logger,
       version: VERSION,
+      faults,
       subscribe: (listener) => pipeline.subscribe(listener),
       ready: () => {
         const stats = pipeline.getStats()
@@ -162,6 +167,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       logger.warn({ route: r.name, upstream: r.upstream }, 'TLS VERIFICATION IS OFF for this upstream (tls.insecure_skip_verify): certificates are not checked')
     }
   }
+  if (faults !== null) logger.warn({ rules: faults.list().map((r) => r.name) }, 'FAULT INJECTION IS ENABLED: matching requests get injected failures (staging only)')
   if (admin !== null) logger.info({ listen: `${admin.address.address}:${admin.address.port}`, token_required: config.admin.token !== null }, 'admin API listening')
   logger.info({
     store: config.store.path,

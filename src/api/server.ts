@@ -7,6 +7,8 @@ import { tokenMatches } from './auth.js'
 import { type CollectedRoute, openApiDocument } from './openapi.js'
 import { registerExchangeRoutes } from './routes/exchanges.js'
 import { registerStreamRoutes } from './routes/stream.js'
+import { registerFaultRoutes } from './routes/faults.js'
+import type { FaultRules } from '../faults/rules.js'
 
 export interface AdminDeps {
   store: StoreReader
@@ -14,6 +16,8 @@ export interface AdminDeps {
   token: string | null
   logger: Logger
   version: string
+  /** Fault injection's rule set; null when not enabled. */
+  faults: FaultRules | null
   /** Live exchanges; returns the unsubscribe function. */
   subscribe: (listener: (ex: Exchange) => void) => () => void
   /** Readiness: listeners up and the store writable. */
@@ -68,6 +72,7 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
   })
   registerExchangeRoutes(app, deps)
   registerStreamRoutes(app, deps)
+  registerFaultRoutes(app, deps)
   app.get('/api/openapi.json', { config: { summary: 'This document' } }, async () => openApiDocument(routes, deps.version))
   return app
 }

@@ -140,6 +140,7 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
     else if (opts.verbose) keepBody(response, sample, resKind, resJson, opts, sample.headLimit)
   }
   if (notes.length > 0) meta.notes = notes
+  if (obs.faultInjected !== null) meta.fault = obs.faultInjected
 
   const findings = checkToken(headerValue(obs.requestHeaders, 'authorization'), (n) => headerValue(obs.requestHeaders, n), {
     expectedIssuer: opts.expectedIssuer,
@@ -155,7 +156,8 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
     proxyAnsweredFlag: obs.proxyAnswered?.flag ?? null,
     clientAborted: obs.clientAborted,
     streamComplete: stream?.complete ?? null,
-    streamError: stream?.error != null
+    streamError: stream?.error != null,
+    faultInjected: obs.faultInjected !== null
   })
   flags.push(...findings.flags)
   if ((obs.ttfbMs ?? 0) > route.slow.ttfbMs || (obs.durationMs > route.slow.durationMs && !obs.upgraded && !obs.clientAborted)) flags.push('slow')

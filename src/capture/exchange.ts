@@ -43,6 +43,8 @@ export interface ExchangeMeta {
   token?: TokenSummary
   /** Why a body was not read (too large, not JSON, ...). */
   notes?: string[]
+  /** The fault-injection rule that shaped this exchange (staging). */
+  fault?: string
 }
 
 export interface BodyRecord {

@@ -38,5 +38,6 @@ export const DEFAULTS = {
   },
   log: { level: 'info', file: null },
   diagnosis: { expected_gitlab_url: null, clock_skew_s: 60 },
+  faults: { enabled: false, rules: [] },
   shutdown_grace_ms: 10_000
 } as const

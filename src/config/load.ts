@@ -4,6 +4,7 @@ import { DEFAULTS, DEFAULT_ROUTE, ROUTE_DEFAULTS } from './defaults.js'
 import { ConfigError } from './errors.js'
 import { parseHostPort, parseUpstreamUrl } from './parse.js'
 import { Section } from './section.js'
+import { parseFaultRule } from '../faults/rules.js'
 import type { Config, HopKind, LogLevel, RouteConfig } from './types.js'
 
 /** CLI flags that override the file and the environment (all optional). */
@@ -209,9 +210,23 @@ function validate (raw: Raw): Config {
   const diagnosis = { expectedGitlabUrl: expected, clockSkewS: diagS.integer('clock_skew_s', DEFAULTS.diagnosis.clock_skew_s, 0, 3600) }
   diagS.finish()
 
+  const faultsS = root.section('faults')
+  const faults = {
+    enabled: faultsS.boolean('enabled', DEFAULTS.faults.enabled),
+    rules: faultsS.rawList('rules').map(([where, raw]) => {
+      try {
+        return parseFaultRule(raw, where)
+      } catch (err) {
+        throw new ConfigError((err as Error).message)
+      }
+    })
+  }
+  faultsS.finish()
+  if (faults.rules.length > 0 && !faults.enabled) throw new ConfigError('faults.rules: set faults.enabled: true to inject faults (never on by accident)')
+
   const shutdownGraceMs = root.integer('shutdown_grace_ms', DEFAULTS.shutdown_grace_ms, 0, 600_000)
   root.finish()
-  return { routes, admin, store, capture, log, diagnosis, shutdownGraceMs }
+  return { routes, admin, store, capture, log, diagnosis, faults, shutdownGraceMs }
 }
 
 function validateRoute (s: Section, index: number): RouteConfig {

@@ -95,6 +95,17 @@ export class Section {
     return entries.filter(([, item]) => item !== undefined && item !== null).map(([i, item]) => new Section(item, `${this.key(name)}[${i}]`))
   }
 
+  /** A list whose items another parser validates: [path of the item, raw item]. */
+  rawList (name: string): Array<[string, unknown]> {
+    const v = this.take(name)
+    if (v === undefined || v === null) return []
+    const entries: Array<[string, unknown]> | null = Array.isArray(v)
+      ? v.map((item, i) => [String(i), item])
+      : isIndexedObject(v) ? Object.entries(v) : null
+    if (entries === null) throw new ConfigError(`${this.key(name)}: expected a list, got ${describe(v)}`)
+    return entries.filter(([, item]) => item !== undefined && item !== null).map(([i, item]) => [`${this.key(name)}[${i}]`, item])
+  }
+
   has (name: string): boolean {
     return this.obj[name] !== undefined
   }

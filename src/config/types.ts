@@ -1,3 +1,5 @@
+import type { FaultRule } from '../faults/rules.js'
+
 /**
  * The effective configuration, after defaults, the YAML file, DUO_DIAG_* environment variables
  * and CLI flags have been merged and validated. Every field is present: consumers never
@@ -97,6 +99,8 @@ export interface Config {
   /** `file`: JSON lines appended there instead of stdout. */
   log: { level: LogLevel, file: string | null }
   diagnosis: DiagnosisConfig
+  /** Fault injection for staging: off unless enabled here. */
+  faults: { enabled: boolean, rules: FaultRule[] }
   /** Bounded wait for in-flight exchanges on SIGTERM/SIGINT. */
   shutdownGraceMs: number
 }

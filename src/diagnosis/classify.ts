@@ -13,6 +13,8 @@ export interface FlagInput {
   /** From the stream's tail: its end marker arrived; null when the stream has none to check. */
   streamComplete: boolean | null
   streamError: boolean
+  /** A fault-injection rule was applied. */
+  faultInjected?: boolean
 }
 
 export function statusFlag (status: number): Flag | null {
@@ -47,5 +49,6 @@ export function classify (input: FlagInput): Flag[] {
     if (input.streamComplete === false) add('stream_truncated')
   }
   if (input.clientAborted) add('client_aborted')
+  if (input.faultInjected === true) add('fault_injected')
   return flags
 }

@@ -72,6 +72,7 @@ function has (ex: Exchange, f: Flag): boolean {
 export function explain (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
   const d = primary(ex, ctx)
   if (d === null) return null
+  if (ex.meta.fault !== undefined) d.evidence.push(`injected by fault rule "${ex.meta.fault}": this failure was staged, not real`)
   if (ctx.tokenEvidence.length > 0 && !d.evidence.some((e) => ctx.tokenEvidence.includes(e))) d.evidence.push(...ctx.tokenEvidence)
   return d
 }

@@ -36,6 +36,8 @@ export const FLAGS = {
   // Time.
   slow: "time to first byte or duration over the route's thresholds, which warn well before GitLab's own timeouts",
   tls_unverified: "the route does not verify the upstream's certificate (tls.insecure_skip_verify)",
+  // Staging.
+  fault_injected: 'a fault-injection rule shaped this response (x-duo-diag-fault names it)',
   // Requests the proxy refused itself.
   request_rejected: 'the proxy rejected the request before forwarding (malformed or over a limit)'
 } as const

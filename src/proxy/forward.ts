@@ -8,6 +8,7 @@ import { downstreamResponseHeaders, findRequestId, upstreamRequestHeaders } from
 import type { Observation, ObservationSink } from './observation.js'
 import { type ProxyAnswer, writeProxyAnswer, writeProxyAnswerToSocket } from './proxy-response.js'
 import type { Upstream } from './upstream.js'
+import { FAULT_HEADER, type FaultAction, type FaultRule, type FaultRules } from '../faults/rules.js'
 
 /** What a route's forwarders share. */
 export interface RouteRuntime {
@@ -20,6 +21,8 @@ export interface RouteRuntime {
   sink: ObservationSink
   /** Exchanges under way, for graceful shutdown and the inflight gauge. */
   inflight: number
+  /** Fault injection, or null when it is not enabled (the normal case: one null check). */
+  faults: FaultRules | null
 }
 
 class ClientAbortedError extends Error {
@@ -96,6 +99,9 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
   protected resumeUpstream: (() => void) | null = null
   protected headersSent = false
   protected done = false
+  /** A fault acting on the response, while one does. */
+  protected fault: FaultAction | null = null
+  private chunks = 0
 
   constructor (protected readonly route: RouteRuntime, req: IncomingMessage) {
     this.t0 = performance.now()
@@ -122,7 +128,8 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
       failure: null,
       clientAborted: false,
       proxyAnswered: null,
-      upgraded: false
+      upgraded: false,
+      faultInjected: null
     }
     route.inflight++
   }
@@ -144,6 +151,8 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
   protected abstract cut (): void
   protected abstract answer (a: ProxyAnswer, statusText: string): void
   protected abstract onDrain (resume: () => void): void
+  /** Sends the response head now, without waiting for body bytes. */
+  protected abstract flushHead (): void
 
   onConnect (abort: (err?: Error) => void): void {
     // The caller may have left while the request waited for a pooled connection.
@@ -166,6 +175,7 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
     obs.status = statusCode
     obs.ttfbMs = performance.now() - this.t0
     const headers = downstreamResponseHeaders(rawHeaders, obs.correlationId)
+    if (obs.faultInjected !== null) headers.push(FAULT_HEADER, obs.faultInjected)
     obs.responseHeaders = headers
     this.resumeUpstream = resume
     try {
@@ -176,15 +186,70 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
       return false
     }
     this.headersSent = true
+    if (this.fault !== null && 'reset' in this.fault) {
+      // The caller must see the head before the connection drops.
+      this.flushHead()
+      setImmediate(() => this.injectedFailure('ECONNRESET', 'connection reset after the response headers (injected fault)'))
+      return false
+    }
     return true
   }
 
   onData (chunk: Buffer): boolean {
     if (this.done) return true
+    if (this.fault !== null) return this.faultyData(chunk, this.fault)
     this.obs.responseBody.add(chunk)
     if (this.sendChunk(chunk)) return true
     this.onDrain(this.resumeUpstream as () => void)
     return false
+  }
+
+  /** The response-side faults: slow first chunk, stall, truncation, low bandwidth. */
+  private faultyData (chunk: Buffer, fault: FaultAction): boolean {
+    const body = this.obs.responseBody
+    const resume = this.resumeUpstream as () => void
+    this.chunks++
+    if ('first_chunk_delay_ms' in fault && this.chunks === 1) {
+      setTimeout(() => {
+        if (this.done) return
+        body.add(chunk)
+        this.sendChunk(chunk)
+        resume()
+      }, fault.first_chunk_delay_ms)
+      return false
+    }
+    if ('stall_after_bytes' in fault && body.total + chunk.length > fault.stall_after_bytes) {
+      // Relay up to the limit, then hold: the caller sees a stream that stops, until it gives up.
+      const part = chunk.subarray(0, Math.max(0, fault.stall_after_bytes - body.total))
+      if (part.length > 0) {
+        body.add(part)
+        this.sendChunk(part)
+      }
+      return false
+    }
+    if ('truncate_after_chunks' in fault && this.chunks > fault.truncate_after_chunks) {
+      // End cleanly without the rest: the stream's end marker never arrives.
+      this.sendEnd()
+      this.finish()
+      this.abortUpstream?.(new Error('response truncated (injected fault)'))
+      return false
+    }
+    body.add(chunk)
+    const flowing = this.sendChunk(chunk)
+    if ('bandwidth_bps' in fault) {
+      setTimeout(() => { if (!this.done) resume() }, Math.ceil((chunk.length / fault.bandwidth_bps) * 1000))
+      return false
+    }
+    if (flowing) return true
+    this.onDrain(resume)
+    return false
+  }
+
+  /** Fails the exchange as if the transport had: the same answer and record as the real thing. */
+  protected injectedFailure (code: string, message: string): void {
+    const err = Object.assign(new Error(message), { code })
+    if (this.headersSent) this.abortUpstream?.(err)
+    this.onError(err)
   }
 
   onComplete (): void {
@@ -279,12 +344,75 @@ export class HttpForward extends ForwardBase {
     res[kHandler] = this
     res.on('close', onResponseClose)
     req.on('error', onRequestError)
-    route.upstream.pool.dispatch({
+    if (route.faults !== null) {
+      const rule = route.faults.match(route.name, this.obs.method, this.obs.url, req.rawHeaders)
+      if (rule !== null && this.injectFault(rule, req, length)) return
+    }
+    this.dispatch(req, length)
+  }
+
+  private dispatch (req: IncomingMessage, length: number): void {
+    this.route.upstream.pool.dispatch({
       path: this.upstreamPath(),
       method: this.obs.method as Dispatcher.HttpMethod,
       headers: this.upstreamHeaders(req),
       body: length === -1 || length === 0 ? null : req
     }, this)
+  }
+
+  /**
+   * Applies a fault-injection rule. Returns true when the fault took the exchange over (the
+   * request is not forwarded now); false when forwarding goes on with a response-side fault.
+   */
+  private injectFault (rule: FaultRule, req: IncomingMessage, length: number): boolean {
+    const obs = this.obs
+    const action = rule.action
+    obs.faultInjected = rule.name
+    if ('respond' in action) {
+      // Recorded as if the upstream had answered this: the same flags and diagnosis.
+      const { status, body, headers } = action.respond
+      const list: string[] = []
+      for (const [k, v] of Object.entries(headers)) list.push(k, v)
+      list.push('content-length', String(Buffer.byteLength(body)), 'x-request-id', obs.correlationId, FAULT_HEADER, rule.name)
+      obs.status = status
+      obs.ttfbMs = performance.now() - this.t0
+      obs.responseHeaders = list
+      obs.responseBody.add(Buffer.from(body))
+      req.resume()
+      this.detach()
+      this.res.writeHead(status, list)
+      this.res.end(body)
+      this.finish()
+      return true
+    }
+    if ('refuse' in action) {
+      req.resume()
+      this.injectedFailure('ECONNREFUSED', `connect ECONNREFUSED ${this.route.upstream.display} (injected fault)`)
+      return true
+    }
+    if ('timeout' in action) {
+      req.resume()
+      setTimeout(() => {
+        if (!this.done) this.injectedFailure('UND_ERR_HEADERS_TIMEOUT', `Headers Timeout Error (injected fault after ${this.route.upstream.headersTimeoutMs} ms)`)
+      }, this.route.upstream.headersTimeoutMs)
+      return true
+    }
+    if ('delay_ms' in action) {
+      setTimeout(() => {
+        if (!this.done) this.dispatch(req, length)
+      }, action.delay_ms)
+      return true
+    }
+    if ('reset' in action && action.reset === 'before_headers') {
+      req.resume()
+      obs.failure = { code: 'ECONNRESET', message: 'connection reset before the response (injected fault)', afterHeaders: false }
+      this.detach()
+      this.res.destroy()
+      this.finish()
+      return true
+    }
+    this.fault = action
+    return false
   }
 
   /** Answers the request itself without forwarding it, and records why. */
@@ -326,11 +454,15 @@ export class HttpForward extends ForwardBase {
   protected answer (a: ProxyAnswer, _statusText?: string): void {
     this.detach()
     if (this.res.headersSent || this.res.destroyed) return
-    writeProxyAnswer(this.res, a)
+    writeProxyAnswer(this.res, a, this.obs.faultInjected)
   }
 
   protected onDrain (resume: () => void): void {
     this.res.once('drain', resume)
+  }
+
+  protected flushHead (): void {
+    this.res.flushHeaders()
   }
 
   private detach (): void {
@@ -422,6 +554,10 @@ export class UpgradeForward extends ForwardBase {
   protected onDrain (resume: () => void): void {
     this.socket.once('drain', resume)
   }
+
+  protected flushHead (): void {
+    // The raw-socket head is written at once already.
+  }
 }
 
 function noop (): void {}
@@ -465,7 +601,8 @@ export function rejectMalformed (route: RouteRuntime, err: Error & { code?: stri
       failure: { code, message: err.message, afterHeaders: false },
       clientAborted: false,
       proxyAnswered: { status, flag: 'request_rejected' },
-      upgraded: false
+      upgraded: false,
+      faultInjected: null
     })
   } catch {
     // Recording never affects the connection.

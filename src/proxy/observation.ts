@@ -46,6 +46,8 @@ export interface Observation {
   proxyAnswered: { status: number, flag: string } | null
   /** Response was a protocol switch (WebSocket) that the proxy tunnelled. */
   upgraded: boolean
+  /** Name of the fault-injection rule applied, when one was. */
+  faultInjected: string | null
 }
 
 /** Where the data plane hands finished observations. Must never throw or block. */

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { FAULT_HEADER } from '../faults/rules.js'
 
 /** Marks every response the proxy made itself; an upstream response never carries it. */
 export const ORIGIN_HEADER = 'x-duo-diag-origin'
@@ -27,10 +28,12 @@ function headerList (a: ProxyAnswer, length: number): string[] {
   ]
 }
 
-/** Answers the caller when no upstream response can be relayed. */
-export function writeProxyAnswer (res: ServerResponse, a: ProxyAnswer): void {
+/** Answers the caller when no upstream response can be relayed (or a fault says so). */
+export function writeProxyAnswer (res: ServerResponse, a: ProxyAnswer, fault: string | null = null): void {
   const text = body(a)
-  res.writeHead(a.status, headerList(a, Buffer.byteLength(text)))
+  const headers = headerList(a, Buffer.byteLength(text))
+  if (fault !== null) headers.push(FAULT_HEADER, fault)
+  res.writeHead(a.status, headers)
   res.end(text)
 }
 
