@@ -141,6 +141,8 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   }
   if (notes.length > 0) meta.notes = notes
   if (obs.faultInjected !== null) meta.fault = obs.faultInjected
+  const replayOf = headerValue(obs.requestHeaders, 'x-duo-diag-replay-of')
+  if (replayOf !== null && /^[0-9a-f]{20}$/.test(replayOf)) meta.replay_of = replayOf
 
   const findings = checkToken(headerValue(obs.requestHeaders, 'authorization'), (n) => headerValue(obs.requestHeaders, n), {
     expectedIssuer: opts.expectedIssuer,

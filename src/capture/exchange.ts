@@ -45,6 +45,8 @@ export interface ExchangeMeta {
   notes?: string[]
   /** The fault-injection rule that shaped this exchange (staging). */
   fault?: string
+  /** The exchange this one replays (`duo-diag-proxy replay` sends x-duo-diag-replay-of). */
+  replay_of?: string
 }
 
 export interface BodyRecord {
