@@ -80,7 +80,8 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
         }]),
         expectedIssuer: config.diagnosis.expectedGitlabUrl,
         clockSkewS: config.diagnosis.clockSkewS,
-        pruneIntervalMs: 60_000
+        pruneIntervalMs: 60_000,
+        otel: config.otel
       },
       flushIntervalMs: config.store.flushIntervalMs,
       maxQueue: config.store.maxQueue,

@@ -5,7 +5,8 @@ import type { Logger } from '../log/logger.js'
 import type { Retention, SqliteStore } from '../store/sqlite.js'
 import { type BuildOptions, buildExchange } from './build.js'
 import type { Exchange } from './exchange.js'
-import { linkBatch } from './link.js'
+import { type Link, linkBatch } from './link.js'
+import type { ExchangeSpanExporter } from '../otel/exporter.js'
 import type { ObservationRecord } from './record.js'
 
 /** What metrics need of each exchange, sent back to the main thread. */
@@ -46,7 +47,8 @@ export class CaptureEngine {
     build: Omit<BuildOptions, 'tlsChains'>,
     private readonly store: SqliteStore,
     private readonly logger: Logger,
-    private readonly retention: Retention
+    private readonly retention: Retention,
+    private readonly otel: ExchangeSpanExporter | null = null
   ) {
     this.build = { ...build, tlsChains: this.tlsChains }
   }
@@ -63,10 +65,16 @@ export class CaptureEngine {
         this.logger.error({ correlation_id: rec.correlationId, route: rec.route, err: { message: (err as Error).message, stack: (err as Error).stack } }, 'capture failed for an exchange (it was forwarded; the record is dropped)')
       }
     }
+    let links: Link[] = []
     try {
-      linkBatch(exchanges, this.store)
+      links = linkBatch(exchanges, this.store)
     } catch (err) {
       this.logger.warn({ err: { message: (err as Error).message } }, 'linking model calls to gateway requests failed for a batch')
+    }
+    try {
+      this.otel?.onBatch(exchanges, links)
+    } catch (err) {
+      this.logger.warn({ err: { message: (err as Error).message } }, 'OpenTelemetry export failed for a batch')
     }
     for (const ex of exchanges) {
       this.logger.info({

@@ -34,9 +34,15 @@ function hostOf (url: string | undefined): string | null {
  * there, children in the batch in memory. A failing gateway exchange takes its failing child's
  * cause as its root cause.
  */
-export function linkBatch (batch: Exchange[], store: LinkStore): void {
+export interface Link {
+  child: Exchange
+  parent: Exchange
+}
+
+export function linkBatch (batch: Exchange[], store: LinkStore): Link[] {
   const gateways = batch.filter((e) => e.hop === 'gateway' && e.meta.feature !== 'health' && e.meta.feature !== 'gateway_metrics')
-  if (gateways.length === 0) return
+  if (gateways.length === 0) return []
+  const links: Link[] = []
   const batchModels = batch.filter((e) => e.hop === 'model')
   const stored = new Set<Exchange>()
   const candidates = new Map<string, { child: Exchange, parents: Array<{ g: Exchange, link: ExchangeLink, strict: boolean }> }>()
@@ -70,6 +76,7 @@ export function linkBatch (batch: Exchange[], store: LinkStore): void {
     child.link = link
     if (stored.has(child)) store.setParent(child.id, best.g.id, link)
     children.set(best.g, [...(children.get(best.g) ?? []), child])
+    links.push({ child, parent: best.g })
   }
   for (const [g, kids] of children) {
     const failing = kids.find((c) => c.diagnosis !== null && c.flags.some((f) => f !== 'client_aborted' && f !== 'slow' && !f.startsWith('token_')))
@@ -78,6 +85,7 @@ export function linkBatch (batch: Exchange[], store: LinkStore): void {
       g.diagnosis.evidence.unshift(`the model call behind it (exchange ${failing.id} on route ${failing.route}) failed: ${failing.diagnosis!.cause}`)
     }
   }
+  return links
 }
 
 /** How well a model call fits a gateway request, before sharing among rivals (0 to 1), or null. */

@@ -1,4 +1,4 @@
-import type { LogLevel } from '../config/types.js'
+import type { LogLevel, OtelConfig } from '../config/types.js'
 import type { RouteSettings } from './build.js'
 import type { Retention } from '../store/sqlite.js'
 import type { ExchangeFilter, PageRequest } from '../store/types.js'
@@ -20,6 +20,7 @@ export interface WorkerInit {
   expectedIssuer: string | null
   clockSkewS: number
   pruneIntervalMs: number
+  otel: OtelConfig | null
 }
 
 export type StoreOp =

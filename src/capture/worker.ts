@@ -7,6 +7,7 @@ import { createLogger } from '../log/logger.js'
 import { SqliteStore } from '../store/sqlite.js'
 import { buildTrace } from '../store/trace.js'
 import { CaptureEngine } from './engine.js'
+import { ExchangeSpanExporter } from '../otel/exporter.js'
 import type { FromWorker, StoreOp, ToWorker, WorkerInit } from './messages.js'
 import { buildHeaderRuleSet, buildRuleSet } from './redact-rules.js'
 
@@ -27,6 +28,10 @@ try {
   process.exit(0)
 }
 
+const otel = init.otel === null ? null : new ExchangeSpanExporter(init.otel, logger)
+const otelTimer = otel === null ? null : setInterval(() => otel.tick(), 1_000)
+otelTimer?.unref()
+
 const engine = new CaptureEngine({
   bodyRules: buildRuleSet(init.verbose, init.redactionAdd, init.redactionRemove),
   headerRules: buildHeaderRuleSet(init.redactionAdd, init.redactionRemove),
@@ -35,7 +40,7 @@ const engine = new CaptureEngine({
   routes: new Map(init.routes),
   expectedIssuer: init.expectedIssuer,
   clockSkewS: init.clockSkewS
-}, store, logger, init.retention)
+}, store, logger, init.retention, otel)
 
 engine.prune()
 const pruneTimer = setInterval(() => engine.prune(), init.pruneIntervalMs)
@@ -75,12 +80,16 @@ port.on('message', (msg: ToWorker) => {
       }
       break
     case 'close':
-      void batches.then(() => {
+      void batches.then(async () => {
+        if (otelTimer !== null) clearInterval(otelTimer)
+        await otel?.close()
         clearInterval(pruneTimer)
         store.close()
         logger.flush()
         send({ type: 'closed' })
         port.close()
+        // Whatever else still holds the thread (an exporter's retry timer) must not delay shutdown.
+        setTimeout(() => process.exit(0), 100).unref()
       })
       break
   }

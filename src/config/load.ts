@@ -224,9 +224,22 @@ function validate (raw: Raw): Config {
   faultsS.finish()
   if (faults.rules.length > 0 && !faults.enabled) throw new ConfigError('faults.rules: set faults.enabled: true to inject faults (never on by accident)')
 
+  const otelS = root.section('otel')
+  const otelEnabled = otelS.boolean('enabled', DEFAULTS.otel.enabled)
+  const otelEndpoint = otelS.string('endpoint', DEFAULTS.otel.endpoint)
+  parseUpstreamUrl(otelEndpoint, 'otel.endpoint')
+  const otel = {
+    endpoint: otelEndpoint,
+    headers: otelS.stringMap('headers'),
+    serviceName: otelS.string('service_name', DEFAULTS.otel.service_name),
+    maxQueue: otelS.integer('max_queue', DEFAULTS.otel.max_queue, 1, 10_000_000),
+    holdMs: otelS.integer('hold_ms', DEFAULTS.otel.hold_ms, 0, 600_000)
+  }
+  otelS.finish()
+
   const shutdownGraceMs = root.integer('shutdown_grace_ms', DEFAULTS.shutdown_grace_ms, 0, 600_000)
   root.finish()
-  return { routes, admin, store, capture, log, diagnosis, faults, shutdownGraceMs }
+  return { routes, admin, store, capture, log, diagnosis, otel: otelEnabled ? otel : null, faults, shutdownGraceMs }
 }
 
 function validateRoute (s: Section, index: number): RouteConfig {

@@ -80,6 +80,16 @@ export class Section {
     throw new ConfigError(`${this.key(name)}: expected a list of strings, got ${describe(v)}`)
   }
 
+  /** A mapping of strings (e.g. headers). */
+  stringMap (name: string): Record<string, string> {
+    const v = this.take(name)
+    if (v === undefined || v === null) return {}
+    if (typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string' || typeof x === 'number')) {
+      throw new ConfigError(`${this.key(name)}: expected a mapping of strings, got ${describe(v)}`)
+    }
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)]))
+  }
+
   section (name: string): Section {
     return new Section(this.take(name), this.key(name))
   }

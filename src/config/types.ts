@@ -89,6 +89,15 @@ export interface AdminConfig {
   token: string | null
 }
 
+export interface OtelConfig {
+  /** OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces. */
+  endpoint: string
+  headers: Record<string, string>
+  serviceName: string
+  maxQueue: number
+  holdMs: number
+}
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
 export interface Config {
@@ -99,6 +108,8 @@ export interface Config {
   /** `file`: JSON lines appended there instead of stdout. */
   log: { level: LogLevel, file: string | null }
   diagnosis: DiagnosisConfig
+  /** OpenTelemetry export of each exchange as a span (OTLP/HTTP); null when off. */
+  otel: OtelConfig | null
   /** Fault injection for staging: off unless enabled here. */
   faults: { enabled: boolean, rules: FaultRule[] }
   /** Bounded wait for in-flight exchanges on SIGTERM/SIGINT. */
