@@ -18,16 +18,18 @@ COPY src ./src
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
+# The container's defaults come from a config file (the lowest precedence), so a mounted
+# config, DUO_DIAG_* variables and flags all still override them.
 ENV NODE_ENV=production \
-    DUO_DIAG_STORE__PATH=/data/exchanges.db \
-    DUO_DIAG_ADMIN__LISTEN=0.0.0.0:5099
+    DUO_DIAG_CONFIG=/app/config/container.yaml
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
-RUN mkdir -p /data && chown node:node /data
-USER node
+RUN mkdir -p /data && chown 1000:1000 /data
+# Numeric, so Kubernetes' runAsNonRoot can verify it (the image's `node` user is 1000).
+USER 1000:1000
 VOLUME ["/data"]
 EXPOSE 5053 5054 5099
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s \

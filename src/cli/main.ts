@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/errors.js'
 import { auditCommand } from './audit.js'
+import { bundleCommand } from './bundle.js'
+import { replayCommand } from './replay.js'
 import { demoCommand } from './demo.js'
 import { doctorCommand } from './doctor.js'
 import { err, type ExitCode, out, UsageError } from './output.js'
@@ -24,6 +26,8 @@ Commands:
   purge      delete exchanges (after a customer session)
   doctor     the support playbook's quick checks against a gateway and a model endpoint
   audit      scan the store, exports and logs for token-shaped strings (exit 1 when found)
+  replay     resend captured requests to a staging gateway, side by side with the originals
+  bundle     a support bundle: redacted HAR, NDJSON, summary, metrics, config, doctor, versions
   demo       a simulated gateway and model, the proxy on both hops, scripted failures: see it work
 
 Run duo-diag-proxy <command> --help for a command's flags.
@@ -44,7 +48,9 @@ const COMMANDS: Record<string, Command> = {
   purge: purgeCommand,
   doctor: doctorCommand,
   audit: auditCommand,
-  demo: demoCommand
+  demo: demoCommand,
+  replay: replayCommand,
+  bundle: bundleCommand
 }
 
 async function main (argv: string[]): Promise<ExitCode> {

@@ -4,7 +4,7 @@ import type { Exchange } from '../capture/exchange.js'
 import { ALL_FLAGS } from '../diagnosis/flags.js'
 import type { FilterParams } from '../store/filter-params.js'
 import { toFilter } from '../store/filter-params.js'
-import { NOT_ERRORS } from '../store/summary.js'
+import { NOT_ERRORS, type Summary } from '../store/summary.js'
 import type { Trace, TraceNode } from '../store/trace.js'
 import { type ExitCode, out, table, UsageError } from './output.js'
 import { ApiClient, DbClient, type QueryClient } from './query-client.js'
@@ -227,29 +227,31 @@ export async function summaryCommand (argv: string[]): Promise<ExitCode> {
   params.since ??= '1h'
   return run(values, false, async (c) => {
     const s = await c.summary(params)
-    if (values.json) {
-      out(JSON.stringify(s, null, 2) + '\n')
-      return 0
-    }
-    out(`since ${s.since ?? 'the beginning'}: ${s.total} exchanges, ${s.errors} failed (${(s.error_rate * 100).toFixed(1)}%)\n\n`)
-    const breakdown = (title: string, m: Record<string, number>): void => {
-      const rows = Object.entries(m)
-      if (rows.length === 0) return
-      out(table([title, 'count'], rows.map(([k, n]) => [k, String(n)])) + '\n')
-    }
-    breakdown('route', s.by_route)
-    breakdown('feature', s.by_feature)
-    breakdown('status', s.by_status)
-    breakdown('flag', s.by_flag)
-    breakdown('cause', s.by_cause)
-    if (s.latency.length > 0) {
-      const ms = (v: number | null): string => (v === null ? '-' : v.toFixed(1))
-      out(table(['route', 'feature', 'count', 'ttfb p50', 'p95', 'p99', 'duration p50', 'p95', 'p99'], s.latency.map((l) => [
-        l.route, l.feature, String(l.count), ms(l.ttfb_ms.p50), ms(l.ttfb_ms.p95), ms(l.ttfb_ms.p99), ms(l.duration_ms.p50), ms(l.duration_ms.p95), ms(l.duration_ms.p99)
-      ])))
-    }
+    out(values.json ? JSON.stringify(s, null, 2) + '\n' : renderSummary(s))
     return 0
   })
+}
+
+/** The summary as `duo-diag-proxy summary` prints it (the support bundle's summary.txt too). */
+export function renderSummary (s: Summary): string {
+  let text = `since ${s.since ?? 'the beginning'}: ${s.total} exchanges, ${s.errors} failed (${(s.error_rate * 100).toFixed(1)}%)\n\n`
+  const breakdown = (title: string, m: Record<string, number>): void => {
+    const rows = Object.entries(m)
+    if (rows.length === 0) return
+    text += table([title, 'count'], rows.map(([k, n]) => [k, String(n)])) + '\n'
+  }
+  breakdown('route', s.by_route)
+  breakdown('feature', s.by_feature)
+  breakdown('status', s.by_status)
+  breakdown('flag', s.by_flag)
+  breakdown('cause', s.by_cause)
+  if (s.latency.length > 0) {
+    const ms = (v: number | null): string => (v === null ? '-' : v.toFixed(1))
+    text += table(['route', 'feature', 'count', 'ttfb p50', 'p95', 'p99', 'duration p50', 'p95', 'p99'], s.latency.map((l) => [
+      l.route, l.feature, String(l.count), ms(l.ttfb_ms.p50), ms(l.ttfb_ms.p95), ms(l.ttfb_ms.p99), ms(l.duration_ms.p50), ms(l.duration_ms.p95), ms(l.duration_ms.p99)
+    ]))
+  }
+  return text
 }
 
 export const EXPORT_HELP = `Usage: duo-diag-proxy export --format har|ndjson [--out FILE] [filters]

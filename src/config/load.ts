@@ -34,6 +34,8 @@ export interface ConfigSources {
 export const ENV_PREFIX = 'DUO_DIAG_'
 /** Not a configuration key: names the file itself. */
 export const ENV_CONFIG_FILE = 'DUO_DIAG_CONFIG'
+/** Variables with the prefix that belong to the CLI's client commands, not to the proxy's configuration. */
+const CLIENT_ENV = new Set([ENV_CONFIG_FILE, 'DUO_DIAG_ADMIN_TOKEN', 'DUO_DIAG_MODEL_API_KEY'])
 
 type Raw = Record<string, unknown>
 
@@ -82,7 +84,7 @@ function isPlainObject (v: unknown): v is Raw {
 /** `DUO_DIAG_STORE__PATH=x` sets store.path; `DUO_DIAG_ROUTES__0__UPSTREAM` indexes lists. */
 function applyEnv (raw: Raw, env: NodeJS.ProcessEnv): void {
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || name === ENV_CONFIG_FILE || value === undefined) continue
+    if (!name.startsWith(ENV_PREFIX) || CLIENT_ENV.has(name) || value === undefined) continue
     const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__')
     if (path.some((p) => p === '')) throw new ConfigError(`${name}: malformed variable name`)
     let node: Raw | unknown[] = raw

@@ -45,7 +45,16 @@ function bodyField (ex: Exchange, field: 'error' | 'detail' | 'message'): string
 
 function hostOf (ex: Exchange): string {
   const h = ex.request.headers.host
-  return typeof h === 'string' ? h : new URL(ex.upstream).host
+  return typeof h === 'string' ? h : originOf(ex.upstream).replace(/^https?:\/\//, '')
+}
+
+/** The origin of a recorded upstream URL; the text itself if it does not parse. */
+function originOf (url: string): string {
+  try {
+    return new URL(url).origin
+  } catch {
+    return url
+  }
 }
 
 function isLocalhost (url: string): boolean {
@@ -78,7 +87,7 @@ export function explain (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
 }
 
 function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
-  const up = new URL(ex.upstream).origin
+  const up = originOf(ex.upstream)
   const err = ex.error
   const phaseOf = (f: Flag): string => ({ connect_timeout: 'connecting', headers_timeout: 'waiting for response headers', body_timeout: 'waiting for the next body chunk' } as Record<string, string>)[f] ?? ''
 
@@ -90,7 +99,7 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
         next_steps: ['Something adds very large headers (cookies, tokens): find out what; the gateway would reject them too.']
       }
     }
-    if (err !== null && err.code.startsWith('HPE_')) {
+    if (err !== null && (err.code.startsWith('HPE_') || err.code === 'DDP_ASTERISK_FORM')) {
       return {
         cause: 'The request is not valid HTTP/1.1 (or is shaped like request smuggling): the proxy answered 400 and did not forward it.',
         evidence: [`${err.code}: ${err.message}`],

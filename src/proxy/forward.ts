@@ -112,7 +112,9 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
       upstream: route.upstream.display,
       startedAt: Date.now(),
       method: req.method ?? 'GET',
-      url: req.url ?? '/',
+      // Absolute-form targets (a client using the proxy as HTTP_PROXY) become origin-form here,
+      // so forwarding and capture see the same path (and never the credentials of such a URL).
+      url: targetPath(req.url ?? '/'),
       httpVersion: req.httpVersion,
       clientIp: clientIpOf(req),
       correlationId: correlation.id,
@@ -141,7 +143,7 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
   }
 
   protected upstreamPath (): string {
-    return this.route.upstream.basePath + targetPath(this.obs.url)
+    return this.route.upstream.basePath + this.obs.url
   }
 
   protected abstract sendHead (status: number, statusText: string, headers: string[]): void
@@ -333,6 +335,11 @@ export class HttpForward extends ForwardBase {
     if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && !hasHost(req.rawHeaders)) {
       this.obs.failure = { code: 'HPE_MISSING_HOST', message: 'HTTP/1.1 request without a Host header', afterHeaders: false }
       this.reject(400, 'Bad Request', 'HTTP/1.1 request without a Host header', 'The request is not valid HTTP/1.1; it was not forwarded.', req)
+      return
+    }
+    if (this.obs.url === '*') {
+      this.obs.failure = { code: 'DDP_ASTERISK_FORM', message: 'OPTIONS * cannot be forwarded to a single upstream path', afterHeaders: false }
+      this.reject(400, 'Bad Request', 'asterisk-form request target (OPTIONS *) is not forwarded', 'Send OPTIONS to a path instead.', req)
       return
     }
     const length = requestBodyLength(req.rawHeaders)

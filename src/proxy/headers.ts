@@ -20,12 +20,18 @@ function hopByHop (lower: string): boolean {
 /** Lengths of every name either function below looks at. */
 const INTERESTING_LENGTHS = new Set([2, 4, 6, 7, 10, 12, 15, 16, 17])
 
-/** Extra hop-by-hop names the Connection header lists (`Connection: close, x-foo`). */
-function connectionTokens (value: string, into: Set<string>): void {
+/**
+ * Extra hop-by-hop names the Connection header lists (`Connection: close, x-foo`). The usual
+ * values (`keep-alive`, `close`) allocate nothing: the set exists only when a name is listed.
+ */
+function connectionTokens (value: string, into: Set<string> | null): Set<string> | null {
+  const v = value.length <= 10 ? value.toLowerCase() : ''
+  if (v === 'keep-alive' || v === 'close' || v === 'upgrade') return into
   for (const token of value.split(',')) {
     const t = token.trim().toLowerCase()
-    if (t && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade') into.add(t)
+    if (t && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade') (into ??= new Set()).add(t)
   }
+  return into
 }
 
 /**
@@ -55,7 +61,7 @@ export function upstreamRequestHeaders (
     }
     const lower = name.toLowerCase()
     if (hopByHop(lower)) {
-      if (lower === 'connection') connectionTokens(value, extraHop ??= new Set())
+      if (lower === 'connection') extraHop = connectionTokens(value, extraHop)
       continue
     }
     switch (lower) {
@@ -111,7 +117,7 @@ export function downstreamResponseHeaders (raw: ReadonlyArray<Buffer | string>, 
     if (INTERESTING_LENGTHS.has(name.length)) {
       const lower = name.toLowerCase()
       if (hopByHop(lower)) {
-        if (lower === 'connection') connectionTokens(value, extraHop ??= new Set())
+        if (lower === 'connection') extraHop = connectionTokens(value, extraHop)
         continue
       }
       if (lower === 'x-request-id') hasRequestId = true

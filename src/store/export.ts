@@ -80,7 +80,12 @@ export function harEntry (ex: Exchange): Record<string, unknown> {
       diagnosis: ex.diagnosis,
       error: ex.error,
       parent_id: ex.parent_id,
-      meta: ex.meta
+      meta: ex.meta,
+      // What `replay --har` needs beyond the URL and HAR timings: the proxy-side path (an
+      // upstream base path is not part of it), a null ttfb, and whether the body was cut.
+      path: ex.path,
+      timings: ex.timings,
+      request_body_truncated: ex.request.body_truncated === true
     }
   }
 }

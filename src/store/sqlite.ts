@@ -136,22 +136,32 @@ export class SqliteStore {
     return row === undefined ? null : (JSON.parse(row.data) as Exchange)
   }
 
+  // Linking runs for every gateway exchange: its statements are prepared once.
+  private linkStatements: { unlinked: Database.Statement, spanning: Database.Statement, setParent: Database.Statement } | null = null
+
+  private get link (): NonNullable<SqliteStore['linkStatements']> {
+    return this.linkStatements ??= {
+      unlinked: this.db.prepare(`SELECT data FROM exchanges
+        WHERE hop = 'model' AND parent_id IS NULL AND started_at >= ? AND started_at <= ? ORDER BY started_at LIMIT 500`),
+      spanning: this.db.prepare(`SELECT count(*) AS n FROM exchanges
+        WHERE hop = 'gateway' AND started_at <= ? AND started_at + duration_ms >= ? AND started_at >= ?`),
+      setParent: this.db.prepare(`UPDATE exchanges SET parent_id = ?, data = json_set(data, '$.parent_id', ?, '$.link', json(?)) WHERE id = ?`)
+    }
+  }
+
   /** Model-hop exchanges not yet linked to a parent, started within [from, to] (epoch ms). */
   unlinkedModelExchanges (from: number, to: number): Exchange[] {
-    const rows = this.db.prepare(`SELECT data FROM exchanges
-      WHERE hop = 'model' AND parent_id IS NULL AND started_at >= ? AND started_at <= ? ORDER BY started_at LIMIT 500`).all(from, to) as Array<{ data: string }>
+    const rows = this.link.unlinked.all(from, to) as Array<{ data: string }>
     return rows.map((r) => JSON.parse(r.data) as Exchange)
   }
 
   /** Gateway-hop exchanges whose span contains [from, to]: the possible parents of a model call. */
   gatewaysSpanning (from: number, to: number): number {
-    return (this.db.prepare(`SELECT count(*) AS n FROM exchanges
-      WHERE hop = 'gateway' AND started_at <= ? AND started_at + duration_ms >= ? AND started_at >= ?`).get(from, to, from - 3_600_000) as { n: number }).n
+    return (this.link.spanning.get(from, to, from - 3_600_000) as { n: number }).n
   }
 
   setParent (id: string, parentId: string, link: ExchangeLink): void {
-    this.db.prepare(`UPDATE exchanges SET parent_id = ?, data = json_set(data, '$.parent_id', ?, '$.link', json(?)) WHERE id = ?`)
-      .run(parentId, parentId, JSON.stringify(link), id)
+    this.link.setParent.run(parentId, parentId, JSON.stringify(link), id)
   }
 
   /** Every exchange of a correlation id, and the model-hop exchanges linked to them. */

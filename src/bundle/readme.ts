@@ -1,0 +1,31 @@
+import type { FilterParams } from '../store/filter-params.js'
+import { VERSION } from '../version.js'
+
+const DESCRIPTIONS: Record<string, string> = {
+  'exchanges.har': 'the exchanges as HAR 1.2, redacted like the store (opens in browser dev tools; the proxy record of each entry is under _duo_diag; duo-diag-proxy replay --har replays it)',
+  'exchanges.ndjson': 'the same exchanges, one JSON record per line, as the admin API serves them',
+  'summary.json': 'totals, error rate, counts by route/feature/status/flag/cause, latency percentiles',
+  'summary.txt': 'the same summary as duo-diag-proxy summary prints it',
+  'metrics.txt': "a snapshot of the proxy's Prometheus metrics (GET /metrics)",
+  'config.json': 'the effective configuration (defaults < file < DUO_DIAG_* environment), secrets masked as [FILTERED]',
+  'doctor.json': "the playbook's quick checks (duo-diag-proxy doctor) against the gateway and model URLs given",
+  'version.json': 'duo-diag-proxy and Node.js versions, platform, the filters used and where the store was read'
+}
+
+/** README.txt: what each file is, what was left out, and how it was made safe to share. */
+export function readme (o: { files: string[], omitted: Record<string, string>, exchanges: number, params: FilterParams, doctorRun: boolean }): string {
+  const filters = Object.entries(o.params).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')
+  let s = `duo-diag-proxy ${VERSION} support bundle\n\n`
+  s += `${o.exchanges} exchange(s) matching: ${filters || 'everything'}\n\n`
+  s += 'Files:\n'
+  for (const f of o.files) {
+    const note = f === 'doctor.json' && !o.doctorRun ? ' (not run this time: the file says how)' : ''
+    s += `  ${f.padEnd(18)} ${DESCRIPTIONS[f] ?? ''}${note}\n`
+  }
+  for (const [f, why] of Object.entries(o.omitted)) s += `  ${f.padEnd(18)} not included: ${why}\n`
+  s += '\nRedaction: records are redacted when captured, the way GitLab filters its own logs (prompt and\n'
+  s += 'code text, credentials and secret-named values become [FILTERED]; authorization headers keep\n'
+  s += 'only a fingerprint). Before this archive was written, every file in it was scanned for\n'
+  s += 'token-shaped strings (duo-diag-proxy audit) and none was found.\n'
+  return s
+}

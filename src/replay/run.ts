@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs'
+import { rootCertificates } from 'node:tls'
+import { Agent } from 'undici'
+import type { Exchange } from '../capture/exchange.js'
+import type { QueryClient } from '../cli/query-client.js'
+import { type ReplayBody, replayBody } from './body.js'
+import { replayHeaders, replayRequestId } from './headers.js'
+import type { ReplayOriginal } from './original.js'
+import { deriveOutcome, type ReplayOutcome } from './outcome.js'
+import { findRecords } from './records.js'
+import { send, type SendResult } from './send.js'
+
+export interface ReplayOptions {
+  /** Base URL of the staging gateway, model server, or a proxy route in front of one; its path prefixes each request's. */
+  target: string
+  /** `--header`s: staging credentials. */
+  headers: Array<[string, string]>
+  modelEndpoint: string | null
+  /** Start each replay at its original's offset from the first (concurrently, as they overlapped). */
+  timing: boolean
+  timeoutMs: number
+  caFile: string | null
+  /** The admin API of the proxy that records the replays, to show its flags and cause. */
+  records: QueryClient | null
+  recordWaitMs: number
+}
+
+export interface ReplayResult {
+  n: number
+  original: ReplayOriginal
+  request_id: string
+  url: string
+  sent_at: string
+  body: Omit<ReplayBody, 'data'>
+  dropped_headers: string[]
+  notes: string[]
+  /** From the first original's start, and from the first replay's. */
+  offset_ms: { original: number, replay: number }
+  response: Omit<SendResult, 'head' | 'tail' | 'complete_head'>
+  outcome: ReplayOutcome
+  recorded: Exchange | null
+}
+
+function targetUrl (target: string, o: ReplayOriginal): string {
+  const base = new URL(target)
+  return `${base.origin}${base.pathname.replace(/\/+$/, '')}${o.path}${o.query === '' ? '' : `?${o.query}`}`
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
+
+/** Resends each original to the target, in order (or on the original schedule with `timing`). */
+export async function replayAll (originals: ReplayOriginal[], opts: ReplayOptions): Promise<ReplayResult[]> {
+  const ca = opts.caFile === null ? undefined : [...rootCertificates, readFileSync(opts.caFile, 'utf8')]
+  const agent = new Agent({ connect: { timeout: opts.timeoutMs, ...(ca ? { ca } : {}) } })
+  const first = Date.parse(originals[0]?.started_at ?? '') || 0
+  const started = Date.now()
+  const one = async (o: ReplayOriginal, i: number): Promise<ReplayResult> => {
+    const offset = (Date.parse(o.started_at) || first) - first
+    if (opts.timing) await sleep(started + offset - Date.now())
+    const n = i + 1
+    const requestId = replayRequestId(o.correlation_id, n)
+    const body = replayBody(o, opts.modelEndpoint)
+    const h = replayHeaders(o.request.headers, opts.headers, requestId, o.id)
+    if (body.content_type !== null) h.headers['content-type'] = body.content_type
+    const url = targetUrl(opts.target, o)
+    const notes = [...body.notes]
+    if (o.query.includes('[FILTERED') || o.path.includes('[FILTERED')) notes.push('query/path values redacted at capture are sent as "[FILTERED]"')
+    if (h.dropped.length > 0) notes.push(`credentials redacted at capture were not sent: ${h.dropped.join(', ')} (--header 'Name: value' supplies staging ones)`)
+    const sentAt = Date.now()
+    const res = await send(agent, { url, method: o.method, headers: h.headers, body: body.data }, opts.timeoutMs)
+    const { data: _data, ...bodyInfo } = body
+    const { head: _head, tail: _tail, complete_head: _complete, ...response } = res
+    return {
+      n,
+      original: o,
+      request_id: requestId,
+      url,
+      body: bodyInfo,
+      dropped_headers: h.dropped,
+      notes,
+      sent_at: new Date(sentAt).toISOString(),
+      offset_ms: { original: offset, replay: sentAt - started },
+      response,
+      outcome: deriveOutcome(res),
+      recorded: null
+    }
+  }
+  let results: ReplayResult[]
+  try {
+    if (opts.timing) {
+      results = await Promise.all(originals.map(one))
+    } else {
+      results = []
+      for (const [i, o] of originals.entries()) results.push(await one(o, i))
+    }
+  } finally {
+    await agent.close()
+  }
+  if (opts.records !== null) await attachRecords(results, opts.records, opts.recordWaitMs)
+  return results
+}
+
+/** The proxy's own record of each answered replay: its flags and diagnosed cause replace the derived ones. */
+async function attachRecords (results: ReplayResult[], client: QueryClient, waitMs: number): Promise<void> {
+  const answered = results.filter((r) => r.response.status !== null)
+  const wanted = answered.map((r) => ({ requestId: r.request_id, path: new URL(r.url).pathname, sentAt: Date.parse(r.sent_at) }))
+  let found: Map<string, Exchange>
+  try {
+    found = await findRecords(client, wanted, waitMs)
+  } catch (err) {
+    // The replays were sent: their derived outcome still stands.
+    for (const r of answered) r.notes.push(`replay records not read from --admin: ${(err as Error).message}`)
+    return
+  }
+  for (const r of answered) {
+    const ex = found.get(r.request_id)
+    if (ex === undefined) {
+      r.notes.push('no record of this replay at --admin (is --admin the proxy in front of --target?): flags derived from the response')
+      continue
+    }
+    r.recorded = ex
+    r.outcome = { flags: ex.flags, cause: ex.diagnosis?.cause ?? null, source: 'record' }
+  }
+}

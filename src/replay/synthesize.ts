@@ -1,0 +1,103 @@
+import type { ExchangeMeta } from '../capture/exchange.js'
+import type { Json } from '../capture/redact.js'
+import type { ReplayOriginal } from './original.js'
+
+/** A request body built from the record's metadata: same shape and size, placeholder text. */
+export interface Synthesized {
+  text: string
+  content_type: string
+  /** What was built, for the output ("code completion (current_file)"). */
+  shape: string
+}
+
+type Obj = { [key: string]: Json }
+
+const HASH_COMMENT = new Set(['python', 'ruby', 'shell', 'bash', 'sh', 'yaml', 'r', 'perl', 'elixir', 'toml', 'dockerfile', 'makefile', 'powershell'])
+
+/**
+ * ASCII text whose JSON-encoded form is exactly `bytes` long: comment lines saying what it is
+ * (a newline encodes as two bytes), the last one cut to fit. No quotes or backslashes.
+ */
+export function placeholder (bytes: number, comment = '#'): string {
+  let text = ''
+  let size = 0
+  for (let n = 1; ; n++) {
+    const line = `${comment} duo-diag-proxy replay placeholder ${String(n).padStart(4, '0')}: the original text was not captured`
+    if (size + line.length + 2 > bytes) return text + line.slice(0, bytes - size)
+    text += line + '\n'
+    size += line.length + 2
+  }
+}
+
+/** Builds `build(placeholder)` so that its JSON is `target` bytes (or the bare shape when that is larger). */
+function fit (target: number, comment: string, build: (text: string) => Obj): string {
+  const skeleton = Buffer.byteLength(JSON.stringify(build('')))
+  return JSON.stringify(build(placeholder(Math.max(0, target - skeleton), comment)))
+}
+
+/** Only the fields the record knows; absent ones stay absent. */
+function defined (fields: Record<string, Json | undefined>): Obj {
+  const out: Obj = {}
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v
+  return out
+}
+
+function gatewayModel (meta: ExchangeMeta, endpoint: string | undefined): Obj {
+  return defined({ model_provider: meta.model_provider, model_name: meta.model_name, model_endpoint: endpoint, model_identifier: meta.model_identifier })
+}
+
+function file (meta: ExchangeMeta, text: string): Obj {
+  return { file_name: meta.file_name ?? 'replay.txt', language_identifier: meta.language ?? '', content_above_cursor: text, content_below_cursor: '' }
+}
+
+/** The body shape for an endpoint, or null when the path is not one we know. */
+function shapeFor (o: ReplayOriginal, endpoint: string | undefined): { shape: string, build: (text: string) => Obj } | null {
+  const m = o.meta
+  const stream = defined({ stream: m.stream })
+  const p = o.path
+  if (o.hop === 'gateway') {
+    if (/^\/v\d+\/(?:code\/)?completions\/?$/.test(p) && !/^\/v3\//.test(p)) {
+      return { shape: 'code completion (current_file)', build: (t) => ({ current_file: file(m, t), ...gatewayModel(m, endpoint), ...stream, prompt_version: 1 }) }
+    }
+    if (/^\/v\d+\/code\/generations\/?$/.test(p)) {
+      return { shape: 'code generation (current_file)', build: (t) => ({ current_file: file(m, t), ...gatewayModel(m, endpoint), ...stream, prompt_version: 1 }) }
+    }
+    if (/^\/v3\/code\/completions\/?$/.test(p) || /^\/v\d+\/code\/suggestions\/?$/.test(p)) {
+      const type = m.feature === 'code_generations' ? 'code_editor_generation' : 'code_editor_completion'
+      return {
+        shape: `${type} (prompt_components)`,
+        build: (t) => ({ prompt_components: [{ type, payload: { ...file(m, t), ...gatewayModel(m, endpoint), ...stream } }] })
+      }
+    }
+    if (/^\/v2\/chat\/[\w-]+\/?$/.test(p)) {
+      const metadata = defined({ provider: m.model_provider, name: m.model_name, endpoint, identifier: m.model_identifier })
+      return { shape: 'chat (messages)', build: (t) => ({ messages: [{ role: 'user', content: t }], ...(Object.keys(metadata).length > 0 ? { model_metadata: metadata } : {}) }) }
+    }
+    if (/^\/v1\/chat\/[\w-]+\/?$/.test(p)) {
+      const payload = defined({ provider: m.model_provider, model: m.model_name, model_endpoint: endpoint })
+      return { shape: 'chat (prompt_components)', build: (t) => ({ prompt_components: [{ type: 'prompt', payload: { content: t, ...payload } }], ...stream }) }
+    }
+    if (/^\/v\d+\/prompts\//.test(p)) {
+      const metadata = defined({ provider: m.model_provider, name: m.model_name, endpoint, identifier: m.model_identifier })
+      return { shape: 'prompt (inputs)', build: (t) => ({ inputs: { content: t }, ...stream, ...(Object.keys(metadata).length > 0 ? { model_metadata: metadata } : {}) }) }
+    }
+    return null
+  }
+  const params = defined({ max_tokens: m.max_tokens, temperature: m.temperature, n: m.n, stop: m.stop, stream: m.stream })
+  const model = m.model ?? m.model_name ?? 'replay'
+  if (/\/chat\/completions\/?$/.test(p)) return { shape: 'OpenAI chat (messages)', build: (t) => ({ model, messages: [{ role: 'user', content: t }], ...params }) }
+  if (/\/completions\/?$/.test(p)) return { shape: 'OpenAI completion (prompt)', build: (t) => ({ model, prompt: t, ...params }) }
+  if (/\/embeddings\/?$/.test(p)) return { shape: 'OpenAI embeddings (input)', build: (t) => ({ model, input: t }) }
+  return null
+}
+
+/** Same shape and size as the original request, from its metadata, with placeholder text. */
+export function synthesize (o: ReplayOriginal, modelEndpoint: string | null): Synthesized {
+  const comment = HASH_COMMENT.has((o.meta.language ?? '').toLowerCase()) ? '#' : '//'
+  const known = shapeFor(o, modelEndpoint ?? o.meta.model_endpoint)
+  if (known !== null) return { text: fit(o.request.bytes, comment, known.build), content_type: 'application/json', shape: known.shape }
+  const ct = o.request.content_type
+  if (ct !== null && /json/i.test(ct)) return { text: fit(o.request.bytes, comment, (t) => ({ placeholder: t })), content_type: ct, shape: 'unknown endpoint: JSON placeholder' }
+  // Raw text: a space before each newline keeps the byte count of the JSON-sized placeholder.
+  return { text: placeholder(o.request.bytes, comment).replaceAll('\n', ' \n'), content_type: ct ?? 'text/plain', shape: 'unknown endpoint: text placeholder' }
+}
