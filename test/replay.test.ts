@@ -228,6 +228,22 @@ t.test('replay to a staging gateway: synthesized without bodies, exact with verb
     t.ok(gap >= 100, `the staging gateway's slow first chunk shows (${gap} ms)`)
   })
 
+  t.test('--timing with a staging proxy that has fault injection: the original TTFB is reproduced', async (t) => {
+    const stagingProxy = await startHarness({ routes: [{ name: 'staging', upstream: staging.url }], extra: { faults: { enabled: true } } })
+    t.teardown(() => stagingProxy.close())
+    // The customer's slow answer: 400 ms to the first byte.
+    await post(`${plain.url()}/v2/code/completions`, codeBody(`${model.url}/v1`), { 'x-request-id': 'slow-ttfb-1', 'x-sim-fault': 'delay-headers:400' })
+    const run = await replay(['--correlation-id', 'slow-ttfb-1', '--db', plain.dbPath, '--admin', stagingProxy.adminUrl, '--target', stagingProxy.url(), '--timing'])
+    t.equal(run.code, 0, run.stderr)
+    t.match(run.stdout, /delayed this replay by the original's time to first byte \(\d{3} ms, fault rule replay-timing-/)
+    const recorded = (await stagingProxy.exchanges('correlation_id=replay-slow-ttfb-1-1'))[0]
+    t.ok(recorded !== undefined, 'the replay was recorded by the staging proxy')
+    t.ok((recorded?.timings.ttfb_ms ?? 0) >= 380, `and its time to first byte matches the original's (${recorded?.timings.ttfb_ms} ms)`)
+    t.ok(recorded?.flags.includes('fault_injected'), 'marked as shaped by a fault')
+    const rules = await (await request(`${stagingProxy.adminUrl}/api/faults`)).body.json() as { rules: unknown[] }
+    t.same(rules.rules, [], 'the timing rule was removed afterwards')
+  })
+
   t.test('unreachable target: exit 1; usage errors: exit 2', async (t) => {
     const port = await refusedPort()
     const down = await replay(['--correlation-id', 'plain-1', '--admin', plain.adminUrl, '--target', `http://127.0.0.1:${port}`])

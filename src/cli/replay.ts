@@ -18,8 +18,10 @@ one) and prints original and replay side by side: status, flags, cause, timings.
   --target URL           where to send them, e.g. http://staging-aigw:5052; its path prefixes each request's
   --header 'N: V'        add or replace a request header (repeatable): staging credentials
   --model-endpoint URL   point the body's model endpoint at a staging model server
-  --timing               start each replay at its original's offset from the first, and print
-                         the original time to first byte and receive time next to the replay's
+  --timing               start each replay at its original's offset from the first, print the
+                         original time to first byte and receive time next to the replay's, and
+                         when --admin is a staging proxy with fault injection enabled, have it
+                         delay each replay by its original's time to first byte
   --timeout-ms N         connect, response headers and body silence, each [90000]
   --ca-file FILE         extra CA bundle (PEM) to trust for an https target
   --json                 JSON output
@@ -118,7 +120,8 @@ export async function replayCommand (argv: string[]): Promise<ExitCode> {
     timeoutMs,
     caFile: values['ca-file'] ?? null,
     records: admin,
-    recordWaitMs: RECORD_WAIT_MS
+    recordWaitMs: RECORD_WAIT_MS,
+    faultAdmin: values.admin === undefined ? null : { base: httpUrl('--admin', values.admin).replace(/\/+$/, ''), token: token || null }
   })
   out(values.json ? JSON.stringify(toJson(results, target), null, 2) + '\n' : renderReplays(results, target, values.timing === true))
   const unreached = results.filter((r) => r.response.status === null)

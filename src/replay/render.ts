@@ -50,7 +50,7 @@ export function renderReplays (results: ReplayResult[], target: string, timing: 
   for (const r of results) s += block(r, results.length, timing) + '\n'
   const unreached = results.filter((r) => r.response.status === null).length
   s += `${results.length} replayed to ${target}: ${results.length - unreached} answered, ${unreached} not answered.\n`
-  if (timing) s += 'Timing: each replay started at its original\'s offset; the original chunk gaps are not recorded (only ttfb and duration). Pacing the answers needs fault injection.\n'
+  if (timing) s += 'Timing: each replay started at its original\'s offset; its time to first byte is reproduced by the staging proxy\'s fault injection when --admin points at one with faults enabled. Chunk gaps are not recorded (only ttfb and duration).\n'
   const ids = results.map((r) => r.request_id)
   if (ids.length > 0) s += `On a proxy in front of the target, find them by X-Request-ID: duo-diag-proxy show ${ids[0]}${ids.length > 1 ? ' …' : ''}\n`
   return s

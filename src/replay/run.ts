@@ -9,6 +9,7 @@ import type { ReplayOriginal } from './original.js'
 import { deriveOutcome, type ReplayOutcome } from './outcome.js'
 import { findRecords } from './records.js'
 import { send, type SendResult } from './send.js'
+import { type FaultAdmin, installTtfbFault, removeFault } from './timing-faults.js'
 
 export interface ReplayOptions {
   /** Base URL of the staging gateway, model server, or a proxy route in front of one; its path prefixes each request's. */
@@ -23,6 +24,8 @@ export interface ReplayOptions {
   /** The admin API of the proxy that records the replays, to show its flags and cause. */
   records: QueryClient | null
   recordWaitMs: number
+  /** With `timing`: the staging proxy whose fault injection delays each replay by its original's TTFB. */
+  faultAdmin: FaultAdmin | null
 }
 
 export interface ReplayResult {
@@ -66,8 +69,19 @@ export async function replayAll (originals: ReplayOriginal[], opts: ReplayOption
     const notes = [...body.notes]
     if (o.query.includes('[FILTERED') || o.path.includes('[FILTERED')) notes.push('query/path values redacted at capture are sent as "[FILTERED]"')
     if (h.dropped.length > 0) notes.push(`credentials redacted at capture were not sent: ${h.dropped.join(', ')} (--header 'Name: value' supplies staging ones)`)
+    let rule: string | null = null
+    if (opts.timing && opts.faultAdmin !== null && o.timings.ttfb_ms !== null) {
+      const installed = await installTtfbFault(opts.faultAdmin, requestId, o.timings.ttfb_ms)
+      if ('rule' in installed) {
+        rule = installed.rule
+        notes.push(`the staging proxy delayed this replay by the original's time to first byte (${Math.round(o.timings.ttfb_ms)} ms, fault rule ${rule})`)
+      } else {
+        notes.push(installed.note)
+      }
+    }
     const sentAt = Date.now()
     const res = await send(agent, { url, method: o.method, headers: h.headers, body: body.data }, opts.timeoutMs)
+    if (rule !== null) await removeFault(opts.faultAdmin!, rule)
     const { data: _data, ...bodyInfo } = body
     const { head: _head, tail: _tail, complete_head: _complete, ...response } = res
     return {
