@@ -131,6 +131,23 @@ t.test('gateway hop: code completions through both hops, with GitLab headers and
   t.equal(modelCall.correlation_source, 'minted', 'the gateway sends no correlation id to the model')
 })
 
+t.test('the gateway\'s NDJSON chat stream: usage read from its usage line', async (t) => {
+  const { h, modelEndpoint } = await twoHops(t)
+  const token = signJwt(gatewayClaims(), keys.privateKey)
+  const res = await request(`${h.url('gitlab-aigw')}/v2/chat/agent`, {
+    method: 'POST',
+    headers: { ...gitlabHeaders(token), 'x-request-id': 'chat-ndjson-1' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }], model_metadata: { provider: 'openai', name: DEFAULT_MODEL, endpoint: modelEndpoint, api_key: 'sk-modelkey0123456789abcdefXYZ' } })
+  })
+  t.equal(res.statusCode, 200)
+  t.match(await res.body.text(), /"type":\s*"usage"/)
+  const ex = (await h.exchanges('correlation_id=chat-ndjson-1'))[0]!
+  t.equal(ex.meta.feature, 'chat')
+  t.equal(ex.meta.stream_complete, true)
+  t.match(ex.meta.usage, { input_tokens: Number, output_tokens: Number }, 'token counts from the NDJSON usage line')
+  t.same(ex.flags, [])
+})
+
 t.test('error responses keep their (redacted) body; statuses are flagged', async (t) => {
   const { h } = await twoHops(t)
   const noAuth = await request(`${h.url('gitlab-aigw')}/v2/code/completions`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })

@@ -57,6 +57,7 @@ t.test('TLS upstreams: untrusted is a tls_error; a CA file or the loud opt-out m
   t.same(of('untrusted').flags, ['tls_error'])
   t.equal(of('untrusted').error?.code, 'DEPTH_ZERO_SELF_SIGNED_CERT')
   t.same(of('trusted').flags, [])
+  t.same(of('insecure').flags, ['tls_unverified'], 'every exchange of an unverified route says so')
   t.same(of('plain').flags, ['tls_error'])
   t.match(of('plain').error?.code, /^(ERR_SSL_|EPROTO)/)
   const logs = h.logs()
