@@ -14,7 +14,7 @@ import type { RouteRuntime } from './proxy/forward.js'
 import type { ObservationSink } from './proxy/observation.js'
 import { createRouteServer } from './proxy/server.js'
 import { createUpstream } from './proxy/upstream.js'
-import { StoreOpenError } from './store/sqlite.js'
+import { describeLocation, parseStoreLocation, StoreOpenError } from './store/store.js'
 import { FaultRules } from './faults/rules.js'
 import { VERSION } from './version.js'
 
@@ -64,7 +64,8 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
   try {
     pipeline = await CapturePipeline.start({
       init: {
-        storePath: config.store.path,
+        storeLocation: config.store.path,
+        proxyInstance: config.proxyInstance,
         retention: config.store.retention,
         logLevel: config.log.level,
         logFile: config.log.file,
@@ -171,7 +172,8 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
   if (faults !== null) logger.warn({ rules: faults.list().map((r) => r.name) }, 'FAULT INJECTION IS ENABLED: matching requests get injected failures (staging only)')
   if (admin !== null) logger.info({ listen: `${admin.address.address}:${admin.address.port}`, token_required: config.admin.token !== null }, 'admin API listening')
   logger.info({
-    store: config.store.path,
+    store: describeLocation(parseStoreLocation(config.store.path)),
+    proxy_instance: config.proxyInstance,
     capture_mode: !config.capture.enabled
       ? 'off (forwarding only, nothing recorded)'
       : config.capture.bodies ? 'verbose (prompt and completion text kept, secrets redacted)' : 'metadata (no prompt or completion text)'

@@ -1,13 +1,16 @@
-/** Linking model calls to the gateway requests that caused them, on exchanges built by hand. */
-import t from 'tap'
-import type { Exchange, ExchangeLink } from '../src/capture/exchange.js'
-import { linkBatch, type LinkStore } from '../src/capture/link.js'
+/** Linking model calls to the gateway requests that caused them, on exchanges built by hand, over real stores. */
+import t, { type Test } from 'tap'
+import type { Exchange } from '../src/capture/exchange.js'
+import { linkBatch } from '../src/capture/link.js'
+import type { ExchangeStore } from '../src/store/store.js'
+import { eachBackend, freshStore } from './helpers/stores.js'
 
 let n = 0
 function ex (hop: 'gateway' | 'model', startMs: number, durationMs: number, meta: Partial<Exchange['meta']> = {}, host = 'proxy:5054'): Exchange {
   n++
   return {
-    id: String(n).padStart(20, '0'),
+    id: String(n).padStart(24, '0'),
+    proxy_instance: 'test',
     route: hop === 'gateway' ? 'gitlab-aigw' : 'model',
     hop,
     correlation_id: `c${n}`,
@@ -34,9 +37,9 @@ function ex (hop: 'gateway' | 'model', startMs: number, durationMs: number, meta
   }
 }
 
-const emptyStore = (): LinkStore & { updates: Array<[string, string, ExchangeLink]> } => {
-  const updates: Array<[string, string, ExchangeLink]> = []
-  return { updates, unlinkedModelExchanges: () => [], gatewaysSpanning: () => 0, setParent: (id, p, l) => { updates.push([id, p, l]) } }
+/** An empty SQLite store: linking within a batch consults it and finds nothing. */
+async function emptyStore (t: Test): Promise<ExchangeStore> {
+  return (await freshStore(t, 'sqlite'))!
 }
 
 const GW = { model_name: 'm1', model_endpoint: 'http://proxy:5054/v1' }
@@ -47,7 +50,7 @@ t.test('back to back requests: each call goes to the request it fits inside', as
   const c1 = ex('model', 5, 90, { model: 'm1' })
   // Starts before g1 ends (within the slack) but belongs to g2.
   const c2 = ex('model', 102, 95, { model: 'm1' })
-  linkBatch([g1, g2, c1, c2], emptyStore())
+  await linkBatch([g1, g2, c1, c2], await emptyStore(t))
   t.equal(c1.parent_id, g1.id)
   t.equal(c2.parent_id, g2.id)
   t.same(c2.link, { method: 'inferred', confidence: 1 })
@@ -57,7 +60,7 @@ t.test('concurrent identical requests share the confidence', async (t) => {
   const g1 = ex('gateway', 0, 100, GW)
   const g2 = ex('gateway', 0, 100, GW)
   const c = ex('model', 10, 50, { model: 'm1' })
-  linkBatch([g1, g2, c], emptyStore())
+  await linkBatch([g1, g2, c], await emptyStore(t))
   t.equal(c.link?.confidence, 0.5)
 })
 
@@ -67,12 +70,12 @@ t.test('another model name is never linked; a forwarded correlation id always is
   const byHeader = ex('model', 500, 50, { model: 'm2' })
   byHeader.correlation_source = 'caller'
   byHeader.request.headers['x-request-id'] = g.correlation_id
-  linkBatch([g, other, byHeader], emptyStore())
+  await linkBatch([g, other, byHeader], await emptyStore(t))
   t.equal(other.parent_id, null)
   t.same(byHeader.link, { method: 'header', confidence: 1 })
 })
 
-t.test('children already stored are updated in the store; a failing child becomes the root cause', async (t) => {
+eachBackend(t, 'children already stored are updated in the store; a failing child becomes the root cause', async (t, store) => {
   const g = ex('gateway', 0, 100, GW)
   g.status = 503
   g.flags = ['upstream_error']
@@ -81,9 +84,10 @@ t.test('children already stored are updated in the store; a failing child become
   c.status = 404
   c.flags = ['not_found']
   c.diagnosis = { cause: 'The model endpoint URL lacks the /v1 suffix.', evidence: [], next_steps: [] }
-  const store = emptyStore()
-  store.unlinkedModelExchanges = () => [c]
-  linkBatch([g], store)
-  t.same(store.updates.map(([id, p]) => [id, p]), [[c.id, g.id]])
+  await store.insert([c])
+  await linkBatch([g], store)
+  const stored = await store.get(c.id)
+  t.equal(stored?.parent_id, g.id, 'the stored child now names its parent')
+  t.same(stored?.link, { method: 'inferred', confidence: 1 })
   t.same(g.diagnosis.root_cause, { exchange_id: c.id, route: 'model', cause: 'The model endpoint URL lacks the /v1 suffix.' })
 })

@@ -1,3 +1,4 @@
+import { maskUrl } from '../store/store.js'
 import { createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { QueryClient } from '../cli/query-client.js'
@@ -79,7 +80,7 @@ export async function collect (dir: string, opts: CollectOptions): Promise<Colle
     created_at: new Date().toISOString(),
     filters: opts.params,
     store: opts.source.kind === 'db'
-      ? { read_from: 'file', path: opts.source.path }
+      ? { read_from: /^postgres(ql)?:/i.test(opts.source.path) ? 'database' : 'file', path: maskUrl(opts.source.path) }
       : { read_from: 'admin API', admin: opts.source.url, configured_path: config.storePath }
   }))
 

@@ -1,3 +1,4 @@
+import { maskUrl } from '../store/store.js'
 import { request } from 'undici'
 import { type CheckResult, type DoctorOptions, runDoctor } from '../doctor/checks.js'
 import { ConfigError } from '../config/errors.js'
@@ -34,7 +35,7 @@ export function effectiveConfig (file: string | null, env: NodeJS.ProcessEnv): E
   const source = `embedded defaults${named ? ` < ${named}` : ''} < DUO_DIAG_* environment`
   try {
     const config = loadConfig({ file: named, env })
-    return { config: maskConfig(config), storePath: config.store.path, source, error: null }
+    return { config: maskConfig(config), storePath: maskUrl(config.store.path), source, error: null }
   } catch (err) {
     if (file !== null || !(err instanceof ConfigError)) throw err
     return { config: null, storePath: null, source, error: err.message }

@@ -6,7 +6,7 @@ import type { Flag } from '../diagnosis/flags.js'
 import type { ChainSummary } from '../diagnosis/tls-chain.js'
 import { checkToken } from '../diagnosis/token.js'
 import { headerValue } from '../proxy/headers.js'
-import type { BodyRecord, Exchange, ExchangeMeta } from './exchange.js'
+import { type BodyRecord, EXCHANGE_ID, type Exchange, type ExchangeMeta } from './exchange.js'
 import { classifyPath } from './features.js'
 import { headText, isComplete, type ObservationRecord, type SampledBody, tailText } from './record.js'
 import { completionResponseMeta, gatewayRequestMeta, gitlabInstance, openaiRequestMeta } from './metadata.js'
@@ -23,6 +23,8 @@ export interface RouteSettings {
 }
 
 export interface BuildOptions {
+  /** This proxy's name in a shared store. */
+  proxyInstance: string
   /** Body rules for the capture mode (content rules off in verbose mode). */
   bodyRules: RuleSet
   headerRules: RuleSet
@@ -44,17 +46,20 @@ const DEFAULT_ROUTE_SETTINGS: RouteSettings = {
 }
 
 // Random suffixes drawn from a pooled buffer: one syscall per 1024 ids, not one per record.
-const ID_POOL = Buffer.allocUnsafe(4 * 1024)
-let idNext = 1024
+// 48 random bits after the start time: unique across the instances writing one shared database.
+const ID_RANDOM_BYTES = 6
+const ID_COUNT = 1024
+const ID_POOL = Buffer.allocUnsafe(ID_RANDOM_BYTES * ID_COUNT)
+let idNext = ID_COUNT
 
-/** Sortable, unique: 12 hex of milliseconds + 8 random hex. */
+/** Sortable, unique: 12 hex of milliseconds + 12 random hex. */
 export function newExchangeId (startedAt: number): string {
-  if (idNext === 1024) {
+  if (idNext === ID_COUNT) {
     randomFillSync(ID_POOL)
     idNext = 0
   }
-  const at = 4 * idNext++
-  return startedAt.toString(16).padStart(12, '0') + ID_POOL.toString('hex', at, at + 4)
+  const at = ID_RANDOM_BYTES * idNext++
+  return startedAt.toString(16).padStart(12, '0') + ID_POOL.toString('hex', at, at + ID_RANDOM_BYTES)
 }
 
 type BodyKind = 'json' | 'sse' | 'ndjson' | 'form' | 'text' | 'binary'
@@ -151,7 +156,7 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   if (notes.length > 0) meta.notes = notes
   if (obs.faultInjected !== null) meta.fault = obs.faultInjected
   const replayOf = headerValue(obs.requestHeaders, 'x-duo-diag-replay-of')
-  if (replayOf !== null && /^[0-9a-f]{20}$/.test(replayOf)) meta.replay_of = replayOf
+  if (replayOf !== null && EXCHANGE_ID.test(replayOf)) meta.replay_of = replayOf
 
   const findings = checkToken(headerValue(obs.requestHeaders, 'authorization'), (n) => headerValue(obs.requestHeaders, n), {
     expectedIssuer: opts.expectedIssuer,
@@ -176,6 +181,7 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
 
   const ex: Exchange = {
     id: newExchangeId(obs.startedAt),
+    proxy_instance: opts.proxyInstance,
     route: obs.route,
     hop,
     correlation_id: obs.correlationId,

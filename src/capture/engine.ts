@@ -2,7 +2,8 @@ import { probeTlsChain } from '../diagnosis/tls-probe.js'
 import type { ChainSummary } from '../diagnosis/tls-chain.js'
 import { isTlsErrorCode } from '../diagnosis/transport.js'
 import type { Logger } from '../log/logger.js'
-import type { Retention, SqliteStore } from '../store/sqlite.js'
+import type { ExchangeStore } from '../store/store.js'
+import type { Retention } from '../store/types.js'
 import { type BuildOptions, buildExchange } from './build.js'
 import type { Exchange } from './exchange.js'
 import { type Link, linkBatch } from './link.js'
@@ -45,7 +46,7 @@ export class CaptureEngine {
 
   constructor (
     build: Omit<BuildOptions, 'tlsChains'>,
-    private readonly store: SqliteStore,
+    private readonly store: ExchangeStore,
     private readonly logger: Logger,
     private readonly retention: Retention,
     private readonly otel: ExchangeSpanExporter | null = null
@@ -67,7 +68,7 @@ export class CaptureEngine {
     }
     let links: Link[] = []
     try {
-      links = linkBatch(exchanges, this.store)
+      links = await linkBatch(exchanges, this.store)
     } catch (err) {
       this.logger.warn({ err: { message: (err as Error).message } }, 'linking model calls to gateway requests failed for a batch')
     }
@@ -98,7 +99,7 @@ export class CaptureEngine {
       })
     }
     try {
-      this.store.insert(exchanges)
+      await this.store.insert(exchanges)
       result.stored = exchanges.length
       if (this.lastStoreError !== null) {
         this.logger.info({ previous_error: this.lastStoreError }, 'store writable again: capture resumed')
@@ -133,12 +134,19 @@ export class CaptureEngine {
     }))
   }
 
-  prune (): number {
+  private pruning = false
+
+  /** One retention pass at a time; a pass still running when the next is due is not doubled. */
+  async prune (): Promise<number> {
+    if (this.pruning) return 0
+    this.pruning = true
     try {
-      return this.store.prune(this.retention)
+      return await this.store.prune(this.retention)
     } catch (err) {
       this.logger.warn({ err: { message: (err as Error).message } }, 'retention pass failed; will retry')
       return 0
+    } finally {
+      this.pruning = false
     }
   }
 }

@@ -61,6 +61,8 @@ export interface BodyRecord {
 /** One request/response through the proxy, as stored and served. */
 export interface Exchange {
   id: string
+  /** The proxy instance that recorded it (`proxy_instance`; the host name by default). */
+  proxy_instance: string
   route: string
   hop: Hop
   correlation_id: string
@@ -96,3 +98,7 @@ export interface ExchangeLink {
   method: 'header' | 'inferred'
   confidence: number
 }
+
+/** Exchange ids: 12 hex of start time and 12 random hex (8 in stores written before 0.2). */
+export const EXCHANGE_ID_PATTERN = '^[0-9a-f]{20}(?:[0-9a-f]{4})?$'
+export const EXCHANGE_ID = new RegExp(EXCHANGE_ID_PATTERN)

@@ -1,14 +1,11 @@
+import type { ExchangeStore } from '../store/store.js'
 import type { Exchange, ExchangeLink } from './exchange.js'
 
 /** Flags on a gateway exchange that a failing model call behind it would explain. */
 const EXPLAINED_BY_CHILD = new Set(['upstream_error', 'model_error', 'stream_error', 'stream_truncated', 'stream_aborted', 'headers_timeout', 'body_timeout', 'slow', 'not_found'])
 
-/** What linking needs of the store (the SQLite store, or anything else that can answer). */
-export interface LinkStore {
-  unlinkedModelExchanges (from: number, to: number): Exchange[]
-  gatewaysSpanning (from: number, to: number): number
-  setParent (id: string, parentId: string, link: ExchangeLink): void
-}
+/** What linking needs of the store. */
+export type LinkStore = Pick<ExchangeStore, 'unlinkedModelExchanges' | 'gatewaysSpanning' | 'setParent'>
 
 const start = (e: Exchange): number => Date.parse(e.started_at)
 const end = (e: Exchange): number => start(e) + e.timings.duration_ms
@@ -39,7 +36,7 @@ export interface Link {
   parent: Exchange
 }
 
-export function linkBatch (batch: Exchange[], store: LinkStore): Link[] {
+export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<Link[]> {
   const gateways = batch.filter((e) => e.hop === 'gateway' && e.meta.feature !== 'health' && e.meta.feature !== 'gateway_metrics')
   if (gateways.length === 0) return []
   const links: Link[] = []
@@ -49,7 +46,7 @@ export function linkBatch (batch: Exchange[], store: LinkStore): Link[] {
   for (const g of gateways) {
     const from = start(g) - SLACK_MS
     const to = end(g) + SLACK_MS
-    const fromStore = store.unlinkedModelExchanges(from, to)
+    const fromStore = await store.unlinkedModelExchanges(from, to)
     for (const c of fromStore) stored.add(c)
     const inBatch = batchModels.filter((m) => m.parent_id === null && ((start(m) >= from && start(m) <= to) || m.request.headers['x-request-id'] === g.correlation_id))
     for (const c of [...inBatch, ...fromStore]) {
@@ -69,12 +66,12 @@ export function linkBatch (batch: Exchange[], store: LinkStore): Link[] {
     // Confidence is shared among the requests that fit equally well (concurrent identical
     // requests), including earlier-written gateway requests that span the call.
     const tied = parents.filter((p) => p.link.confidence === best.link.confidence && p.strict === best.strict).length
-    const rivals = best.link.method === 'header' ? 1 : tied + store.gatewaysSpanning(start(child), end(child))
+    const rivals = best.link.method === 'header' ? 1 : tied + await store.gatewaysSpanning(start(child), end(child))
     const link: ExchangeLink = best.link.method === 'header' ? best.link : { method: 'inferred', confidence: Math.round((best.link.confidence / Math.max(1, rivals)) * 100) / 100 }
     if (link.confidence < 0.2) continue
     child.parent_id = best.g.id
     child.link = link
-    if (stored.has(child)) store.setParent(child.id, best.g.id, link)
+    if (stored.has(child)) await store.setParent(child)
     children.set(best.g, [...(children.get(best.g) ?? []), child])
     links.push({ child, parent: best.g })
   }

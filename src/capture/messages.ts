@@ -1,14 +1,15 @@
 import type { LogLevel, OtelConfig } from '../config/types.js'
 import type { RouteSettings } from './build.js'
-import type { Retention } from '../store/sqlite.js'
-import type { ExchangeFilter, PageRequest } from '../store/types.js'
+import type { ExchangeFilter, PageRequest, Retention } from '../store/types.js'
 import type { BatchResult } from './engine.js'
 import type { Exchange } from './exchange.js'
 import type { ObservationRecord } from './record.js'
 
 /** Everything the capture worker needs, as cloneable data. */
 export interface WorkerInit {
-  storePath: string
+  /** `store.path`: a SQLite file, or a postgres:// URL. */
+  storeLocation: string
+  proxyInstance: string
   retention: Retention
   logLevel: LogLevel
   logFile: string | null

@@ -1,11 +1,11 @@
 /**
- * The capture thread: owns the SQLite store, builds exchanges (redaction, metadata, flags),
+ * The capture thread: owns the store (SQLite, or a PostgreSQL pool), builds exchanges (redaction, metadata, flags),
  * logs them and writes them. Traffic never waits on anything here.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { createLogger } from '../log/logger.js'
-import { SqliteStore } from '../store/sqlite.js'
-import { buildTrace } from '../store/trace.js'
+import { openStore } from '../store/open.js'
+import type { ExchangeStore } from '../store/store.js'
 import { CaptureEngine } from './engine.js'
 import { ExchangeSpanExporter } from '../otel/exporter.js'
 import type { FromWorker, StoreOp, ToWorker, WorkerInit } from './messages.js'
@@ -20,19 +20,21 @@ function send (msg: FromWorker): void {
 }
 
 const logger = createLogger(init.logLevel, init.logFile)
-let store: SqliteStore
+let store: ExchangeStore & { openWarning?: string | null }
 try {
-  store = new SqliteStore(init.storePath)
+  store = await openStore(init.storeLocation)
 } catch (err) {
   send({ type: 'open-error', message: (err as Error).message })
   process.exit(0)
 }
+if (store.openWarning) logger.error({ store: store.display }, store.openWarning)
 
 const otel = init.otel === null ? null : new ExchangeSpanExporter(init.otel, logger)
 const otelTimer = otel === null ? null : setInterval(() => otel.tick(), 1_000)
 otelTimer?.unref()
 
 const engine = new CaptureEngine({
+  proxyInstance: init.proxyInstance,
   bodyRules: buildRuleSet(init.verbose, init.redactionAdd, init.redactionRemove),
   headerRules: buildHeaderRuleSet(init.redactionAdd, init.redactionRemove),
   verbose: init.verbose,
@@ -42,16 +44,16 @@ const engine = new CaptureEngine({
   clockSkewS: init.clockSkewS
 }, store, logger, init.retention, otel)
 
-engine.prune()
-const pruneTimer = setInterval(() => engine.prune(), init.pruneIntervalMs)
+void engine.prune()
+const pruneTimer = setInterval(() => { void engine.prune() }, init.pruneIntervalMs)
 pruneTimer.unref()
 
-function runQuery (q: StoreOp): unknown {
+async function runQuery (q: StoreOp): Promise<unknown> {
   switch (q.op) {
     case 'list': return store.list(q.filter, q.page)
     case 'get': return store.get(q.id)
     case 'count': return store.count()
-    case 'trace': return buildTrace(q.correlationId, store.byCorrelation(q.correlationId))
+    case 'trace': return store.trace(q.correlationId)
     case 'summary': return store.summary(q.filter)
     case 'purge': return store.purge(q.filter)
   }
@@ -73,18 +75,17 @@ port.on('message', (msg: ToWorker) => {
       tail = msg.on
       break
     case 'query':
-      try {
-        send({ type: 'reply', id: msg.id, ok: true, value: runQuery(msg.query) })
-      } catch (err) {
-        send({ type: 'reply', id: msg.id, ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code } })
-      }
+      runQuery(msg.query).then(
+        (value) => send({ type: 'reply', id: msg.id, ok: true, value }),
+        (err: unknown) => send({ type: 'reply', id: msg.id, ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code } })
+      )
       break
     case 'close':
       void batches.then(async () => {
         if (otelTimer !== null) clearInterval(otelTimer)
         await otel?.close()
         clearInterval(pruneTimer)
-        store.close()
+        await store.close()
         logger.flush()
         send({ type: 'closed' })
         port.close()

@@ -31,7 +31,7 @@ code is 1, naming the file and record.
 Where the data comes from:
   --admin URL            a running proxy's admin API [http://127.0.0.1:5099]
   --admin-token TOKEN    its token (or DUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
-  --db FILE              read the SQLite store directly (the proxy stopped)
+  --db FILE|URL          read the store directly (a stopped proxy's SQLite file, or postgres://...)
 `
 
 function size (bytes: number): string {
@@ -83,7 +83,7 @@ export async function bundleCommand (argv: string[]): Promise<ExitCode> {
   let client: QueryClient
   if (values.db !== undefined) {
     source = { kind: 'db', path: values.db }
-    client = new DbClient(values.db)
+    client = await DbClient.open(values.db)
   } else {
     const url = (values.admin ?? 'http://127.0.0.1:5099').replace(/\/+$/, '')
     if (!/^https?:\/\//.test(url)) throw new UsageError(`--admin: "${url}" is not an http(s) URL`)
@@ -119,6 +119,6 @@ export async function bundleCommand (argv: string[]): Promise<ExitCode> {
     return 0
   } finally {
     rmSync(dir, { recursive: true, force: true })
-    client.close()
+    await client.close()
   }
 }

@@ -3,7 +3,8 @@ import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import type { Exchange } from '../capture/exchange.js'
-import { DirectStoreReader } from '../store/direct.js'
+import { openStore } from '../store/open.js'
+import type { ExchangeStore } from '../store/store.js'
 import { exportChunks, type ExportFormat } from '../store/export.js'
 import { type FilterParams, toFilter } from '../store/filter-params.js'
 import type { Summary } from '../store/summary.js'
@@ -22,7 +23,7 @@ export interface QueryClient {
   purge (params: FilterParams, all: boolean): Promise<number>
   /** Live exchanges until the signal aborts; `onOpen` once the stream is connected. */
   tail (params: FilterParams, onExchange: (ex: Exchange) => void, signal: AbortSignal, onOpen?: () => void): Promise<void>
-  close (): void
+  close (): Promise<void>
 }
 
 export class ClientError extends Error {
@@ -121,16 +122,19 @@ export class ApiClient implements QueryClient {
     }
   }
 
-  close (): void {}
+  async close (): Promise<void> {}
 }
 
-/** Reads (and purges) the SQLite file directly: for a stopped proxy. */
+/**
+ * Reads (and purges) the store directly: a stopped proxy's SQLite file, or the shared
+ * PostgreSQL database (every instance's records, running or not).
+ */
 export class DbClient implements QueryClient {
-  private readonly reader: DirectStoreReader
+  private constructor (private readonly reader: ExchangeStore) {}
 
-  constructor (path: string, write = false) {
+  static async open (location: string, write = false): Promise<DbClient> {
     try {
-      this.reader = new DirectStoreReader(path, { write })
+      return new DbClient(await openStore(location, write ? { mustExist: true } : { readonly: true }))
     } catch (err) {
       throw new ClientError((err as Error).message)
     }
@@ -164,7 +168,7 @@ export class DbClient implements QueryClient {
     throw new UsageError('tail needs a running proxy (--admin URL), not --db')
   }
 
-  close (): void {
-    this.reader.close()
+  close (): Promise<void> {
+    return this.reader.close()
   }
 }

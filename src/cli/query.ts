@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs'
 import { parseArgs } from 'node:util'
-import type { Exchange } from '../capture/exchange.js'
+import { EXCHANGE_ID, type Exchange } from '../capture/exchange.js'
 import { ALL_FLAGS } from '../diagnosis/flags.js'
 import type { FilterParams } from '../store/filter-params.js'
 import { toFilter } from '../store/filter-params.js'
@@ -27,19 +27,22 @@ const FILTER_OPTIONS = {
   'correlation-id': { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
-  'min-duration-ms': { type: 'string' }
+  'min-duration-ms': { type: 'string' },
+  'proxy-instance': { type: 'string' }
 } as const
 
 export const SOURCE_HELP = `Where the data comes from:
   --admin URL            a running proxy's admin API [http://127.0.0.1:5099]
   --admin-token TOKEN    its token (or DUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
-  --db FILE              read the SQLite store directly (the proxy stopped)
+  --db FILE|URL          read the store directly: a stopped proxy's SQLite file, or the
+                         shared PostgreSQL database (postgres://...: every instance's records)
   --json                 JSON for scripts instead of tables
 `
 
 export const FILTER_HELP = `Filters:
   --route NAME  --method M  --path PREFIX  --status 404|4xx  --flag F (repeatable: any of)
   --feature F  --correlation-id ID  --since 15m|2h|ISO  --until ...  --min-duration-ms N
+  --proxy-instance NAME  (the proxy instance that recorded it, in a shared store)
 `
 
 type Values = Record<string, string | boolean | string[] | undefined>
@@ -56,6 +59,7 @@ function filterParams (v: Values): FilterParams {
   if (str('correlation-id') !== undefined) p.correlation_id = str('correlation-id')
   if (str('since') !== undefined) p.since = str('since')
   if (str('until') !== undefined) p.until = str('until')
+  if (str('proxy-instance') !== undefined) p.proxy_instance = str('proxy-instance')
   if (str('min-duration-ms') !== undefined) p.min_duration_ms = Number(str('min-duration-ms'))
   for (const f of p.flag ?? []) {
     if (!(ALL_FLAGS as string[]).includes(f)) throw new UsageError(`--flag: unknown flag "${f}" (see the README's flag table)`)
@@ -69,8 +73,8 @@ function filterParams (v: Values): FilterParams {
   return p
 }
 
-function client (v: Values, write = false): QueryClient {
-  if (typeof v.db === 'string') return new DbClient(v.db, write)
+async function client (v: Values, write = false): Promise<QueryClient> {
+  if (typeof v.db === 'string') return DbClient.open(v.db, write)
   const token = (v['admin-token'] as string | undefined) ?? process.env.DUO_DIAG_ADMIN_TOKEN ?? process.env.DUO_DIAG_ADMIN__TOKEN ?? null
   const base = ((v.admin as string | undefined) ?? 'http://127.0.0.1:5099').replace(/\/+$/, '')
   if (!/^https?:\/\//.test(base)) throw new UsageError(`--admin: "${base}" is not an http(s) URL`)
@@ -87,11 +91,11 @@ function time (iso: string): string {
 }
 
 async function run (v: Values, write: boolean, body: (c: QueryClient) => Promise<ExitCode>): Promise<ExitCode> {
-  const c = client(v, write)
+  const c = await client(v, write)
   try {
     return await body(c)
   } finally {
-    c.close()
+    await c.close()
   }
 }
 
@@ -143,7 +147,7 @@ export async function showCommand (argv: string[]): Promise<ExitCode> {
   return run(values, false, async (c) => {
     let trace: Trace | null = null
     let exchange: Exchange | null = null
-    if (/^[0-9a-f]{20}$/.test(key)) {
+    if (EXCHANGE_ID.test(key)) {
       exchange = await c.get(key)
       if (exchange !== null) trace = await c.trace(exchange.correlation_id)
     }

@@ -38,7 +38,7 @@ Where the originals come from (not needed with --har):
                          replays' own records are looked up there too (flags and cause as the
                          proxy in front of --target diagnosed them)
   --admin-token TOKEN    its token (or DUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
-  --db FILE              read the SQLite store directly (the proxy stopped)
+  --db FILE|URL          read the store directly (a stopped proxy's SQLite file, or postgres://...)
 
 Exit code 0 when every replay was answered (whatever its status), 1 when the target could not
 be reached or the originals were not found, 2 on usage errors.
@@ -100,11 +100,11 @@ export async function replayCommand (argv: string[]): Promise<ExitCode> {
       throw error
     }
   } else {
-    const source: QueryClient = values.db !== undefined ? new DbClient(values.db) : admin ?? new ApiClient('http://127.0.0.1:5099', token || null)
+    const source: QueryClient = values.db !== undefined ? await DbClient.open(values.db) : admin ?? new ApiClient('http://127.0.0.1:5099', token || null)
     try {
       originals = await load(source, id, values['correlation-id'])
     } finally {
-      source.close()
+      await source.close()
     }
   }
   if (originals.length === 0) {

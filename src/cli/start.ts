@@ -22,7 +22,10 @@ Flags (each overrides the config file and DUO_DIAG_* environment variables):
   --admin HOST:PORT      admin/query API address, or "off"              [127.0.0.1:5099]
   --admin-token TOKEN    require "Authorization: Bearer TOKEN" on the admin API (needed to
                          bind it to a non-loopback address); also DUO_DIAG_ADMIN__TOKEN
-  --db PATH              SQLite store file, or :memory:                  [./data/exchanges.db]
+  --db PATH|URL          the store: a SQLite file (or sqlite:PATH, :memory:), or a shared
+                         PostgreSQL database postgres://user:pass@host:5432/db [./data/exchanges.db]
+  --proxy-instance NAME  this proxy's name in its records (several share one PostgreSQL store)
+                                                                         [the host name]
   --capture-bodies       verbose capture: keep prompt and completion text (secrets are still
                          redacted). Off by default, like GitLab's verbose AI logging.
   --no-capture           forward only, record nothing (a kill switch; the benchmark baseline)
@@ -31,7 +34,7 @@ Flags (each overrides the config file and DUO_DIAG_* environment variables):
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent         [info]
 
 Environment: DUO_DIAG_<SECTION>__<KEY>, nested with "__" like the AI gateway's AIGW_* variables,
-e.g. DUO_DIAG_STORE__PATH=/data/x.db, DUO_DIAG_CAPTURE__BODIES=true,
+e.g. DUO_DIAG_STORE__PATH=/data/x.db, DUO_DIAG_CAPTURE__BODIES=true, DUO_DIAG_PROXY_INSTANCE=aigw-0,
 DUO_DIAG_ROUTES__0__UPSTREAM=https://aigw.example.com.
 `
 
@@ -47,6 +50,7 @@ export function parseStartFlags (argv: string[]): { help: boolean, sources: Conf
       admin: { type: 'string' },
       'admin-token': { type: 'string' },
       db: { type: 'string' },
+      'proxy-instance': { type: 'string' },
       'capture-bodies': { type: 'boolean' },
       'no-capture': { type: 'boolean' },
       'ca-file': { type: 'string' },
@@ -62,6 +66,7 @@ export function parseStartFlags (argv: string[]): { help: boolean, sources: Conf
   if (values.admin !== undefined) flags.admin = values.admin
   if (values['admin-token'] !== undefined) flags.adminToken = values['admin-token']
   if (values.db !== undefined) flags.db = values.db
+  if (values['proxy-instance'] !== undefined) flags.proxyInstance = values['proxy-instance']
   if (values['capture-bodies'] !== undefined) flags.captureBodies = values['capture-bodies']
   if (values['no-capture'] !== undefined) flags.capture = !values['no-capture']
   if (values['ca-file'] !== undefined) flags.caFile = values['ca-file']

@@ -6,6 +6,10 @@ import { parseHostPort, parseUpstreamUrl } from './parse.js'
 import { Section } from './section.js'
 import { parseFaultRule } from '../faults/rules.js'
 import type { Config, HopKind, LogLevel, RouteConfig } from './types.js'
+import { hostname } from 'node:os'
+import { parseStoreLocation } from '../store/store.js'
+
+const PROXY_INSTANCE = /^[A-Za-z0-9._:@-]{1,128}$/
 
 /** CLI flags that override the file and the environment (all optional). */
 export interface FlagOverrides {
@@ -15,6 +19,7 @@ export interface FlagOverrides {
   route?: string[]
   admin?: string
   adminToken?: string
+  proxyInstance?: string
   db?: string
   captureBodies?: boolean
   /** false: forward only. */
@@ -143,6 +148,7 @@ function applyFlags (raw: Raw, flags: FlagOverrides): void {
   set('admin', 'listen', flags.admin)
   set('admin', 'token', flags.adminToken)
   set('store', 'path', flags.db)
+  if (flags.proxyInstance !== undefined) raw.proxy_instance = flags.proxyInstance
   set('capture', 'bodies', flags.captureBodies)
   set('capture', 'enabled', flags.capture)
   set('log', 'level', flags.logLevel)
@@ -187,7 +193,11 @@ function validate (raw: Raw): Config {
   }
   retentionS.finish()
   storeS.finish()
-  if (store.path.trim() === '') throw new ConfigError('store.path: must not be empty')
+  try {
+    parseStoreLocation(store.path)
+  } catch (err) {
+    throw new ConfigError(`store.path: ${(err as Error).message}`)
+  }
 
   const captureS = root.section('capture')
   const redactionS = captureS.section('redaction')
@@ -240,8 +250,10 @@ function validate (raw: Raw): Config {
   otelS.finish()
 
   const shutdownGraceMs = root.integer('shutdown_grace_ms', DEFAULTS.shutdown_grace_ms, 0, 600_000)
+  const proxyInstance = root.nullableString('proxy_instance', DEFAULTS.proxy_instance) ?? hostname()
+  if (!PROXY_INSTANCE.test(proxyInstance)) throw new ConfigError(`proxy_instance: "${proxyInstance.slice(0, 64)}" must be 1-128 letters, digits or . _ - : @`)
   root.finish()
-  return { routes, admin, store, capture, log, diagnosis, otel: otelEnabled ? otel : null, faults, shutdownGraceMs }
+  return { routes, admin, store, capture, log, diagnosis, otel: otelEnabled ? otel : null, faults, shutdownGraceMs, proxyInstance }
 }
 
 function validateRoute (s: Section, index: number): RouteConfig {

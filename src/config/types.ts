@@ -114,4 +114,6 @@ export interface Config {
   faults: { enabled: boolean, rules: FaultRule[] }
   /** Bounded wait for in-flight exchanges on SIGTERM/SIGINT. */
   shutdownGraceMs: number
+  /** This proxy's name in the records it writes (several share one PostgreSQL store). */
+  proxyInstance: string
 }

@@ -15,6 +15,8 @@ export interface FilterParams {
   since?: string
   until?: string
   min_duration_ms?: number
+  /** The proxy instance that recorded it (a shared PostgreSQL store holds several). */
+  proxy_instance?: string
 }
 
 export class FilterParamError extends Error {
@@ -36,7 +38,8 @@ export const FILTER_SCHEMA_PROPERTIES = {
   correlation_id: { type: 'string', maxLength: 256 },
   since: { type: 'string', maxLength: 64, description: 'ISO 8601, or relative: 15m, 2h, 7d' },
   until: { type: 'string', maxLength: 64, description: 'ISO 8601, or relative: 15m, 2h, 7d' },
-  min_duration_ms: { type: 'number', minimum: 0 }
+  min_duration_ms: { type: 'number', minimum: 0 },
+  proxy_instance: { type: 'string', maxLength: 128, description: 'the proxy instance that recorded it' }
 } as const
 
 const STATUS = /^([1-5][0-9][0-9]|[1-5]xx)$/
@@ -69,6 +72,7 @@ export function toFilter (q: FilterParams, now = Date.now()): ExchangeFilter {
     if (!Number.isFinite(q.min_duration_ms) || q.min_duration_ms < 0) throw new FilterParamError('min_duration_ms', 'must be a number >= 0')
     f.minDurationMs = q.min_duration_ms
   }
+  if (q.proxy_instance !== undefined) f.proxyInstance = q.proxy_instance
   return f
 }
 

@@ -1,5 +1,5 @@
 import type { Exchange } from '../capture/exchange.js'
-import { type ExchangeFilter, InvalidCursorError } from './types.js'
+import { type ExchangeFilter, InvalidCursorError, type Page } from './types.js'
 
 /**
  * A WHERE clause and its parameters. Values are always bound, never spliced into SQL; columns are
@@ -58,6 +58,10 @@ export function whereClause (f: ExchangeFilter): Where {
     parts.push('exchanges.duration_ms >= ?')
     params.push(f.minDurationMs)
   }
+  if (f.proxyInstance !== undefined) {
+    parts.push('exchanges.proxy_instance = ?')
+    params.push(f.proxyInstance)
+  }
   return { sql: parts.length > 0 ? parts.join(' AND ') : '1 = 1', params }
 }
 
@@ -70,6 +74,24 @@ export function decodeCursor (cursor: string): { startedAt: number, seq: number 
   const m = /^(\d{1,15})\.(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('latin1'))
   if (m === null) throw new InvalidCursorError()
   return { startedAt: Number(m[1]), seq: Number(m[2]) }
+}
+
+/** A row of a list query; PostgreSQL returns its bigints as strings. */
+export interface PageRow {
+  seq: number | string
+  started_at: number | string
+  data: string
+}
+
+/** Rows of `listSql` (one more than the page when more follow) → the page and its cursor. */
+export function toPage (rows: readonly PageRow[], limit: number): Page {
+  const more = rows.length > limit
+  const items = more ? rows.slice(0, limit) : rows
+  const last = items[items.length - 1]
+  return {
+    items: items.map((r) => JSON.parse(r.data) as Exchange),
+    next_cursor: more && last !== undefined ? encodeCursor(Number(last.started_at), Number(last.seq)) : null
+  }
 }
 
 /**
@@ -89,5 +111,6 @@ export function matches (ex: Exchange, f: ExchangeFilter): boolean {
   if (f.since !== undefined && startedAt < f.since) return false
   if (f.until !== undefined && startedAt > f.until) return false
   if (f.minDurationMs !== undefined && ex.timings.duration_ms < f.minDurationMs) return false
+  if (f.proxyInstance !== undefined && ex.proxy_instance !== f.proxyInstance) return false
   return true
 }

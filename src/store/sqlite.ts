@@ -1,10 +1,16 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import type { Exchange, ExchangeLink } from '../capture/exchange.js'
-import { decodeCursor, encodeCursor, whereClause } from './query.js'
-import { NOT_ERRORS, type Summary } from './summary.js'
-import type { ExchangeFilter, Page, PageRequest } from './types.js'
+import type { Exchange } from '../capture/exchange.js'
+import { type PageRow, toPage } from './query.js'
+import {
+  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, GATEWAYS_SPANNING_SQL, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK,
+  PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, STARTED_AT, summarySql, UNLINKED_MODEL_SQL
+} from './sql.js'
+import { type ExchangeStore, StoreOpenError } from './store.js'
+import { assembleSummary, type Summary } from './summary.js'
+import { buildTrace, type Trace } from './trace.js'
+import type { ExchangeFilter, Page, PageRequest, Retention } from './types.js'
 
 /** Versioned migrations; `PRAGMA user_version` records how many ran. Append only. */
 const MIGRATIONS: readonly string[] = [
@@ -40,23 +46,17 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX exchanges_parent ON exchanges (parent_id);
    CREATE INDEX exchanges_hop_time ON exchanges (hop, started_at);`,
   // The diagnosed cause, for the summary's breakdown.
-  `ALTER TABLE exchanges ADD COLUMN cause TEXT;`
+  `ALTER TABLE exchanges ADD COLUMN cause TEXT;`,
+  // The proxy instance that recorded it (a store copied or merged from several).
+  `ALTER TABLE exchanges ADD COLUMN proxy_instance TEXT NOT NULL DEFAULT '';`
 ]
 
-export class StoreOpenError extends Error {
-  readonly code = 'DDP_STORE_OPEN_FAILED'
-}
-
-export interface Retention {
-  maxRows: number
-  maxAgeHours: number
-}
-
 /**
- * The embedded store: one SQLite file in WAL mode. Synchronous (better-sqlite3): it runs in the
- * capture worker thread, never on the thread that forwards traffic.
+ * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous: the store runs
+ * in the capture worker thread (or the CLI), never on the thread that forwards traffic. The async
+ * methods are the `ExchangeStore` interface over synchronous calls.
  */
-export class SqliteStore {
+export class SqliteStore implements ExchangeStore {
   private readonly db: Database.Database
   private readonly insertExchange: Database.Statement
   private readonly insertFlag: Database.Statement
@@ -78,19 +78,14 @@ export class SqliteStore {
     } catch (err) {
       throw new StoreOpenError(`cannot open the store at ${path}: ${(err as Error).message}`)
     }
-    this.insertExchange = this.db.prepare(`INSERT INTO exchanges
-      (id, started_at, route, hop, correlation_id, method, path, status, feature, model, ttfb_ms, duration_ms, parent_id, cause, data)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.insertExchange = this.db.prepare(`INSERT INTO exchanges (${EXCHANGE_COLUMNS.join(', ')})
+      VALUES (${EXCHANGE_COLUMNS.map(() => '?').join(', ')})`)
     this.insertFlag = this.db.prepare('INSERT OR IGNORE INTO exchange_flags (flag, started_at, seq) VALUES (?, ?, ?)')
     this.insertMany = this.db.transaction((batch: readonly Exchange[]) => {
       for (const ex of batch) {
-        const startedAt = Date.parse(ex.started_at)
-        const info = this.insertExchange.run(
-          ex.id, startedAt, ex.route, ex.hop, ex.correlation_id, ex.method, ex.path, ex.status,
-          ex.meta.feature, ex.meta.model ?? ex.meta.model_name ?? null, ex.timings.ttfb_ms, ex.timings.duration_ms,
-          ex.parent_id, ex.diagnosis?.cause ?? null, JSON.stringify(ex)
-        )
-        for (const flag of ex.flags) this.insertFlag.run(flag, startedAt, info.lastInsertRowid)
+        const row = exchangeRow(ex)
+        const info = this.insertExchange.run(...row)
+        for (const flag of ex.flags) this.insertFlag.run(flag, row[STARTED_AT], info.lastInsertRowid)
       }
     })
   }
@@ -105,172 +100,117 @@ export class SqliteStore {
     }
   }
 
+  get display (): string {
+    return this.path
+  }
+
   /** One transaction per batch. Throws on a store error; the caller counts the batch as dropped. */
-  insert (batch: readonly Exchange[]): void {
+  async insert (batch: readonly Exchange[]): Promise<void> {
     if (batch.length > 0) this.insertMany(batch)
   }
 
-  list (filter: ExchangeFilter, page: PageRequest): Page {
-    const where = whereClause(filter)
-    let sql = `SELECT seq, started_at, data FROM exchanges WHERE ${where.sql}`
-    const params = [...where.params]
-    if (page.cursor) {
-      const c = decodeCursor(page.cursor)
-      sql += ' AND (started_at < ? OR (started_at = ? AND seq < ?))'
-      params.push(c.startedAt, c.startedAt, c.seq)
-    }
-    sql += ' ORDER BY started_at DESC, seq DESC LIMIT ?'
-    params.push(page.limit + 1)
-    const rows = this.db.prepare(sql).all(...params) as Array<{ seq: number, started_at: number, data: string }>
-    const more = rows.length > page.limit
-    const items = (more ? rows.slice(0, page.limit) : rows)
-    const last = items[items.length - 1]
-    return {
-      items: items.map((r) => JSON.parse(r.data) as Exchange),
-      next_cursor: more && last !== undefined ? encodeCursor(last.started_at, last.seq) : null
-    }
+  private all<T> (q: Sql): T[] {
+    return this.db.prepare(q.text).all(...q.params) as T[]
   }
 
-  get (id: string): Exchange | null {
-    const row = this.db.prepare('SELECT data FROM exchanges WHERE id = ?').get(id) as { data: string } | undefined
+  async list (filter: ExchangeFilter, page: PageRequest): Promise<Page> {
+    return toPage(this.all<PageRow>(listSql(filter, page)), page.limit)
+  }
+
+  async get (id: string): Promise<Exchange | null> {
+    const row = this.db.prepare(GET_SQL).get(id) as { data: string } | undefined
     return row === undefined ? null : (JSON.parse(row.data) as Exchange)
   }
 
-  // Linking runs for every gateway exchange: its statements are prepared once.
+  async count (): Promise<number> {
+    return (this.db.prepare(COUNT_SQL).get() as { n: number }).n
+  }
+
+  // Linking runs for every batch with gateway exchanges: its statements are prepared once.
   private linkStatements: { unlinked: Database.Statement, spanning: Database.Statement, setParent: Database.Statement } | null = null
 
   private get link (): NonNullable<SqliteStore['linkStatements']> {
     return this.linkStatements ??= {
-      unlinked: this.db.prepare(`SELECT data FROM exchanges
-        WHERE hop = 'model' AND parent_id IS NULL AND started_at >= ? AND started_at <= ? ORDER BY started_at LIMIT 500`),
-      spanning: this.db.prepare(`SELECT count(*) AS n FROM exchanges
-        WHERE hop = 'gateway' AND started_at <= ? AND started_at + duration_ms >= ? AND started_at >= ?`),
-      setParent: this.db.prepare(`UPDATE exchanges SET parent_id = ?, data = json_set(data, '$.parent_id', ?, '$.link', json(?)) WHERE id = ?`)
+      unlinked: this.db.prepare(UNLINKED_MODEL_SQL),
+      spanning: this.db.prepare(GATEWAYS_SPANNING_SQL),
+      setParent: this.db.prepare(SET_PARENT_SQL)
     }
   }
 
-  /** Model-hop exchanges not yet linked to a parent, started within [from, to] (epoch ms). */
-  unlinkedModelExchanges (from: number, to: number): Exchange[] {
+  async unlinkedModelExchanges (from: number, to: number): Promise<Exchange[]> {
     const rows = this.link.unlinked.all(from, to) as Array<{ data: string }>
     return rows.map((r) => JSON.parse(r.data) as Exchange)
   }
 
-  /** Gateway-hop exchanges whose span contains [from, to]: the possible parents of a model call. */
-  gatewaysSpanning (from: number, to: number): number {
+  async gatewaysSpanning (from: number, to: number): Promise<number> {
     return (this.link.spanning.get(from, to, from - 3_600_000) as { n: number }).n
   }
 
-  setParent (id: string, parentId: string, link: ExchangeLink): void {
-    this.link.setParent.run(parentId, parentId, JSON.stringify(link), id)
+  async setParent (child: Exchange): Promise<void> {
+    this.link.setParent.run(child.parent_id, JSON.stringify(child), child.id)
   }
 
-  /** Every exchange of a correlation id, and the model-hop exchanges linked to them. */
-  byCorrelation (correlationId: string): Exchange[] {
-    const rows = this.db.prepare(`SELECT data FROM exchanges WHERE correlation_id = ?
-      UNION SELECT data FROM exchanges WHERE parent_id IN (SELECT id FROM exchanges WHERE correlation_id = ?)
-      LIMIT 1000`).all(correlationId, correlationId) as Array<{ data: string }>
-    return rows.map((r) => JSON.parse(r.data) as Exchange)
+  async trace (correlationId: string): Promise<Trace | null> {
+    const rows = this.db.prepare(BY_CORRELATION_SQL).all(correlationId, correlationId) as Array<{ data: string }>
+    return buildTrace(correlationId, rows.map((r) => JSON.parse(r.data) as Exchange))
   }
 
-  summary (filter: ExchangeFilter): Summary {
-    const w = whereClause(filter)
-    const all = <T> (sql: string): T[] => this.db.prepare(sql).all(...w.params) as T[]
-    const notErrors = NOT_ERRORS.map(() => '?').join(', ')
-    // Placeholders bind in text order: the NOT IN list comes before the WHERE clause.
-    const totals = this.db.prepare(`SELECT count(*) AS total,
-      sum(EXISTS (SELECT 1 FROM exchange_flags f WHERE f.seq = exchanges.seq AND f.flag NOT IN (${notErrors}))) AS errors
-      FROM exchanges WHERE ${w.sql}`).get(...NOT_ERRORS, ...w.params) as { total: number, errors: number | null }
-    const by = (column: string): Record<string, number> => Object.fromEntries(
-      all<{ k: string | number | null, n: number }>(`SELECT ${column} AS k, count(*) AS n FROM exchanges WHERE ${w.sql} GROUP BY k ORDER BY n DESC LIMIT 100`)
-        .map((r) => [r.k === null ? 'none' : String(r.k), r.n]))
-    const byFlag = Object.fromEntries(all<{ k: string, n: number }>(`SELECT f.flag AS k, count(*) AS n FROM exchange_flags f
-      JOIN exchanges ON exchanges.seq = f.seq WHERE ${w.sql} GROUP BY f.flag ORDER BY n DESC`).map((r) => [r.k, r.n]))
-    const latency = this.db.prepare(`WITH f AS (SELECT route, feature, ttfb_ms, duration_ms FROM exchanges WHERE ${w.sql}),
-      d AS (SELECT route, feature, duration_ms AS v,
-              row_number() OVER (PARTITION BY route, feature ORDER BY duration_ms) AS rn,
-              count(*) OVER (PARTITION BY route, feature) AS n FROM f),
-      t AS (SELECT route, feature, ttfb_ms AS v,
-              row_number() OVER (PARTITION BY route, feature ORDER BY ttfb_ms) AS rn,
-              count(*) OVER (PARTITION BY route, feature) AS n FROM f WHERE ttfb_ms IS NOT NULL),
-      dp AS (SELECT route, feature, max(n) AS n,
-              min(CASE WHEN rn >= 0.50 * n THEN v END) AS p50, min(CASE WHEN rn >= 0.95 * n THEN v END) AS p95,
-              min(CASE WHEN rn >= 0.99 * n THEN v END) AS p99 FROM d GROUP BY route, feature),
-      tp AS (SELECT route, feature,
-              min(CASE WHEN rn >= 0.50 * n THEN v END) AS p50, min(CASE WHEN rn >= 0.95 * n THEN v END) AS p95,
-              min(CASE WHEN rn >= 0.99 * n THEN v END) AS p99 FROM t GROUP BY route, feature)
-      SELECT dp.route, dp.feature, dp.n, dp.p50 AS d50, dp.p95 AS d95, dp.p99 AS d99, tp.p50 AS t50, tp.p95 AS t95, tp.p99 AS t99
-      FROM dp LEFT JOIN tp ON tp.route = dp.route AND tp.feature = dp.feature ORDER BY dp.n DESC LIMIT 200`)
-      .all(...w.params) as Array<{ route: string, feature: string, n: number, d50: number, d95: number, d99: number, t50: number | null, t95: number | null, t99: number | null }>
-    const total = totals.total
-    const errors = totals.errors ?? 0
-    return {
-      since: filter.since === undefined ? null : new Date(filter.since).toISOString(),
-      until: filter.until === undefined ? null : new Date(filter.until).toISOString(),
-      total,
-      errors,
-      error_rate: total === 0 ? 0 : Math.round((errors / total) * 10_000) / 10_000,
-      by_route: by('route'),
-      by_feature: by('feature'),
-      by_status: by('status'),
-      by_flag: byFlag,
-      by_cause: by('cause'),
-      latency: latency.map((r) => ({
-        route: r.route,
-        feature: r.feature,
-        count: r.n,
-        ttfb_ms: { p50: r.t50, p95: r.t95, p99: r.t99 },
-        duration_ms: { p50: r.d50, p95: r.d95, p99: r.d99 }
-      }))
-    }
+  async summary (filter: ExchangeFilter): Promise<Summary> {
+    const q = summarySql(filter)
+    const totals = this.db.prepare(q.totals.text).get(...q.totals.params) as { total: number, errors: number }
+    return assembleSummary(filter, {
+      total: totals.total,
+      errors: totals.errors,
+      byRoute: this.all(q.byRoute),
+      byFeature: this.all(q.byFeature),
+      byStatus: this.all(q.byStatus),
+      byCause: this.all(q.byCause),
+      byFlag: this.all(q.byFlag),
+      latency: this.all(q.latency)
+    })
   }
 
   /** Deletes the exchanges matching a filter (and their flag rows); returns how many. */
-  purge (filter: ExchangeFilter): number {
-    const w = whereClause(filter)
+  async purge (filter: ExchangeFilter): Promise<number> {
+    const q = purgeSql(filter)
     return this.db.transaction(() => {
-      this.db.prepare(`DELETE FROM exchange_flags WHERE seq IN (SELECT seq FROM exchanges WHERE ${w.sql})`).run(...w.params)
-      return this.db.prepare(`DELETE FROM exchanges WHERE ${w.sql}`).run(...w.params).changes
+      const seqs = (this.db.prepare(q.text).all(...q.params) as Array<{ seq: number }>).map((r) => r.seq)
+      for (let i = 0; i < seqs.length; i += PRUNE_CHUNK) {
+        const chunk = seqs.slice(i, i + PRUNE_CHUNK)
+        this.db.prepare(`DELETE FROM exchange_flags WHERE seq IN (${chunk.map(() => '?').join(',')})`).run(...chunk)
+      }
+      return seqs.length
     })()
-  }
-
-  count (): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n
   }
 
   /**
    * Retention by age and row count, in bounded chunks so a large purge never holds the write
    * lock for long. Returns the number of exchanges removed.
    */
-  prune (retention: Retention, now = Date.now()): number {
+  async prune (retention: Retention, now = Date.now()): Promise<number> {
     const cutoff = now - retention.maxAgeHours * 3_600_000
     let removed = 0
-    const chunk = 5_000
-    const byAge = this.db.prepare('SELECT seq FROM exchanges WHERE started_at < ? ORDER BY seq LIMIT ?')
-    const overCount = this.db.prepare('SELECT seq FROM exchanges ORDER BY seq DESC LIMIT 1 OFFSET ?')
-    const deleteUpTo = this.db.transaction((seqs: number[]) => {
-      const delEx = this.db.prepare(`DELETE FROM exchanges WHERE seq IN (${seqs.map(() => '?').join(',')})`)
-      const delFlags = this.db.prepare(`DELETE FROM exchange_flags WHERE seq IN (${seqs.map(() => '?').join(',')})`)
-      delFlags.run(...seqs)
-      return delEx.run(...seqs).changes
+    const byAge = this.db.prepare(PRUNE_BY_AGE_SQL)
+    const deleteChunk = this.db.transaction((seqs: number[]) => {
+      const list = seqs.map(() => '?').join(',')
+      this.db.prepare(`DELETE FROM exchange_flags WHERE seq IN (${list})`).run(...seqs)
+      return this.db.prepare(`DELETE FROM exchanges WHERE seq IN (${list})`).run(...seqs).changes
     })
-    for (;;) {
-      const seqs = (byAge.all(cutoff, chunk) as Array<{ seq: number }>).map((r) => r.seq)
-      if (seqs.length === 0) break
-      removed += deleteUpTo(seqs)
+    const seqsOf = (rows: unknown[]): number[] => (rows as Array<{ seq: number }>).map((r) => r.seq)
+    for (let seqs = seqsOf(byAge.all(cutoff, PRUNE_CHUNK)); seqs.length > 0; seqs = seqsOf(byAge.all(cutoff, PRUNE_CHUNK))) {
+      removed += deleteChunk(seqs)
     }
-    const boundary = overCount.get(retention.maxRows) as { seq: number } | undefined
+    const boundary = this.db.prepare(PRUNE_BOUNDARY_SQL).get(retention.maxRows) as { seq: number } | undefined
     if (boundary !== undefined) {
-      const oldest = this.db.prepare('SELECT seq FROM exchanges WHERE seq <= ? ORDER BY seq LIMIT ?')
-      for (;;) {
-        const seqs = (oldest.all(boundary.seq, chunk) as Array<{ seq: number }>).map((r) => r.seq)
-        if (seqs.length === 0) break
-        removed += deleteUpTo(seqs)
+      const oldest = this.db.prepare(PRUNE_UP_TO_SQL)
+      for (let seqs = seqsOf(oldest.all(boundary.seq, PRUNE_CHUNK)); seqs.length > 0; seqs = seqsOf(oldest.all(boundary.seq, PRUNE_CHUNK))) {
+        removed += deleteChunk(seqs)
       }
     }
     return removed
   }
 
-  close (): void {
+  async close (): Promise<void> {
     if (this.db.open) this.db.close()
   }
 }

@@ -30,3 +30,45 @@ export interface Summary {
 
 /** Flags that do not make an exchange an error by themselves. */
 export const NOT_ERRORS = ['client_aborted', 'slow', 'tls_unverified', 'token_expired', 'token_not_yet_valid', 'token_audience_mismatch', 'token_issuer_mismatch', 'token_header_mismatch']
+
+/** What each backend's SQL returns for a summary; `assembleSummary` shapes it the same way for both. */
+export interface SummaryRows {
+  total: number
+  errors: number
+  byRoute: Array<{ k: string | number | null, n: number }>
+  byFeature: Array<{ k: string | number | null, n: number }>
+  byStatus: Array<{ k: string | number | null, n: number }>
+  byFlag: Array<{ k: string | number | null, n: number }>
+  byCause: Array<{ k: string | number | null, n: number }>
+  latency: Array<{ route: string, feature: string, n: number, d50: number, d95: number, d99: number, t50: number | null, t95: number | null, t99: number | null }>
+}
+
+/** Breakdowns are capped: a summary is a screenful, not a dump. */
+export const BREAKDOWN_LIMIT = 100
+export const LATENCY_ROWS_LIMIT = 200
+
+export function assembleSummary (filter: { since?: number, until?: number }, rows: SummaryRows): Summary {
+  const counts = (list: SummaryRows['byRoute']): Record<string, number> =>
+    Object.fromEntries(list.map((r) => [r.k === null ? 'none' : String(r.k), Number(r.n)]))
+  const total = Number(rows.total)
+  const errors = Number(rows.errors)
+  return {
+    since: filter.since === undefined ? null : new Date(filter.since).toISOString(),
+    until: filter.until === undefined ? null : new Date(filter.until).toISOString(),
+    total,
+    errors,
+    error_rate: total === 0 ? 0 : Math.round((errors / total) * 10_000) / 10_000,
+    by_route: counts(rows.byRoute),
+    by_feature: counts(rows.byFeature),
+    by_status: counts(rows.byStatus),
+    by_flag: counts(rows.byFlag),
+    by_cause: counts(rows.byCause),
+    latency: rows.latency.map((r) => ({
+      route: r.route,
+      feature: r.feature,
+      count: Number(r.n),
+      ttfb_ms: { p50: r.t50, p95: r.t95, p99: r.t99 },
+      duration_ms: { p50: r.d50, p95: r.d95, p99: r.d99 }
+    }))
+  }
+}

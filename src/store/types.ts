@@ -19,6 +19,13 @@ export interface ExchangeFilter {
   since?: number
   until?: number
   minDurationMs?: number
+  /** The proxy instance that recorded it (a shared store holds several). */
+  proxyInstance?: string
+}
+
+export interface Retention {
+  maxRows: number
+  maxAgeHours: number
 }
 
 export interface PageRequest {

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { exportChunks, type ExportFormat } from '../../store/export.js'
 import { FILTER_SCHEMA_PROPERTIES, type FilterParams, isEmptyFilter, toFilter } from '../../store/filter-params.js'
 import type { AdminDeps } from '../server.js'
+import { EXCHANGE_ID_PATTERN } from '../../capture/exchange.js'
 
 const filterQuery = (extra: Record<string, unknown> = {}) => ({
   type: 'object',
@@ -10,7 +11,7 @@ const filterQuery = (extra: Record<string, unknown> = {}) => ({
   properties: { ...FILTER_SCHEMA_PROPERTIES, ...extra }
 })
 
-const EXCHANGE_ID = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9a-f]{20}$' } }, required: ['id'] } as const
+const EXCHANGE_ID = { type: 'object', properties: { id: { type: 'string', pattern: EXCHANGE_ID_PATTERN } }, required: ['id'] } as const
 
 /** Exchanges, traces, summary, export and purge: all through the store's one query module. */
 export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): void {

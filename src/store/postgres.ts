@@ -1,0 +1,364 @@
+import pg from 'pg'
+import type { Exchange } from '../capture/exchange.js'
+import { type PageRow, toPage } from './query.js'
+import {
+  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, GATEWAYS_SPANNING_SQL, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
+  PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, type SqlParam, summarySql, UNLINKED_MODEL_SQL
+} from './sql.js'
+import { type ExchangeStore, maskUrl, StoreOpenError } from './store.js'
+import { assembleSummary, type Summary } from './summary.js'
+import { buildTrace, type Trace } from './trace.js'
+import type { ExchangeFilter, Page, PageRequest, Retention } from './types.js'
+
+/**
+ * Versioned migrations, recorded in `ddp_migrations`. Append only. The schema mirrors the SQLite
+ * one so both run the same statements (src/store/sql.ts).
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE exchanges (
+     seq            BIGSERIAL PRIMARY KEY,
+     id             TEXT NOT NULL UNIQUE,
+     proxy_instance TEXT NOT NULL,
+     started_at     BIGINT NOT NULL,
+     route          TEXT NOT NULL,
+     hop            TEXT NOT NULL,
+     correlation_id TEXT NOT NULL,
+     method         TEXT NOT NULL,
+     path           TEXT NOT NULL,
+     status         INTEGER,
+     feature        TEXT,
+     model          TEXT,
+     ttfb_ms        DOUBLE PRECISION,
+     duration_ms    DOUBLE PRECISION NOT NULL,
+     parent_id      TEXT,
+     cause          TEXT,
+     data           TEXT NOT NULL
+   );
+   CREATE INDEX exchanges_time ON exchanges (started_at, seq);
+   CREATE INDEX exchanges_correlation ON exchanges (correlation_id);
+   CREATE INDEX exchanges_status ON exchanges (status, started_at);
+   CREATE INDEX exchanges_route ON exchanges (route, started_at);
+   CREATE INDEX exchanges_parent ON exchanges (parent_id);
+   CREATE INDEX exchanges_hop_time ON exchanges (hop, started_at);
+   CREATE TABLE exchange_flags (
+     flag       TEXT NOT NULL,
+     started_at BIGINT NOT NULL,
+     seq        BIGINT NOT NULL,
+     PRIMARY KEY (flag, started_at, seq)
+   );
+   CREATE INDEX exchange_flags_seq ON exchange_flags (seq);`
+]
+
+/** Advisory lock keys ('ddp' + purpose): migrations run by one instance at a time, retention too. */
+const MIGRATION_LOCK = 0x64647001
+const PRUNE_LOCK = 0x64647002
+
+/** SQLSTATE classes and socket errors that mean "the database is not reachable right now". */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03'])
+
+export function isUnreachable (err: unknown): boolean {
+  const code = (err as { code?: string }).code
+  if (code !== undefined && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true
+  const message = (err as Error).message ?? ''
+  return /Connection terminated|timeout exceeded when trying to connect|connection timeout/i.test(message)
+}
+
+/** The store is backing off after losing the database: writes fail at once instead of waiting. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'DDP_STORE_UNAVAILABLE'
+}
+
+/** `?` → `$1, $2, …` (no statement here has a literal question mark). */
+function numbered (text: string): string {
+  let n = 0
+  return text.replace(/\?/g, () => `$${++n}`)
+}
+
+/** PostgreSQL text cannot hold NUL; values read from traffic may (a model name in a JSON body). */
+function text (v: SqlParam): SqlParam {
+  return typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v
+}
+
+const COLUMN_TYPES: Record<(typeof EXCHANGE_COLUMNS)[number], string> = {
+  id: 'text', proxy_instance: 'text', started_at: 'bigint', route: 'text', hop: 'text', correlation_id: 'text', method: 'text', path: 'text',
+  status: 'integer', feature: 'text', model: 'text', ttfb_ms: 'double precision', duration_ms: 'double precision', parent_id: 'text', cause: 'text', data: 'text'
+}
+
+/**
+ * A whole batch in one statement and one round trip: every column as an array, unnested into
+ * rows; the flag rows join on the ids the insert returns.
+ */
+const INSERT_BATCH_SQL = `WITH ins AS (
+    INSERT INTO exchanges (${EXCHANGE_COLUMNS.join(', ')})
+    SELECT * FROM unnest(${EXCHANGE_COLUMNS.map((c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`).join(', ')})
+    RETURNING seq, id, started_at
+  )
+  INSERT INTO exchange_flags (flag, started_at, seq)
+  SELECT f.flag, ins.started_at, ins.seq FROM ins
+  JOIN unnest($${EXCHANGE_COLUMNS.length + 1}::text[], $${EXCHANGE_COLUMNS.length + 2}::text[]) AS f(id, flag) ON f.id = ins.id
+  ON CONFLICT DO NOTHING`
+
+const BACKOFF_MIN_MS = 250
+const BACKOFF_MAX_MS = 30_000
+
+export interface PgStoreOptions {
+  /** The CLI never creates the schema; it only checks that one is there. */
+  mustExist?: boolean
+  connectTimeoutMs?: number
+  poolSize?: number
+}
+
+/**
+ * A shared PostgreSQL database: several proxy instances write to it and any of them (or the
+ * CLI) reads all of them. Writes are one multi-row statement per batch. When the database goes
+ * away, writes fail fast and are counted as dropped while the store backs off (250 ms doubling
+ * to 30 s), then it tries again; traffic never waits on it (the capture worker owns it).
+ */
+export class PgStore implements ExchangeStore {
+  readonly display: string
+  private backoffMs = 0
+  private downUntil = 0
+  private schemaReady: boolean
+  /** Why the database could not be used at start-up, when it could not (the caller logs it). */
+  readonly openWarning: string | null
+
+  private constructor (private readonly pool: pg.Pool, url: string, schemaReady: boolean, openWarning: string | null) {
+    this.display = maskUrl(url)
+    this.schemaReady = schemaReady
+    this.openWarning = openWarning
+  }
+
+  /**
+   * Connects and migrates. A database that refuses the credentials or does not exist is a
+   * configuration error (thrown); one that is not reachable yet is not: the store opens, writes
+   * are dropped and counted, and it keeps trying.
+   */
+  static async open (url: string, opts: PgStoreOptions = {}): Promise<PgStore> {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: opts.poolSize ?? 4,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+      idleTimeoutMillis: 30_000,
+      query_timeout: 60_000,
+      application_name: 'duo-diag-proxy',
+      keepAlive: true
+    })
+    // A connection the server drops (a restart), idle or checked out between queries, must not
+    // become an uncaught exception: the next query on it fails and is handled there.
+    pool.on('error', () => {})
+    pool.on('connect', (client) => client.on('error', () => {}))
+    const store = (ready: boolean, warning: string | null): PgStore => new PgStore(pool, url, ready, warning)
+    try {
+      if (opts.mustExist === true) {
+        const { rows } = await pool.query<{ t: string | null }>("SELECT to_regclass('exchanges')::text AS t")
+        if (rows[0]?.t == null) throw new StoreOpenError(`no duo-diag-proxy store in ${maskUrl(url)} (no exchanges table: has a proxy written to it?)`)
+        return store(true, null)
+      }
+      await migrate(pool)
+      return store(true, null)
+    } catch (err) {
+      if (!(err instanceof StoreOpenError) && isUnreachable(err) && opts.mustExist !== true) {
+        const s = store(false, `PostgreSQL at ${maskUrl(url)} is not reachable (${describe(err)}): records are dropped and counted until it is`)
+        s.markDown()
+        return s
+      }
+      await pool.end().catch(() => {})
+      if (err instanceof StoreOpenError) throw err
+      throw new StoreOpenError(`cannot open the store at ${maskUrl(url)}: ${describe(err)}`)
+    }
+  }
+
+  async insert (batch: readonly Exchange[]): Promise<void> {
+    if (batch.length === 0) return
+    await this.write(async () => {
+      const columns: SqlParam[][] = EXCHANGE_COLUMNS.map(() => [])
+      const flagIds: string[] = []
+      const flags: string[] = []
+      for (const ex of batch) {
+        const row = exchangeRow(ex)
+        for (let i = 0; i < row.length; i++) columns[i]!.push(text(row[i]!))
+        for (const f of ex.flags) {
+          flagIds.push(ex.id)
+          flags.push(f)
+        }
+      }
+      await this.pool.query(INSERT_BATCH_SQL, [...columns, flagIds, flags])
+    })
+  }
+
+  /**
+   * Runs a write unless the store is backing off. A lost database starts (or doubles) the
+   * backoff; the first success after it clears it.
+   */
+  private async write (op: () => Promise<void>): Promise<void> {
+    const now = Date.now()
+    if (now < this.downUntil) throw new StoreUnavailableError(`PostgreSQL unreachable; next attempt in ${this.downUntil - now} ms`)
+    try {
+      if (!this.schemaReady) {
+        await migrate(this.pool)
+        this.schemaReady = true
+      }
+      await op()
+      this.backoffMs = 0
+    } catch (err) {
+      if (isUnreachable(err)) this.markDown()
+      throw err
+    }
+  }
+
+  private markDown (): void {
+    this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(BACKOFF_MAX_MS, this.backoffMs * 2)
+    this.downUntil = Date.now() + this.backoffMs
+  }
+
+  private async rows<T extends pg.QueryResultRow> (q: Sql): Promise<T[]> {
+    return (await this.pool.query<T>(numbered(q.text), q.params)).rows
+  }
+
+  async list (filter: ExchangeFilter, page: PageRequest): Promise<Page> {
+    return toPage(await this.rows<PageRow & pg.QueryResultRow>(listSql(filter, page)), page.limit)
+  }
+
+  async get (id: string): Promise<Exchange | null> {
+    const rows = await this.rows<{ data: string }>({ text: GET_SQL, params: [id] })
+    return rows[0] === undefined ? null : (JSON.parse(rows[0].data) as Exchange)
+  }
+
+  async count (): Promise<number> {
+    const rows = await this.rows<{ n: string }>({ text: COUNT_SQL, params: [] })
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  async unlinkedModelExchanges (from: number, to: number): Promise<Exchange[]> {
+    const rows = await this.rows<{ data: string }>({ text: UNLINKED_MODEL_SQL, params: [from, to] })
+    return rows.map((r) => JSON.parse(r.data) as Exchange)
+  }
+
+  async gatewaysSpanning (from: number, to: number): Promise<number> {
+    const rows = await this.rows<{ n: string }>({ text: GATEWAYS_SPANNING_SQL, params: [from, to, from - 3_600_000] })
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  async setParent (child: Exchange): Promise<void> {
+    await this.rows({ text: SET_PARENT_SQL, params: [child.parent_id, JSON.stringify(child), child.id] })
+  }
+
+  async trace (correlationId: string): Promise<Trace | null> {
+    const rows = await this.rows<{ data: string }>({ text: BY_CORRELATION_SQL, params: [correlationId, correlationId] })
+    return buildTrace(correlationId, rows.map((r) => JSON.parse(r.data) as Exchange))
+  }
+
+  async summary (filter: ExchangeFilter): Promise<Summary> {
+    const q = summarySql(filter)
+    // Independent questions: the pool answers them side by side.
+    const [totals, byRoute, byFeature, byStatus, byCause, byFlag, latency] = await Promise.all([
+      this.rows<{ total: string, errors: string }>(q.totals),
+      this.rows<{ k: string | number | null, n: number }>(q.byRoute),
+      this.rows<{ k: string | number | null, n: number }>(q.byFeature),
+      this.rows<{ k: string | number | null, n: number }>(q.byStatus),
+      this.rows<{ k: string | number | null, n: number }>(q.byCause),
+      this.rows<{ k: string | number | null, n: number }>(q.byFlag),
+      this.rows<SummaryLatencyRow>(q.latency)
+    ])
+    return assembleSummary(filter, {
+      total: Number(totals[0]?.total ?? 0),
+      errors: Number(totals[0]?.errors ?? 0),
+      byRoute,
+      byFeature,
+      byStatus,
+      byCause,
+      byFlag,
+      latency
+    })
+  }
+
+  async purge (filter: ExchangeFilter): Promise<number> {
+    const q = purgeSql(filter)
+    const rows = await this.rows<{ n: string }>({
+      text: `WITH gone AS (${q.text}), flags AS (DELETE FROM exchange_flags WHERE seq IN (SELECT seq FROM gone)) SELECT count(*) AS n FROM gone`,
+      params: q.params
+    })
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  /**
+   * Retention in chunks of a few thousand rows, each its own short transaction: writers are never
+   * locked out (PostgreSQL deletes do not block inserts). One instance at a time runs it.
+   */
+  async prune (retention: Retention, now = Date.now()): Promise<number> {
+    if (Date.now() < this.downUntil || !this.schemaReady) return 0
+    const client = await this.pool.connect()
+    try {
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [PRUNE_LOCK])
+      if (rows[0]?.locked !== true) return 0
+      try {
+        const cutoff = now - retention.maxAgeHours * 3_600_000
+        let removed = 0
+        const chunk = async (select: string, bound: number): Promise<number> => {
+          const r = await client.query(`WITH gone AS (
+              DELETE FROM exchanges WHERE seq IN (${numbered(select)}) RETURNING seq
+            ), flags AS (
+              DELETE FROM exchange_flags WHERE seq IN (SELECT seq FROM gone)
+            ) SELECT count(*) AS n FROM gone`, [bound, PRUNE_CHUNK])
+          return Number((r.rows[0] as { n: string }).n)
+        }
+        for (let n = await chunk(PRUNE_BY_AGE_SQL, cutoff); n > 0; n = await chunk(PRUNE_BY_AGE_SQL, cutoff)) removed += n
+        const boundary = await client.query<{ seq: string }>(numbered(PRUNE_BOUNDARY_SQL), [retention.maxRows])
+        const seq = boundary.rows[0]?.seq
+        if (seq !== undefined) {
+          for (let n = await chunk(PRUNE_UP_TO_SQL, Number(seq)); n > 0; n = await chunk(PRUNE_UP_TO_SQL, Number(seq))) removed += n
+        }
+        return removed
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [PRUNE_LOCK])
+      }
+    } finally {
+      client.release()
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.pool.end().catch(() => {})
+  }
+}
+
+interface SummaryLatencyRow extends pg.QueryResultRow {
+  route: string
+  feature: string
+  n: number
+  d50: number
+  d95: number
+  d99: number
+  t50: number | null
+  t95: number | null
+  t99: number | null
+}
+
+/**
+ * Applies the migrations not yet recorded, under a transaction-scoped advisory lock: instances
+ * starting together wait for each other and the second finds nothing left to do.
+ */
+async function migrate (pool: pg.Pool): Promise<void> {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
+    await client.query('CREATE TABLE IF NOT EXISTS ddp_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())')
+    const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM ddp_migrations')
+    for (let v = rows[0]?.v ?? 0; v < MIGRATIONS.length; v++) {
+      await client.query(MIGRATIONS[v]!)
+      await client.query('INSERT INTO ddp_migrations (version) VALUES ($1)', [v + 1])
+    }
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
+function describe (err: unknown): string {
+  const e = err as { code?: string, message?: string }
+  return [e.message, e.code !== undefined && !(e.message ?? '').includes(e.code) ? `(${e.code})` : ''].filter(Boolean).join(' ')
+}

@@ -1,0 +1,134 @@
+/**
+ * The statements both backends run, in the SQL SQLite and PostgreSQL share: `?` placeholders
+ * (the PostgreSQL store numbers them), window functions for percentiles, FILTER on aggregates.
+ * One text per question, so the API answers the same whichever database holds the records.
+ */
+import type { Exchange } from '../capture/exchange.js'
+import { decodeCursor, whereClause } from './query.js'
+import { BREAKDOWN_LIMIT, LATENCY_ROWS_LIMIT, NOT_ERRORS } from './summary.js'
+import type { ExchangeFilter, PageRequest } from './types.js'
+
+export type SqlParam = string | number | null
+
+export interface Sql {
+  text: string
+  params: SqlParam[]
+}
+
+/** The columns an exchange row carries besides its JSON document (for filters and summaries). */
+export const EXCHANGE_COLUMNS = ['id', 'proxy_instance', 'started_at', 'route', 'hop', 'correlation_id', 'method', 'path', 'status', 'feature', 'model', 'ttfb_ms', 'duration_ms', 'parent_id', 'cause', 'data'] as const
+/** Where `started_at` (epoch ms) sits in a row. */
+export const STARTED_AT = 2
+
+/** An exchange as a row of EXCHANGE_COLUMNS. */
+export function exchangeRow (ex: Exchange): SqlParam[] {
+  return [
+    ex.id, ex.proxy_instance, Date.parse(ex.started_at), ex.route, ex.hop, ex.correlation_id, ex.method, ex.path, ex.status,
+    ex.meta.feature, ex.meta.model ?? ex.meta.model_name ?? null, ex.timings.ttfb_ms, ex.timings.duration_ms,
+    ex.parent_id, ex.diagnosis?.cause ?? null, JSON.stringify(ex)
+  ]
+}
+
+/** Newest first, keyset-paginated on (started_at, seq); one row more than the page tells if more follow. */
+export function listSql (filter: ExchangeFilter, page: PageRequest): Sql {
+  const where = whereClause(filter)
+  let text = `SELECT seq, started_at, data FROM exchanges WHERE ${where.sql}`
+  const params: SqlParam[] = [...where.params]
+  if (page.cursor) {
+    const c = decodeCursor(page.cursor)
+    text += ' AND (started_at < ? OR (started_at = ? AND seq < ?))'
+    params.push(c.startedAt, c.startedAt, c.seq)
+  }
+  text += ' ORDER BY started_at DESC, seq DESC LIMIT ?'
+  params.push(page.limit + 1)
+  return { text, params }
+}
+
+export const GET_SQL = 'SELECT data FROM exchanges WHERE id = ?'
+export const COUNT_SQL = 'SELECT count(*) AS n FROM exchanges'
+
+/** Every exchange of a correlation id, and the model-hop exchanges linked to them. */
+export const BY_CORRELATION_SQL = `SELECT data FROM exchanges WHERE correlation_id = ?
+  UNION SELECT data FROM exchanges WHERE parent_id IN (SELECT id FROM exchanges WHERE correlation_id = ?)
+  LIMIT 1000`
+
+export const UNLINKED_MODEL_SQL = `SELECT data FROM exchanges
+  WHERE hop = 'model' AND parent_id IS NULL AND started_at >= ? AND started_at <= ? ORDER BY started_at LIMIT 500`
+
+/** Gateway requests spanning [from, to]; the third bound (an hour back) keeps the index range short. */
+export const GATEWAYS_SPANNING_SQL = `SELECT count(*) AS n FROM exchanges
+  WHERE hop = 'gateway' AND started_at <= ? AND started_at + duration_ms >= ? AND started_at >= ?`
+
+export const SET_PARENT_SQL = 'UPDATE exchanges SET parent_id = ?, data = ? WHERE id = ?'
+
+export interface SummarySql {
+  totals: Sql
+  byRoute: Sql
+  byFeature: Sql
+  byStatus: Sql
+  byCause: Sql
+  byFlag: Sql
+  latency: Sql
+}
+
+/**
+ * Totals, breakdowns and per route/feature latency percentiles (nearest rank: the smallest value
+ * with at least p of the rows at or below it), all computed in the database.
+ */
+export function summarySql (filter: ExchangeFilter): SummarySql {
+  const w = whereClause(filter)
+  const notErrors = NOT_ERRORS.map(() => '?').join(', ')
+  const by = (column: string): Sql => ({
+    text: `SELECT ${column} AS k, count(*) AS n FROM exchanges WHERE ${w.sql} GROUP BY ${column} ORDER BY n DESC LIMIT ${BREAKDOWN_LIMIT}`,
+    params: w.params
+  })
+  const percentiles = `min(CASE WHEN rn >= 0.50 * n THEN v END) AS p50, min(CASE WHEN rn >= 0.95 * n THEN v END) AS p95,
+              min(CASE WHEN rn >= 0.99 * n THEN v END) AS p99`
+  return {
+    // Placeholders bind in text order: the NOT IN list comes before the WHERE clause.
+    totals: {
+      text: `SELECT count(*) AS total,
+        count(*) FILTER (WHERE EXISTS (SELECT 1 FROM exchange_flags f WHERE f.seq = exchanges.seq AND f.flag NOT IN (${notErrors}))) AS errors
+        FROM exchanges WHERE ${w.sql}`,
+      params: [...NOT_ERRORS, ...w.params]
+    },
+    byRoute: by('route'),
+    byFeature: by('feature'),
+    byStatus: by('status'),
+    byCause: by('cause'),
+    byFlag: {
+      text: `SELECT f.flag AS k, count(*) AS n FROM exchange_flags f
+        JOIN exchanges ON exchanges.seq = f.seq WHERE ${w.sql} GROUP BY f.flag ORDER BY n DESC LIMIT ${BREAKDOWN_LIMIT}`,
+      params: w.params
+    },
+    latency: {
+      text: `WITH f AS (SELECT route, feature, ttfb_ms, duration_ms FROM exchanges WHERE ${w.sql}),
+      d AS (SELECT route, feature, duration_ms AS v,
+              row_number() OVER (PARTITION BY route, feature ORDER BY duration_ms) AS rn,
+              count(*) OVER (PARTITION BY route, feature) AS n FROM f),
+      t AS (SELECT route, feature, ttfb_ms AS v,
+              row_number() OVER (PARTITION BY route, feature ORDER BY ttfb_ms) AS rn,
+              count(*) OVER (PARTITION BY route, feature) AS n FROM f WHERE ttfb_ms IS NOT NULL),
+      dp AS (SELECT route, feature, max(n) AS n, ${percentiles} FROM d GROUP BY route, feature),
+      tp AS (SELECT route, feature, ${percentiles} FROM t GROUP BY route, feature)
+      SELECT dp.route, dp.feature, dp.n, dp.p50 AS d50, dp.p95 AS d95, dp.p99 AS d99, tp.p50 AS t50, tp.p95 AS t95, tp.p99 AS t99
+      FROM dp LEFT JOIN tp ON tp.route = dp.route AND tp.feature = dp.feature ORDER BY dp.n DESC, dp.route, dp.feature LIMIT ${LATENCY_ROWS_LIMIT}`,
+      params: w.params
+    }
+  }
+}
+
+/**
+ * Deletes the matching exchanges, returning their seqs; their flag rows go after, by seq (a flag
+ * filter reads the flag rows, so they must still be there when the exchanges are chosen).
+ */
+export function purgeSql (filter: ExchangeFilter): Sql {
+  const w = whereClause(filter)
+  return { text: `DELETE FROM exchanges WHERE ${w.sql} RETURNING seq`, params: w.params }
+}
+
+/** Retention: the oldest rows are found in chunks so no delete holds locks for long. */
+export const PRUNE_BY_AGE_SQL = 'SELECT seq FROM exchanges WHERE started_at < ? ORDER BY seq LIMIT ?'
+export const PRUNE_BOUNDARY_SQL = 'SELECT seq FROM exchanges ORDER BY seq DESC LIMIT 1 OFFSET ?'
+export const PRUNE_UP_TO_SQL = 'SELECT seq FROM exchanges WHERE seq <= ? ORDER BY seq LIMIT ?'
+export const PRUNE_CHUNK = 5_000

@@ -1,0 +1,71 @@
+import type { Exchange } from '../capture/exchange.js'
+import type { Retention, StoreReader } from './types.js'
+
+/**
+ * The store as the capture worker writes it and the API and CLI read it. Two implementations:
+ * the embedded SQLite file (the default) and a shared PostgreSQL database (several proxy
+ * instances). Every method is async; only the capture worker and the CLI hold a store, never the
+ * thread that forwards traffic.
+ */
+export interface ExchangeStore extends StoreReader {
+  /** Where it lives, fit for logs (a password in a URL is masked). */
+  readonly display: string
+  /** Writes a batch in one transaction (one statement on PostgreSQL). Throws on a store error. */
+  insert (batch: readonly Exchange[]): Promise<void>
+  /** Model-hop exchanges not yet linked to a parent, started within [from, to] (epoch ms). */
+  unlinkedModelExchanges (from: number, to: number): Promise<Exchange[]>
+  /** How many gateway-hop exchanges span [from, to]: the possible parents of a model call. */
+  gatewaysSpanning (from: number, to: number): Promise<number>
+  /** Records a stored exchange's new parent (`parent_id` and `link` already set on it). */
+  setParent (child: Exchange): Promise<void>
+  /** Retention by age and row count, in bounded chunks. Returns how many exchanges were removed. */
+  prune (retention: Retention, now?: number): Promise<number>
+  close (): Promise<void>
+}
+
+export type StoreLocation =
+  | { kind: 'sqlite', path: string }
+  | { kind: 'postgres', url: string }
+
+export class StoreLocationError extends Error {
+  readonly code = 'DDP_STORE_LOCATION'
+}
+
+/**
+ * `postgres://…` or `postgresql://…` is a PostgreSQL database; `sqlite:PATH`, a bare path, or
+ * `:memory:` is a SQLite file. One setting (`store.path`, `--db`) chooses the backend.
+ */
+export function parseStoreLocation (value: string): StoreLocation {
+  const v = value.trim()
+  if (v === '') throw new StoreLocationError('the store location is empty')
+  if (/^postgres(ql)?:\/\//i.test(v)) {
+    let url: URL
+    try {
+      url = new URL(v)
+    } catch {
+      throw new StoreLocationError(`not a valid PostgreSQL URL: ${maskUrl(v)}`)
+    }
+    if (url.hostname === '' && !url.searchParams.has('host')) throw new StoreLocationError(`the PostgreSQL URL names no host: ${maskUrl(v)}`)
+    return { kind: 'postgres', url: v }
+  }
+  if (/^sqlite:/i.test(v)) {
+    const path = v.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '')
+    if (path === '') throw new StoreLocationError('sqlite: names no file')
+    return { kind: 'sqlite', path }
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) throw new StoreLocationError(`unsupported store URL scheme: ${maskUrl(v)} (use a file path, sqlite:PATH or postgres://...)`)
+  return { kind: 'sqlite', path: v }
+}
+
+/** A URL with its password replaced, for logs and messages. */
+export function maskUrl (value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@').replace(/([?&]password=)[^&]*/i, '$1***')
+}
+
+export function describeLocation (loc: StoreLocation): string {
+  return loc.kind === 'postgres' ? maskUrl(loc.url) : loc.path
+}
+
+export class StoreOpenError extends Error {
+  readonly code = 'DDP_STORE_OPEN_FAILED'
+}
