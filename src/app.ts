@@ -16,6 +16,7 @@ import { createRouteServer } from './proxy/server.js'
 import { createUpstream } from './proxy/upstream.js'
 import { describeLocation, parseStoreLocation, StoreOpenError } from './store/store.js'
 import { FaultRules } from './faults/rules.js'
+import { TraceStarter } from './proxy/trace-start.js'
 import { VERSION } from './version.js'
 
 /** Capture switched off: observations are dropped on the floor, uncounted. */
@@ -103,6 +104,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
 
   // One rule set for every route (rules match on the route name); null keeps the hot path bare.
   const faults = config.faults.enabled ? new FaultRules(config.faults.rules) : null
+  const traces = config.otel?.startTraces === true ? new TraceStarter() : null
   const routes: RunningRoute[] = []
   const cleanup = async (): Promise<void> => {
     for (const r of routes) r.server.close()
@@ -120,7 +122,8 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       tailBytes: config.capture.tailBytes,
       sink: config.capture.enabled ? pipeline : DISCARD,
       inflight: 0,
-      faults
+      faults,
+      traces
     }
     runtimes.push(runtime)
     const server = createRouteServer(runtime)

@@ -105,3 +105,57 @@ t.test('a dead collector costs spans, never traffic', async (t) => {
   }
   t.equal((await h.exchanges()).length, 5, 'and capture went on')
 })
+
+t.test('otel.start_traces: a request without a traceparent gets one; the upstream sees the proxy span as its parent', async (t) => {
+  const spans: OtlpSpan[] = []
+  const receiver = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c: Buffer) => { body += c.toString() })
+    req.on('end', () => {
+      const doc = JSON.parse(body) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: OtlpSpan[] }> }> }
+      for (const rs of doc.resourceSpans) for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, traceId: hexId(s.traceId), spanId: hexId(s.spanId), ...(s.parentSpanId ? { parentSpanId: hexId(s.parentSpanId) } : {}) })
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+  })
+  const port = await listenEphemeral(receiver)
+  // The upstream notes the traceparent of each request, by correlation id.
+  const seen = new Map<string, string | undefined>()
+  const upstream = createServer((req, res) => {
+    const tp = req.headers.traceparent
+    seen.set(String(req.headers['x-request-id']), Array.isArray(tp) ? tp.join(' | ') : tp)
+    req.resume()
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'))
+  })
+  const upstreamPort = await listenEphemeral(upstream)
+  const otel = { enabled: true, endpoint: `http://127.0.0.1:${port}/v1/traces`, hold_ms: 0 }
+  const on = await startHarness({ routes: [{ name: 'gitlab-aigw', upstream: `http://127.0.0.1:${upstreamPort}` }], extra: { otel: { ...otel, start_traces: true } } })
+  const off = await startHarness({ routes: [{ name: 'gitlab-aigw', upstream: `http://127.0.0.1:${upstreamPort}` }], extra: { otel } })
+  t.teardown(async () => {
+    await Promise.all([on.close(), off.close()])
+    await Promise.all([closeServer(receiver), closeServer(upstream)])
+  })
+  const send = async (base: string, id: string, headers: Record<string, string> = {}): Promise<void> => {
+    const res = await request(`${base}/v2/code/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': id, ...headers }, body: '{}' })
+    await res.body.text()
+  }
+  const callers = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+  await send(on.url(), 'started-1')
+  await send(on.url(), 'started-2')
+  await send(on.url(), 'kept-1', { traceparent: callers })
+  await send(off.url(), 'off-1')
+  await Promise.all([on.exchanges(), off.exchanges()])
+  for (let i = 0; i < 150 && spans.length < 4; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+
+  const started = seen.get('started-1')
+  t.match(started, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, 'the upstream got a traceparent')
+  t.not(seen.get('started-2'), started, 'each request its own trace')
+  const span = spans.find((s) => attr(s, 'gitlab.correlation_id') === 'started-1')
+  t.ok(span, 'its span was exported')
+  t.equal(span?.traceId, started?.split('-')[1], "the span's trace is the one the upstream was given")
+  t.equal(span?.spanId, started?.split('-')[2], 'and the upstream was told this span is its parent')
+  t.equal(span?.parentSpanId, undefined, 'a root span')
+  t.equal(seen.get('kept-1'), callers, "a caller's traceparent is forwarded untouched, no second one added")
+  t.equal(spans.find((s) => attr(s, 'gitlab.correlation_id') === 'kept-1')?.traceId, '4bf92f3577b34da6a3ce929d0e0e4736')
+  t.equal(seen.get('off-1'), undefined, 'off by default: nothing added')
+  t.ok(seen.has('off-1'))
+})

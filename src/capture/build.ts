@@ -206,6 +206,7 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
     parent_id: null,
     link: null
   }
+  if (obs.startedTraceparent !== null) ex.trace_started = obs.startedTraceparent
   ex.diagnosis = explain(ex, {
     timeouts: route.timeouts,
     slow: route.slow,

@@ -91,6 +91,8 @@ export interface Exchange {
   /** The gateway-hop exchange that caused this model-hop exchange, when known. */
   parent_id: string | null
   link: ExchangeLink | null
+  /** The W3C traceparent the proxy added upstream (otel.start_traces); absent when it added none. */
+  trace_started?: string
 }
 
 export interface ExchangeLink {

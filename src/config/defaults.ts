@@ -39,7 +39,7 @@ export const DEFAULTS = {
   log: { level: 'info', file: null },
   diagnosis: { expected_gitlab_url: null, clock_skew_s: 60 },
   faults: { enabled: false, rules: [] },
-  otel: { enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', headers: {}, service_name: 'duo-diag-proxy', max_queue: 10_000, hold_ms: 5_000 },
+  otel: { enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', headers: {}, service_name: 'duo-diag-proxy', max_queue: 10_000, hold_ms: 5_000, start_traces: false },
   shutdown_grace_ms: 10_000,
   /** null: the host name (a pod's name in Kubernetes). */
   proxy_instance: null

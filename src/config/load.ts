@@ -245,7 +245,8 @@ function validate (raw: Raw): Config {
     headers: otelS.stringMap('headers'),
     serviceName: otelS.string('service_name', DEFAULTS.otel.service_name),
     maxQueue: otelS.integer('max_queue', DEFAULTS.otel.max_queue, 1, 10_000_000),
-    holdMs: otelS.integer('hold_ms', DEFAULTS.otel.hold_ms, 0, 600_000)
+    holdMs: otelS.integer('hold_ms', DEFAULTS.otel.hold_ms, 0, 600_000),
+    startTraces: otelS.boolean('start_traces', DEFAULTS.otel.start_traces)
   }
   otelS.finish()
 

@@ -96,6 +96,8 @@ export interface OtelConfig {
   serviceName: string
   maxQueue: number
   holdMs: number
+  /** Add a traceparent to requests that arrive without one, so upstream spans join the proxy's trace. */
+  startTraces: boolean
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'

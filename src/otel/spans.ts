@@ -25,8 +25,11 @@ function hex (text: string, length: number): string {
  * trace even though the model server never saw the correlation id.
  */
 export function traceIdsOf (ex: Exchange, parent?: TraceIds): TraceIds {
-  const spanId = hex(ex.id, 16)
+  // A trace the proxy started: the upstream was told this span id is its parent's.
+  const started = ex.trace_started === undefined ? null : TRACEPARENT.exec(ex.trace_started)
+  const spanId = started !== null ? started[2]! : hex(ex.id, 16)
   if (parent !== undefined) return { traceId: parent.traceId, spanId, parentSpanId: parent.spanId }
+  if (started !== null) return { traceId: started[1]!, spanId }
   const tp = ex.request.headers.traceparent
   const m = typeof tp === 'string' ? TRACEPARENT.exec(tp.trim()) : null
   if (m !== null && !/^0+$/.test(m[1]!)) return { traceId: m[1]!, spanId, parentSpanId: m[2]! }

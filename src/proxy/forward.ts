@@ -7,6 +7,7 @@ import { resolveCorrelation } from './correlation.js'
 import { downstreamResponseHeaders, findRequestId, upstreamRequestHeaders } from './headers.js'
 import type { Observation, ObservationSink } from './observation.js'
 import { type ProxyAnswer, writeProxyAnswer, writeProxyAnswerToSocket } from './proxy-response.js'
+import { hasTraceparent, type TraceStarter } from './trace-start.js'
 import type { Upstream } from './upstream.js'
 import { FAULT_HEADER, type FaultAction, type FaultRule, type FaultRules } from '../faults/rules.js'
 
@@ -23,6 +24,8 @@ export interface RouteRuntime {
   inflight: number
   /** Fault injection, or null when it is not enabled (the normal case: one null check). */
   faults: FaultRules | null
+  /** Starts a W3C trace when the caller sent none (otel.start_traces), or null. */
+  traces: TraceStarter | null
 }
 
 class ClientAbortedError extends Error {
@@ -131,7 +134,8 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
       clientAborted: false,
       proxyAnswered: null,
       upgraded: false,
-      faultInjected: null
+      faultInjected: null,
+      startedTraceparent: null
     }
     route.inflight++
   }
@@ -139,7 +143,13 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
   protected upstreamHeaders (req: IncomingMessage): string[] {
     const up = this.route.upstream
     const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'
-    return upstreamRequestHeaders(req.rawHeaders, this.obs.correlationId, this.obs.clientIp, this.route.preserveHost ? null : up.host, proto)
+    const headers = upstreamRequestHeaders(req.rawHeaders, this.obs.correlationId, this.obs.clientIp, this.route.preserveHost ? null : up.host, proto)
+    if (this.route.traces !== null && !hasTraceparent(req.rawHeaders)) {
+      const traceparent = this.route.traces.traceparent()
+      headers.push('traceparent', traceparent)
+      this.obs.startedTraceparent = traceparent
+    }
+    return headers
   }
 
   protected upstreamPath (): string {
@@ -609,7 +619,8 @@ export function rejectMalformed (route: RouteRuntime, err: Error & { code?: stri
       clientAborted: false,
       proxyAnswered: { status, flag: 'request_rejected' },
       upgraded: false,
-      faultInjected: null
+      faultInjected: null,
+      startedTraceparent: null
     })
   } catch {
     // Recording never affects the connection.

@@ -48,6 +48,8 @@ export interface Observation {
   upgraded: boolean
   /** Name of the fault-injection rule applied, when one was. */
   faultInjected: string | null
+  /** The traceparent the proxy added (otel.start_traces), when the caller sent none. */
+  startedTraceparent: string | null
 }
 
 /** Where the data plane hands finished observations. Must never throw or block. */
