@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
+import { openStore } from '../store/open.js'
 
 /** Token shapes the audit looks for. Deliberately wider than redaction's scrubber. */
 const SHAPES: ReadonlyArray<[string, RegExp]> = [
@@ -32,17 +32,22 @@ export function findTokens (text: string): Array<{ kind: string, preview: string
   return out
 }
 
-/** Every exchange in a store file. */
-export function auditStore (path: string): Finding[] {
-  const db = new Database(path, { readonly: true, fileMustExist: true })
+/** Every exchange in a store: a SQLite file, or a PostgreSQL database (every instance's records). */
+export async function auditStore (location: string): Promise<Finding[]> {
+  const store = await openStore(location, { readonly: true })
   try {
     const findings: Finding[] = []
-    for (const row of db.prepare('SELECT id, data FROM exchanges').iterate() as Iterable<{ id: string, data: string }>) {
-      for (const f of findTokens(row.data)) findings.push({ source: path, record: row.id, ...f })
-    }
+    let cursor: string | null = null
+    do {
+      const page = await store.list({}, { limit: 500, cursor })
+      for (const ex of page.items) {
+        for (const f of findTokens(JSON.stringify(ex))) findings.push({ source: store.display, record: ex.id, ...f })
+      }
+      cursor = page.next_cursor
+    } while (cursor !== null)
     return findings
   } finally {
-    db.close()
+    await store.close()
   }
 }
 
@@ -63,23 +68,23 @@ export function auditTextFile (path: string): Finding[] {
 const TEXT_FILES = /\.(har|ndjson|jsonl|json|log)$/
 
 /** Stores and text files below a directory (the test suite's captures, a support bundle). */
-export function auditDirectory (dir: string): { files: number, findings: Finding[] } {
+export async function auditDirectory (dir: string): Promise<{ files: number, findings: Finding[] }> {
   let files = 0
   const findings: Finding[] = []
-  const walk = (d: string): void => {
+  const walk = async (d: string): Promise<void> => {
     for (const name of readdirSync(d)) {
       const p = join(d, name)
       const st = statSync(p)
-      if (st.isDirectory()) walk(p)
+      if (st.isDirectory()) await walk(p)
       else if (name.endsWith('.db')) {
         files++
-        findings.push(...auditStore(p))
+        findings.push(...await auditStore(p))
       } else if (TEXT_FILES.test(name)) {
         files++
         findings.push(...auditTextFile(p))
       }
     }
   }
-  walk(dir)
+  await walk(dir)
   return { files, findings }
 }

@@ -8,7 +8,8 @@ Scans the store (and exports, logs, bundles) for token-shaped strings that shoul
 there: JWTs, glpat-/gldt-/... GitLab tokens, sk- keys, bearer and basic credentials, AWS keys,
 private keys. Prints the record ids (never the secrets) and exits 1 when anything is found.
 
-  --db FILE      a SQLite store [./data/exchanges.db when nothing else is given]
+  --db FILE|URL  a store: a SQLite file, or a PostgreSQL database (postgres://...)
+                 [./data/exchanges.db when nothing else is given]
   --file FILE    a HAR / NDJSON export or a log
   --dir DIR      every *.db, *.har, *.ndjson, *.json, *.log below DIR
   --json         JSON output
@@ -38,7 +39,7 @@ export async function auditCommand (argv: string[]): Promise<ExitCode> {
   let scanned = 0
   try {
     for (const d of dbs) {
-      findings.push(...auditStore(d))
+      findings.push(...await auditStore(d))
       scanned++
     }
     for (const f of files) {
@@ -46,7 +47,7 @@ export async function auditCommand (argv: string[]): Promise<ExitCode> {
       scanned++
     }
     for (const d of dirs) {
-      const r = auditDirectory(d)
+      const r = await auditDirectory(d)
       findings.push(...r.findings)
       scanned += r.files
     }
