@@ -210,7 +210,8 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   ex.diagnosis = explain(ex, {
     timeouts: route.timeouts,
     slow: route.slow,
-    tlsChain: opts.tlsChains.get(new URL(obs.upstream).origin) ?? null,
+    // Chains are only known after a TLS failure was probed: no URL parse per exchange otherwise.
+    tlsChain: opts.tlsChains.size === 0 ? null : opts.tlsChains.get(new URL(obs.upstream).origin) ?? null,
     tokenEvidence: findings.evidence,
     insecureTls: route.insecureTls
   })

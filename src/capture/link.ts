@@ -7,8 +7,20 @@ const EXPLAINED_BY_CHILD = new Set(['upstream_error', 'model_error', 'stream_err
 /** What linking needs of the store. */
 export type LinkStore = Pick<ExchangeStore, 'unlinkedModelExchanges' | 'gatewaysSpanning' | 'setParent'>
 
-const start = (e: Exchange): number => Date.parse(e.started_at)
+// Start times are compared O(gateways x model calls) times per batch: parse each ISO string once.
+const startCache = new WeakMap<Exchange, number>()
+const start = (e: Exchange): number => {
+  let ms = startCache.get(e)
+  if (ms === undefined) {
+    ms = Date.parse(e.started_at)
+    startCache.set(e, ms)
+  }
+  return ms
+}
 const end = (e: Exchange): number => start(e) + e.timings.duration_ms
+
+/** The store's answer is capped at this many rows (the LIMIT of UNLINKED_MODEL_SQL). */
+const STORE_LIMIT = 500
 
 /** The gateway's call must sit inside its request; a little slack for clock rounding. */
 const SLACK_MS = 5
@@ -43,10 +55,22 @@ export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<L
   const batchModels = batch.filter((e) => e.hop === 'model')
   const stored = new Set<Exchange>()
   const candidates = new Map<string, { child: Exchange, parents: Array<{ g: Exchange, link: ExchangeLink, strict: boolean }> }>()
+  // One store query for the whole batch's span instead of one per gateway exchange (a round trip
+  // each on PostgreSQL); each gateway then takes its own window of it. When the span's answer is
+  // capped, the windows are asked one by one as before, so every gateway sees exactly the rows its
+  // own query would return.
+  let spanFrom = Infinity
+  let spanTo = -Infinity
+  for (const g of gateways) {
+    spanFrom = Math.min(spanFrom, start(g) - SLACK_MS)
+    spanTo = Math.max(spanTo, end(g) + SLACK_MS)
+  }
+  const span = await store.unlinkedModelExchanges(spanFrom, spanTo)
+  const spanComplete = span.length < STORE_LIMIT
   for (const g of gateways) {
     const from = start(g) - SLACK_MS
     const to = end(g) + SLACK_MS
-    const fromStore = await store.unlinkedModelExchanges(from, to)
+    const fromStore = spanComplete ? span.filter((c) => start(c) >= from && start(c) <= to) : await store.unlinkedModelExchanges(from, to)
     for (const c of fromStore) stored.add(c)
     const inBatch = batchModels.filter((m) => m.parent_id === null && ((start(m) >= from && start(m) <= to) || m.request.headers['x-request-id'] === g.correlation_id))
     for (const c of [...inBatch, ...fromStore]) {

@@ -12,10 +12,20 @@ function name (v: unknown): string | undefined {
   return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : undefined
 }
 
+// Every request of an instance names the same few endpoints: remember each answer (bounded).
+const endpointCache = new Map<string, string | undefined>()
+
 /** A model endpoint URL without credentials, query or fragment. */
 export function safeEndpoint (v: unknown): string | undefined {
   const text = name(v)
   if (text === undefined) return undefined
+  if (endpointCache.has(text)) return endpointCache.get(text)
+  const safe = parseEndpoint(text)
+  if (endpointCache.size < 1_000) endpointCache.set(text, safe)
+  return safe
+}
+
+function parseEndpoint (text: string): string | undefined {
   try {
     const url = new URL(text)
     url.username = ''

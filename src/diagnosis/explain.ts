@@ -48,13 +48,21 @@ function hostOf (ex: Exchange): string {
   return typeof h === 'string' ? h : originOf(ex.upstream).replace(/^https?:\/\//, '')
 }
 
+// primary() asks for it on every exchange, and routes have few upstreams: remember (bounded).
+const origins = new Map<string, string>()
+
 /** The origin of a recorded upstream URL; the text itself if it does not parse. */
 function originOf (url: string): string {
+  let origin = origins.get(url)
+  if (origin !== undefined) return origin
   try {
-    return new URL(url).origin
+    origin = new URL(url).origin
   } catch {
-    return url
+    origin = url
   }
+  if (origins.size >= 1_000) origins.clear()
+  origins.set(url, origin)
+  return origin
 }
 
 function isLocalhost (url: string): boolean {

@@ -52,6 +52,27 @@ function decodePart (part: string | undefined): Record<string, unknown> | null {
   }
 }
 
+type Decoded = { header: Record<string, unknown>, claims: Record<string, unknown> } | null
+
+// A caller's token comes back on every request until it is renewed: decode each header.claims
+// pair once (bounded). The key leaves out the signature, so the cache holds nothing replayable.
+// The decoded objects are only read, never changed or kept in a result.
+const decodedTokens = new Map<string, Decoded>()
+
+function decodeToken (headerPart: string, claimsPart: string): Decoded {
+  const key = headerPart + '.' + claimsPart
+  const hit = decodedTokens.get(key)
+  if (hit !== undefined) return hit
+  const header = decodePart(headerPart)
+  const claims = decodePart(claimsPart)
+  const decoded = header === null || claims === null ? null : { header, claims }
+  if (key.length <= 4_096) {
+    if (decodedTokens.size >= 1_000) decodedTokens.clear()
+    decodedTokens.set(key, decoded)
+  }
+  return decoded
+}
+
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length <= 512 ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
 
@@ -69,9 +90,9 @@ export function checkToken (authorization: string | null, headers: (name: string
   if (authorization === null || !/^bearer\s/i.test(authorization)) return out
   const parts = authorization.slice(7).trim().split('.')
   if (parts.length !== 3) return out
-  const header = decodePart(parts[0])
-  const claims = decodePart(parts[1])
-  if (header === null || claims === null) return out
+  const decoded = decodeToken(parts[0] as string, parts[1] as string)
+  if (decoded === null) return out
+  const { header, claims } = decoded
   const t: TokenSummary = {}
   const set = <K extends keyof TokenSummary>(k: K, v: TokenSummary[K] | undefined): void => {
     if (v !== undefined) t[k] = v
