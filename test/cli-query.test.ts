@@ -7,7 +7,9 @@ import { request } from 'undici'
 import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
 import { refusedPort } from './helpers/fault-servers.js'
 import { harValidator } from './helpers/har.js'
+import { freshDatabase, pgUnavailable } from './helpers/pg.js'
 import { startHarness } from './helpers/proxy-harness.js'
+import { BACKENDS } from './helpers/stores.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const MAIN = join(ROOT, 'src/cli/main.ts')
@@ -37,10 +39,13 @@ function cli (args: string[], opts: { until?: RegExp, timeoutMs?: number, onStde
   })
 }
 
-t.test('failures, show, summary, tail, export, purge', async (t) => {
+// Through a running proxy, then straight from the store: a SQLite file, or a PostgreSQL database.
+for (const backend of BACKENDS) t.test(`failures, show, summary, tail, export, purge [${backend}]`, async (t) => {
+  const db = backend === 'postgres' ? await freshDatabase(t) : undefined
+  if (db === null) return pgUnavailable(t)
   const model = await startModelServer()
   const port = await refusedPort()
-  const h = await startHarness({ routes: [{ name: 'model', upstream: model.url, hop: 'model' }, { name: 'down', upstream: `http://127.0.0.1:${port}`, hop: 'model' }] })
+  const h = await startHarness({ routes: [{ name: 'model', upstream: model.url, hop: 'model' }, { name: 'down', upstream: `http://127.0.0.1:${port}`, hop: 'model' }], ...(db !== undefined ? { db } : {}) })
   t.teardown(async () => {
     await h.close()
     await model.close()
@@ -104,7 +109,7 @@ t.test('failures, show, summary, tail, export, purge', async (t) => {
   t.equal(refused.code, 2, 'purge without a filter or --all is refused')
 
   await h.close()
-  // The proxy is stopped: the same commands read the file.
+  // The proxy is stopped: the same commands read the store itself.
   const offline = await cli(['failures', '--db', h.dbPath])
   t.equal(offline.code, 0, offline.stderr)
   t.match(offline.stdout, /nov1-1/)

@@ -9,7 +9,9 @@ import type { Summary } from '../src/store/summary.js'
 import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
 import { refusedPort } from './helpers/fault-servers.js'
 import { harValidator } from './helpers/har.js'
+import { freshDatabase, pgUnavailable } from './helpers/pg.js'
 import { startHarness } from './helpers/proxy-harness.js'
+import { BACKENDS } from './helpers/stores.js'
 
 const CHAT = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] })
 const JSON_HEADERS = { 'content-type': 'application/json' }
@@ -20,14 +22,18 @@ async function get<T> (url: string, headers: Record<string, string> = {}): Promi
   return { status: res.statusCode, body: (text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text) as T }
 }
 
-t.test('query API over known traffic', async (t) => {
+// The whole API over each backend: the embedded SQLite file, and a PostgreSQL database.
+for (const backend of BACKENDS) t.test(`query API over known traffic [${backend}]`, async (t) => {
+  const db = backend === 'postgres' ? await freshDatabase(t) : undefined
+  if (db === null) return pgUnavailable(t)
   const model = await startModelServer()
   const port = await refusedPort()
   const h = await startHarness({
     routes: [
       { name: 'model', upstream: model.url, hop: 'model' },
       { name: 'down', upstream: `http://127.0.0.1:${port}`, hop: 'model' }
-    ]
+    ],
+    ...(db !== undefined ? { db } : {})
   })
   t.teardown(async () => {
     await h.close()
