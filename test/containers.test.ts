@@ -2,22 +2,35 @@
  * The container files, checked without a Docker engine or a cluster: the Dockerfile's shape,
  * docker-compose.yml and every deploy/kubernetes/**\/*.yaml parse (all their documents) and
  * reference only files that exist, ports the proxy and the simulators listen on, flags and
- * DUO_DIAG_* variables the proxy accepts (the same parsers start-up uses); then the image's
- * entrypoint command runs against the built dist, laid out as the image's last stage copies it.
+ * DUO_DIAG_* variables the proxy accepts (the same parsers start-up uses), store locations
+ * (parseStoreLocation) whose PostgreSQL host is a service defined beside them, with its
+ * credentials; compose profiles (what `docker compose up` starts, and what each profile adds);
+ * then the image's entrypoint command runs against the built dist, laid out as the image's last
+ * stage copies it, and the compose file's shared-store replicas run on loopback against a real
+ * PostgreSQL.
  */
 import { spawn } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, posix, relative } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import t, { type Test } from 'tap'
 import { parse as parseYaml, parseAllDocuments } from 'yaml'
 import { isLoopback } from '../src/api/auth.js'
+import { startProxy, type RunningProxy } from '../src/app.js'
+import type { Exchange } from '../src/capture/exchange.js'
 import { parseStartFlags } from '../src/cli/start.js'
 import { ConfigError } from '../src/config/errors.js'
 import { loadConfig } from '../src/config/load.js'
 import type { Config } from '../src/config/types.js'
+import { createLogger } from '../src/log/logger.js'
+import { startAiGateway } from '../src/sim/ai-gateway.js'
+import { startModelServer } from '../src/sim/model-server.js'
+import type { SimServer } from '../src/sim/sim-server.js'
+import { parseStoreLocation, type StoreLocation } from '../src/store/store.js'
+import { freshDatabase, pgUnavailable, requirePg } from './helpers/pg.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
@@ -27,7 +40,9 @@ const KUBE_DIR = join(ROOT, 'deploy', 'kubernetes')
 const PROXY_PORTS = [5053, 5054, 5099]
 const GATEWAY_PORT = 5052
 const MODEL_PORT = 8000
-const KNOWN_PORTS = new Set([...PROXY_PORTS, GATEWAY_PORT, MODEL_PORT])
+/** PostgreSQL, the shared store (the compose profile "shared", the Deployment example). */
+const POSTGRES_PORT = 5432
+const KNOWN_PORTS = new Set([...PROXY_PORTS, GATEWAY_PORT, MODEL_PORT, POSTGRES_PORT])
 const SIM_PORTS: Record<string, number> = { gateway: GATEWAY_PORT, model: MODEL_PORT }
 const GATEWAY_IMAGE = 'registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/model-gateway'
 /** Variables the proxy container may carry besides DUO_DIAG_*: anything else is a typo nobody reads. */
@@ -318,6 +333,7 @@ function section (markdown: string, heading: string): string {
 
 /** Every port number in a parsed document: port-like keys and `host:port` in strings. */
 function portsIn (value: unknown, key = ''): number[] {
+  if (key === 'image') return [] // postgres:17 is a tag, not a port
   if (typeof value === 'number') return /^(port|containerPort|targetPort|hostPort|published|target)$/.test(key) ? [value] : []
   if (typeof value === 'string') return [...value.matchAll(/:(\d{2,5})(?=$|[/="'\s)])/g)].map((m) => Number(m[1]))
   if (Array.isArray(value)) return value.flatMap((v) => portsIn(v, key))
@@ -327,7 +343,7 @@ function portsIn (value: unknown, key = ''): number[] {
 
 function checkKnownPorts (t: Test, where: string, value: unknown): void {
   const unknown = [...new Set(portsIn(value))].filter((p) => !KNOWN_PORTS.has(p))
-  t.same(unknown, [], `${where}: only ports the proxy (5053, 5054, 5099) and the simulated gateway (5052) and model (8000) listen on`)
+  t.same(unknown, [], `${where}: only ports the proxy (5053, 5054, 5099), the gateway (5052), the model server (8000) and PostgreSQL (5432) listen on`)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,6 +352,7 @@ function checkKnownPorts (t: Test, where: string, value: unknown): void {
 interface ComposeService {
   build?: string | { context?: string, dockerfile?: string }
   image?: string
+  profiles?: unknown
   entrypoint?: unknown
   command?: unknown
   environment?: Record<string, unknown> | string[]
@@ -372,7 +389,55 @@ function simFlags (args: string[]): { host?: string, port?: string, 'model-endpo
   }).values as { host?: string, port?: string, 'model-endpoint'?: string }
 }
 
-const composeDoc = parseAllDocuments(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'))
+/** The host side of a service's `ports`: "H:C", "IP:H:C", or the long form; "C" alone publishes none. */
+function hostPorts (ports: unknown[] | undefined): Array<{ ip: string, port: number }> {
+  return (ports ?? []).flatMap((p) => {
+    if (typeof p === 'object' && p !== null) {
+      const o = p as Obj
+      return o.published === undefined ? [] : [{ ip: String(o.host_ip ?? '0.0.0.0'), port: Number(o.published) }]
+    }
+    const parts = String(p).split('/')[0]?.split(':') ?? []
+    if (parts.length === 3) return [{ ip: parts[0] as string, port: Number(parts[1]) }]
+    if (parts.length === 2) return [{ ip: '0.0.0.0', port: Number(parts[0]) }]
+    return []
+  })
+}
+
+/** The official postgres image's defaults: its data directory moved in 18. */
+function pgDataDir (major: number, env: Record<string, string>): string {
+  return env.PGDATA ?? (major >= 18 ? `/var/lib/postgresql/${major}/docker` : '/var/lib/postgresql/data')
+}
+
+/** `postgres:17`, `docker.io/library/postgres:17.2-bookworm`, …: the official image, its major version pinned. */
+const POSTGRES_IMAGE = /^(?:docker\.io\/(?:library\/)?)?postgres:(\d+)(?:[.-][\w.-]*)?(?:@sha256:[0-9a-f]+)?$/
+
+/** What a PostgreSQL server is set up with, and so what a client's URL must say. */
+interface PgServer { user: string, password: string, db: string, port: number }
+
+/** The user, password, database and port of a postgres:// URL, with libpq's defaults. */
+function pgUrlParts (url: URL): { user: string, password: string, db: string, port: number } {
+  const user = decodeURIComponent(url.username)
+  return { user, password: decodeURIComponent(url.password), db: decodeURIComponent(url.pathname.replace(/^\//, '')) || user, port: Number(url.port || POSTGRES_PORT) }
+}
+
+/** pg_isready's -h, -U, -d, -p, as a health check or probe passes them. */
+function pgIsReadyFlags (argv: string[]): Record<string, string | undefined> {
+  const at = argv.indexOf('pg_isready')
+  const flags: Record<string, string | undefined> = {}
+  const rest = at < 0 ? [] : argv.slice(at + 1)
+  for (let i = 0; i < rest.length; i++) {
+    const m = /^-([hUdp])(.*)$/.exec(rest[i] as string)
+    if (m === null) continue
+    flags[m[1] as string] = m[2] !== '' ? m[2] : rest[++i]
+  }
+  return flags
+}
+
+/** A proxy service of the compose file, as the checks and the loopback run below need it. */
+interface ComposeProxy { name: string, profiles: string[], config: Config, store: StoreLocation, published: number[] }
+
+const composeText = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')
+const composeDoc = parseAllDocuments(composeText)
 
 t.test('docker-compose.yml: files, commands, ports and names that exist', async (t) => {
   t.equal(composeDoc.length, 1, 'one YAML document')
@@ -382,12 +447,64 @@ t.test('docker-compose.yml: files, commands, ports and names that exist', async 
   checkKnownPorts(t, 'docker-compose.yml', compose)
 
   /** Service name -> ports reachable from other containers, and its kind. */
-  const reachable = new Map<string, { ports: number[], kind: 'proxy' | 'gateway' | 'model' }>()
+  const reachable = new Map<string, { ports: number[], kind: 'proxy' | 'gateway' | 'model' | 'postgres' }>()
+  const databases = new Map<string, PgServer>()
+  const proxies: ComposeProxy[] = []
   const checks: Array<() => void> = []
   const sims: Array<{ name: string, argv: string[] }> = []
+  const profilesOf = (name: string): string[] => {
+    const p = services[name]?.profiles
+    return Array.isArray(p) ? p.map(String) : []
+  }
+  const depsOf = (name: string): Record<string, { condition?: string }> => {
+    const d = services[name]?.depends_on
+    return Array.isArray(d) ? Object.fromEntries(d.map((n) => [n, {}])) : d ?? {}
+  }
 
   for (const [name, svc] of Object.entries(services)) {
     const where = `service ${name}`
+    const profiles = stringList(t, `${where}: profiles`, svc.profiles) ?? []
+    const deps = depsOf(name)
+    for (const [dep, cond] of Object.entries(deps)) {
+      t.ok(dep in services, `${where}: depends on ${dep}, a service`)
+      if (cond.condition === 'service_healthy') t.ok(services[dep]?.healthcheck !== undefined, `${where}: ${dep} has a health check to wait for`)
+    }
+    const env = { ...image.env, ...envMap(svc.environment) }
+    const mounts = (svc.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':') : [String((v as Obj).source), String((v as Obj).target)]))
+    const named = (source: string | undefined): boolean => source !== undefined && !source.startsWith('.') && !source.startsWith('/')
+    for (const [source] of mounts) {
+      if (named(source)) t.ok(compose.volumes !== undefined && (source as string) in compose.volumes, `${where}: volume ${source ?? ''} is declared`)
+      else if (source !== undefined) t.ok(existsSync(join(ROOT, source)), `${where}: ${source} exists`)
+    }
+    const published = (svc.ports ?? []).map((p) => (typeof p === 'object' && p !== null ? Number((p as Obj).target) : Number(String(p).split(':').at(-1)?.split('/')[0])))
+
+    // The one service not built from this repository: the shared store's database.
+    if (svc.image !== undefined && svc.build === undefined) {
+      const pg = POSTGRES_IMAGE.exec(svc.image)
+      if (pg === null) {
+        t.fail(`${where}: image ${svc.image}: only PostgreSQL (the official postgres:<major> image) is pulled, the rest is built here`)
+        continue
+      }
+      const own = envMap(svc.environment)
+      t.ok((own.POSTGRES_PASSWORD ?? '') !== '', `${where}: POSTGRES_PASSWORD is set (the image does not start without one)`)
+      const server: PgServer = { user: own.POSTGRES_USER || 'postgres', password: own.POSTGRES_PASSWORD ?? '', db: '', port: POSTGRES_PORT }
+      server.db = own.POSTGRES_DB || server.user
+      t.equal(own.PGPORT, undefined, `${where}: listens on the default port ${POSTGRES_PORT}`)
+      t.equal(svc.command, undefined, `${where}: the image's own command (postgres on ${POSTGRES_PORT})`)
+      for (const p of published) t.equal(p, POSTGRES_PORT, `${where}: published port ${p} is the one it listens on`)
+      const dataDir = pgDataDir(Number(pg[1]), own)
+      t.ok(mounts.some(([source, target]) => named(source) && target !== undefined && (target === dataDir || isUnder(dataDir, target))), `${where}: its data directory ${dataDir} is on a named volume`)
+      const test = stringList(t, `${where}: healthcheck.test`, svc.healthcheck?.test) ?? []
+      t.ok(test.includes('pg_isready'), `${where}: a pg_isready health check (the proxies wait for it)`)
+      const flags = pgIsReadyFlags(test)
+      t.ok(flags.h !== undefined && isLoopback(flags.h), `${where}: pg_isready over TCP on loopback (-h 127.0.0.1): the first start's temporary server listens on the socket only`)
+      if (flags.U !== undefined) t.equal(flags.U, server.user, `${where}: pg_isready -U is POSTGRES_USER`)
+      if (flags.d !== undefined) t.equal(flags.d, server.db, `${where}: pg_isready -d is POSTGRES_DB`)
+      reachable.set(name, { ports: [POSTGRES_PORT], kind: 'postgres' })
+      databases.set(name, server)
+      continue
+    }
+
     t.ok(svc.build !== undefined, `${where}: built from this repository`)
     const build = typeof svc.build === 'string' ? { context: svc.build } : svc.build ?? {}
     const context = join(ROOT, build.context ?? '.')
@@ -400,13 +517,6 @@ t.test('docker-compose.yml: files, commands, ports and names that exist', async 
     const argv = [...(entrypoint ?? image.entrypoint), ...(command ?? (entrypoint === undefined ? image.cmd : []))]
     const script = argv[1] ?? ''
     t.ok(existsSync(join(ROOT, script.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts'))), `${where}: runs ${script}, built from src/`)
-    const env = { ...image.env, ...envMap(svc.environment) }
-    const mounts = (svc.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':') : [String((v as Obj).source), String((v as Obj).target)]))
-    for (const [source] of mounts) {
-      if (source !== undefined && !source.startsWith('.') && !source.startsWith('/')) t.ok(compose.volumes !== undefined && source in compose.volumes, `${where}: volume ${source} is declared`)
-      else if (source !== undefined) t.ok(existsSync(join(ROOT, source)), `${where}: ${source} exists`)
-    }
-    const published = (svc.ports ?? []).map((p) => (typeof p === 'object' && p !== null ? Number((p as Obj).target) : Number(String(p).split(':').at(-1)?.split('/')[0])))
 
     if (script === 'dist/cli/main.js') {
       const config = proxyConfig(t, { where, argv, env, files: imageFiles() })
@@ -417,11 +527,37 @@ t.test('docker-compose.yml: files, commands, ports and names that exist', async 
       for (const p of published) t.ok(open.includes(p), `${where}: published port ${p} is one the proxy listens on`)
       for (const p of open) t.ok(image.expose.includes(p), `${where}: ${p} is EXPOSEd by the image`)
       reachable.set(name, { ports: open, kind: 'proxy' })
-      t.ok(mounts.some(([, target]) => target !== undefined && isUnder(config.store.path, target)), `${where}: the store ${config.store.path} is on a volume`)
+      // The store, read by the proxy's own parser (--db / DUO_DIAG_STORE__PATH / store.path).
+      let store: StoreLocation
+      try {
+        store = parseStoreLocation(config.store.path)
+      } catch (err) {
+        t.fail(`${where}: the store ${config.store.path}: ${(err as Error).message}`)
+        continue
+      }
+      proxies.push({ name, profiles, config, store, published })
+      if (store.kind === 'sqlite') {
+        t.ok(mounts.some(([, target]) => target !== undefined && isUnder(store.path, target)), `${where}: the SQLite store ${store.path} is on a volume`)
+      } else {
+        const url = new URL(store.url)
+        const wants = pgUrlParts(url)
+        checks.push(() => {
+          const server = databases.get(url.hostname)
+          t.ok(server !== undefined, `${where}: the store's host ${url.hostname} is a PostgreSQL service of this file`)
+          if (server === undefined) return
+          t.equal(wants.port, server.port, `${where}: the store's port ${wants.port} is the one ${url.hostname} listens on`)
+          t.equal(wants.user, server.user, `${where}: the store's user is ${url.hostname}'s POSTGRES_USER`)
+          t.equal(wants.password, server.password, `${where}: the store's password is ${url.hostname}'s POSTGRES_PASSWORD`)
+          t.equal(wants.db, server.db, `${where}: the store's database is ${url.hostname}'s POSTGRES_DB`)
+          const dbProfiles = profilesOf(url.hostname)
+          t.ok(dbProfiles.length === 0 || (profiles.length > 0 && profiles.every((p) => dbProfiles.includes(p))), `${where}: ${url.hostname} starts whenever it does (profiles ${JSON.stringify(profiles)} vs ${JSON.stringify(dbProfiles)})`)
+          t.equal(deps[url.hostname]?.condition, 'service_healthy', `${where}: waits for ${url.hostname}'s health check`)
+        })
+      }
       checks.push(() => {
         for (const r of config.routes) {
           const target = reachable.get(r.upstream.hostname)
-          t.ok(target !== undefined, `${where}: route ${r.name}'s upstream host ${r.upstream.hostname} is a service`)
+          t.ok(target !== undefined && target.kind !== 'postgres', `${where}: route ${r.name}'s upstream host ${r.upstream.hostname} is an HTTP service`)
           if (target !== undefined) t.ok(target.ports.includes(Number(r.upstream.port)), `${where}: route ${r.name} -> ${r.upstream.host}: ${r.upstream.hostname} listens there`)
         }
       })
@@ -454,17 +590,54 @@ t.test('docker-compose.yml: files, commands, ports and names that exist', async 
     } else {
       t.fail(`${where}: runs "${argv.join(' ')}", neither the proxy nor a simulator`)
     }
-
-    const deps: Record<string, { condition?: string }> = Array.isArray(svc.depends_on) ? Object.fromEntries(svc.depends_on.map((d) => [d, {}])) : svc.depends_on ?? {}
-    for (const [dep, cond] of Object.entries(deps)) {
-      t.ok(dep in services, `${where}: depends on ${dep}, a service`)
-      if (cond.condition === 'service_healthy') t.ok(services[dep]?.healthcheck !== undefined, `${where}: ${dep} has a health check to wait for`)
-    }
   }
   for (const check of checks) check()
-  t.ok([...reachable.values()].some((r) => r.kind === 'proxy'), 'the proxy runs')
-  t.ok([...reachable.values()].some((r) => r.kind === 'gateway'), 'beside a simulated gateway')
-  t.ok([...reachable.values()].some((r) => r.kind === 'model'), 'and a simulated model server')
+
+  // What `docker compose up` starts (services without profiles), and what each profile adds.
+  const enabledWith = (active: string[]): string[] => Object.keys(services).filter((n) => profilesOf(n).length === 0 || profilesOf(n).some((p) => active.includes(p))).sort()
+  const kindOf = (n: string): string | undefined => reachable.get(n)?.kind
+  const defaults = enabledWith([])
+  t.same(defaults, ['gateway', 'model', 'proxy'], '`docker compose up` starts the original services only: the proxy, the simulated gateway and model')
+  t.ok(defaults.some((n) => kindOf(n) === 'proxy'), 'the proxy runs')
+  t.ok(defaults.some((n) => kindOf(n) === 'gateway'), 'beside a simulated gateway')
+  t.ok(defaults.some((n) => kindOf(n) === 'model'), 'and a simulated model server')
+  t.same(defaults.filter((n) => kindOf(n) === 'postgres' || proxies.some((p) => p.name === n && p.store.kind === 'postgres')), [], '`docker compose up` starts no PostgreSQL and no proxy that needs one')
+
+  const declared = [...new Set(Object.keys(services).flatMap(profilesOf))].sort()
+  const header = composeText.slice(0, composeText.search(/^[^#\n]/m))
+  const readmeContainers = section(readFileSync(join(ROOT, 'README.md'), 'utf8'), '## Containers')
+  /** Profiles in which two or more proxies share one PostgreSQL database, with those proxies. */
+  const shared: Array<{ profile: string, proxies: ComposeProxy[] }> = []
+  for (const [label, active] of [['`docker compose up`', []] as const, ...declared.map((p) => [`profile ${p}`, [p]] as const)]) {
+    const enabled = enabledWith([...active])
+    for (const n of enabled) {
+      for (const dep of Object.keys(depsOf(n))) t.ok(enabled.includes(dep), `${label}: ${n} depends on ${dep}, which starts too`)
+    }
+    const bound = enabled.flatMap((n) => hostPorts(services[n]?.ports).map((h) => ({ ...h, n })))
+    const clashes = bound.flatMap((a, i) => bound.slice(i + 1).filter((b) => a.port === b.port && (a.ip === b.ip || a.ip === '0.0.0.0' || b.ip === '0.0.0.0')).map((b) => `${a.n} and ${b.n} on ${a.port}`))
+    t.same(clashes, [], `${label}: every host port is published once (${bound.map((b) => `${b.n} ${b.ip}:${b.port}`).join(', ')})`)
+    const groups = new Map<string, ComposeProxy[]>()
+    for (const p of proxies.filter((p) => enabled.includes(p.name) && p.store.kind === 'postgres')) {
+      const url = new URL((p.store as { url: string }).url)
+      const key = `${url.hostname}:${pgUrlParts(url).port}/${pgUrlParts(url).db}`
+      groups.set(key, [...(groups.get(key) ?? []), p])
+    }
+    for (const [key, group] of groups) {
+      if (group.length < 2) continue
+      const instances = group.map((p) => p.config.proxyInstance)
+      t.same(instances.filter((x, i) => instances.indexOf(x) !== i), [], `${label}: the proxies sharing ${key} name themselves apart (--proxy-instance ${instances.join(', ')})`)
+      for (const p of group) {
+        const admin = p.config.admin.listen
+        t.ok(admin !== null && p.published.includes(admin.port) && hostPorts(services[p.name]?.ports).length > 0, `${label}: ${p.name}'s admin API is published, so either replica can be asked`)
+      }
+      if (active.length > 0) shared.push({ profile: active[0] as string, proxies: group })
+    }
+  }
+  for (const p of declared) {
+    t.match(header, `docker compose --profile ${p} up`, `the comment at the top says how to start profile ${p}`)
+    t.match(readmeContainers, `--profile ${p}`, `the README's Containers section mentions profile ${p}`)
+  }
+  t.ok(shared.length > 0, 'a profile runs two or more proxies on one PostgreSQL store')
 
   // The simulators accept exactly these arguments: run each (on a free loopback port) until it listens.
   await ensureDist(t)
@@ -474,14 +647,94 @@ t.test('docker-compose.yml: files, commands, ports and names that exist', async 
     t.match(res.line, { msg: 'simulator listening' }, `service ${sim.name}: node ${sim.argv.slice(1).join(' ')} starts (stderr: ${res.stderr})`)
     t.equal(res.code, 0, `service ${sim.name}: exits 0 on SIGTERM`)
   }
+
+  // Each shared profile's proxies as configured here, on loopback, against a real PostgreSQL:
+  // one query on either of them shows every one's records.
+  for (const { profile, proxies: group } of shared) {
+    await t.test(`profile ${profile}: ${group.map((p) => p.name).join(', ')} on one PostgreSQL store, run on loopback`, async (t) => {
+      await runSharedStore(t, group, (host) => kindOf(host))
+    })
+  }
 })
+
+/**
+ * Starts the simulators the proxies' routes point at and the proxies themselves (their compose
+ * configuration, with loopback addresses and a fresh database of the suite's PostgreSQL cluster
+ * for the service names), sends one request through each, then asks each admin API for all
+ * records, for each instance's records and for each request's correlation id.
+ */
+async function runSharedStore (t: Test, group: ComposeProxy[], kindOf: (host: string) => string | undefined): Promise<void> {
+  if (!requirePg(t)) return
+  const db = await freshDatabase(t)
+  if (db === null) {
+    pgUnavailable(t)
+    return
+  }
+  const sims = new Map<string, SimServer>()
+  const running: Array<{ p: ComposeProxy, proxy: RunningProxy, admin: string, route: string }> = []
+  try {
+    for (const host of new Set(group.flatMap((p) => p.config.routes.map((r) => r.upstream.hostname)))) {
+      const kind = kindOf(host)
+      if (kind === 'gateway') sims.set(host, await startAiGateway({ record: false }))
+      else if (kind === 'model') sims.set(host, await startModelServer({ record: false }))
+      else t.fail(`upstream ${host} is a ${kind ?? 'missing'} service: not simulated here`)
+    }
+    for (const p of group) {
+      const config: Config = {
+        ...p.config,
+        routes: p.config.routes.map((r) => {
+          const upstream = new URL(r.upstream.href)
+          upstream.hostname = '127.0.0.1'
+          upstream.port = String(sims.get(r.upstream.hostname)?.port ?? 1)
+          return { ...r, listen: { host: '127.0.0.1', port: 0 }, upstream }
+        }),
+        admin: { ...p.config.admin, listen: { host: '127.0.0.1', port: 0 } },
+        store: { ...p.config.store, path: db, flushIntervalMs: 5 },
+        log: { level: 'warn', file: join(tmp, `${p.name}.log`) }
+      }
+      const proxy = await startProxy(config, createLogger(config.log.level, config.log.file))
+      running.push({ p, proxy, admin: `http://127.0.0.1:${proxy.admin?.address.port ?? 0}`, route: `http://127.0.0.1:${proxy.routes[0]?.address.port ?? 0}` })
+    }
+    const get = async (base: string, token: string | null, query: string): Promise<Exchange[]> => {
+      const res = await fetch(`${base}/api/exchanges?limit=1000${query}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } })
+      t.equal(res.status, 200, `GET /api/exchanges${query === '' ? '' : `?${query.slice(1)}`}: 200`)
+      return ((await res.json()) as { items: Exchange[] }).items
+    }
+    const body = JSON.stringify({ current_file: { file_name: 'a.py', content_above_cursor: 'def f(', content_below_cursor: '' }, model_provider: 'litellm', model_name: 'mistral-7b-instruct' })
+    for (const r of running) {
+      const res = await fetch(`${r.route}/v2/code/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': `compose-${r.p.name}` }, body })
+      await res.arrayBuffer()
+      t.equal(res.status, 200, `${r.p.name}: a code completion through its route`)
+    }
+    const instances = running.map((r) => r.p.config.proxyInstance).sort()
+    for (const r of running) {
+      const token = r.p.config.admin.token
+      let items: Exchange[] = []
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
+        items = await get(r.admin, token, '')
+        if (instances.every((i) => items.some((e) => e.proxy_instance === i))) break
+      }
+      t.same([...new Set(items.map((e) => e.proxy_instance))].sort(), instances, `${r.p.name}'s admin API lists every instance's records`)
+      for (const other of running) {
+        const one = await get(r.admin, token, `&proxy_instance=${encodeURIComponent(other.p.config.proxyInstance)}`)
+        t.ok(one.length > 0 && one.every((e) => e.proxy_instance === other.p.config.proxyInstance), `${r.p.name}: ?proxy_instance=${other.p.config.proxyInstance} gives that instance's records only (${one.length})`)
+        const byId = await get(r.admin, token, `&correlation_id=compose-${other.p.name}`)
+        t.same(byId.map((e) => e.proxy_instance), [other.p.config.proxyInstance], `${r.p.name}: the request sent through ${other.p.name}, by its correlation id`)
+      }
+    }
+  } finally {
+    for (const r of running) await r.proxy.close('test')
+    for (const s of sims.values()) await s.close()
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // deploy/kubernetes
 
 interface K8sDoc { apiVersion?: string, kind?: string, metadata?: { name?: string, labels?: Record<string, string> }, [key: string]: unknown }
-interface EnvVar { name: string, value?: string, valueFrom?: { secretKeyRef?: { name: string, key: string }, configMapKeyRef?: { name: string, key: string } } }
-interface Probe { httpGet?: { path?: string, port?: number | string } }
+interface KeyRef { name: string, key: string }
+interface EnvVar { name: string, value?: string, valueFrom?: { secretKeyRef?: KeyRef, configMapKeyRef?: KeyRef, fieldRef?: { fieldPath: string }, resourceFieldRef?: unknown } }
+interface Probe { httpGet?: { path?: string, port?: number | string }, exec?: { command?: string[] } }
 interface SecurityContext { runAsNonRoot?: boolean, runAsUser?: number, readOnlyRootFilesystem?: boolean, allowPrivilegeEscalation?: boolean, fsGroup?: number }
 interface Container {
   name: string
@@ -500,8 +753,32 @@ interface Container {
 }
 interface Volume { name: string, configMap?: { name: string, items?: Array<{ key: string, path: string }> }, secret?: { secretName: string }, persistentVolumeClaim?: { claimName: string }, emptyDir?: unknown }
 interface PodSpec { containers: Container[], volumes?: Volume[], securityContext?: SecurityContext }
-interface Deployment extends K8sDoc { spec: { replicas?: number, selector: { matchLabels: Record<string, string> }, template: { metadata: { labels: Record<string, string> }, spec: PodSpec } } }
-interface Service extends K8sDoc { spec: { selector: Record<string, string>, ports: Array<{ name?: string, port: number, targetPort?: number | string }> } }
+/** A Deployment or a StatefulSet: Pods from a template. */
+interface Workload extends K8sDoc {
+  spec: {
+    replicas?: number
+    serviceName?: string
+    selector: { matchLabels: Record<string, string> }
+    template: { metadata: { labels: Record<string, string> }, spec: PodSpec }
+    volumeClaimTemplates?: Array<{ metadata: { name: string }, spec?: { accessModes?: string[] } }>
+  }
+}
+interface Service extends K8sDoc { spec: { selector: Record<string, string>, clusterIP?: string, ports: Array<{ name?: string, port: number, targetPort?: number | string }> } }
+interface Claim extends K8sDoc { spec?: { accessModes?: string[] } }
+
+/** What the downward API gives a variable (`fieldRef`), for a sample Pod. */
+function downward (fieldPath: string, pod: string): string | undefined {
+  const fields: Record<string, string> = {
+    'metadata.name': pod,
+    'metadata.namespace': 'ddp-test',
+    'metadata.uid': `00000000-0000-4000-8000-${Buffer.from(pod).toString('hex').slice(0, 12).padEnd(12, '0')}`,
+    'spec.nodeName': 'node-1',
+    'spec.serviceAccountName': 'default',
+    'status.hostIP': '192.0.2.1',
+    'status.podIP': '192.0.2.10'
+  }
+  return fields[fieldPath] ?? (/^metadata\.(labels|annotations)\['[^']+'\]$/.test(fieldPath) ? 'x' : undefined)
+}
 
 function yamlFiles (dir: string): string[] {
   if (!existsSync(dir)) return []
@@ -529,6 +806,7 @@ t.test('deploy/kubernetes: the examples are there, each with a README', async (t
     t.match(text, /AI gateway URL/, `${rel}/README.md: the GitLab setting to change`)
     t.match(text, /\/v1/, `${rel}/README.md: the model endpoint keeps its /v1`)
     t.match(text, /## Removing it/, `${rel}/README.md: how to remove it again`)
+    t.notMatch(text, /planned|does not exist yet|not available yet/i, `${rel}/README.md: promises nothing that is not there`)
   }
 })
 
@@ -536,7 +814,9 @@ for (const dir of kubeDirs) {
   t.test(`${relative(ROOT, dir)}: manifests the proxy accepts`, async (t) => {
     const docs: K8sDoc[] = []
     for (const file of kubeFiles.filter((f) => dirname(f) === dir)) {
-      const parsed = parseAllDocuments(readFileSync(file, 'utf8'))
+      const text = readFileSync(file, 'utf8')
+      t.notMatch(text, /planned|does not exist yet|not available yet/i, `${relative(ROOT, file)}: promises nothing that is not there`)
+      const parsed = parseAllDocuments(text)
       for (const [i, d] of parsed.entries()) {
         t.same(d.errors.map((e) => e.message), [], `${relative(ROOT, file)} document ${i + 1} parses`)
         const js = d.toJS() as K8sDoc | null
@@ -563,22 +843,35 @@ for (const dir of kubeDirs) {
       for (const [key, text] of Object.entries(data ?? {})) checkKnownPorts(t, `ConfigMap ${doc.metadata?.name ?? ''} ${key}`, parseYaml(text))
     }
 
-    const deployments = docs.filter((d): d is Deployment => d.kind === 'Deployment')
-    t.ok(deployments.length > 0, 'a Deployment')
-    /** Container port names and numbers per Deployment, and which container is the proxy. */
-    const podPorts = new Map<Deployment, Array<{ name?: string, containerPort: number, proxy: boolean }>>()
+    const workloads = docs.filter((d): d is Workload => d.kind === 'Deployment' || d.kind === 'StatefulSet')
+    t.ok(workloads.some((w) => w.kind === 'Deployment'), 'a Deployment')
+    /** Container port names and numbers per workload, and which container is the proxy. */
+    const podPorts = new Map<Workload, Array<{ name?: string, containerPort: number, proxy: boolean }>>()
+    /** PostgreSQL containers, by workload, and the proxies' PostgreSQL stores, checked against them once all are read. */
+    const databases: Array<PgServer & { workload: Workload, where: string }> = []
+    const pgStores: Array<{ where: string, url: URL }> = []
 
-    for (const dep of deployments) {
-      const name = `Deployment ${dep.metadata?.name ?? ''}`
+    for (const dep of workloads) {
+      const name = `${dep.kind ?? ''} ${dep.metadata?.name ?? ''}`
       const pod = dep.spec.template.spec
+      const replicas = dep.spec.replicas ?? 1
       for (const [k, v] of Object.entries(dep.spec.selector.matchLabels)) t.equal(dep.spec.template.metadata.labels[k], v, `${name}: the selector matches the Pod's labels (${k})`)
+      if (dep.kind === 'StatefulSet') t.ok(dep.spec.serviceName !== undefined && find('Service', dep.spec.serviceName) !== undefined, `${name}: its governing Service ${dep.spec.serviceName ?? '(none)'} is defined`)
+      // Two sample Pods of this workload, as Kubernetes names them.
+      const podNames = dep.kind === 'StatefulSet' ? [0, 1].map((i) => `${dep.metadata?.name ?? ''}-${i}`) : ['7d9f8c6b5-x2x4q', '7d9f8c6b5-k8m2p'].map((s) => `${dep.metadata?.name ?? ''}-${s}`)
       const ports: Array<{ name?: string, containerPort: number, proxy: boolean }> = []
       podPorts.set(dep, ports)
       const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]))
+      const claimTemplates = new Map((dep.spec.volumeClaimTemplates ?? []).map((c) => [c.metadata.name, c]))
       for (const v of pod.volumes ?? []) {
         if (v.configMap !== undefined) t.ok(find('ConfigMap', v.configMap.name), `${name}: volume ${v.name}: ConfigMap ${v.configMap.name} is defined`)
         if (v.secret !== undefined) t.ok(find('Secret', v.secret.secretName), `${name}: volume ${v.name}: Secret ${v.secret.secretName} is defined`)
-        if (v.persistentVolumeClaim !== undefined) t.ok(find('PersistentVolumeClaim', v.persistentVolumeClaim.claimName), `${name}: volume ${v.name}: claim ${v.persistentVolumeClaim.claimName} is defined`)
+        if (v.persistentVolumeClaim !== undefined) {
+          const claim = find<Claim>('PersistentVolumeClaim', v.persistentVolumeClaim.claimName)
+          t.ok(claim, `${name}: volume ${v.name}: claim ${v.persistentVolumeClaim.claimName} is defined`)
+          // A ReadWriteOnce claim binds to one node: replicas elsewhere could not mount it.
+          if (replicas > 1) t.notOk(claim?.spec?.accessModes?.includes('ReadWriteOnce'), `${name}: ${replicas} replicas share no ReadWriteOnce claim (${v.persistentVolumeClaim.claimName})`)
+        }
       }
       if (volumes.size > 0) {
         const used = new Set(pod.containers.flatMap((c) => (c.volumeMounts ?? []).map((m) => m.name)))
@@ -587,19 +880,30 @@ for (const dir of kubeDirs) {
 
       for (const c of pod.containers) {
         const where = `${name} container ${c.name}`
-        for (const m of c.volumeMounts ?? []) t.ok(volumes.has(m.name), `${where}: mounts volume ${m.name}, which the Pod defines`)
+        for (const m of c.volumeMounts ?? []) t.ok(volumes.has(m.name) || claimTemplates.has(m.name), `${where}: mounts volume ${m.name}, which the Pod (or a claim template) defines`)
         t.equal(c.envFrom, undefined, `${where}: variables are listed one by one (envFrom is not read here)`)
-        const env: Record<string, string> = {}
-        for (const e of c.env ?? []) {
-          const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef
-          if (ref !== undefined) {
-            const source = e.valueFrom?.secretKeyRef !== undefined ? secretData(ref.name) : configMapData(ref.name)
-            t.ok(source?.[ref.key] !== undefined, `${where}: ${e.name} comes from ${e.valueFrom?.secretKeyRef !== undefined ? 'Secret' : 'ConfigMap'} ${ref.name} key ${ref.key}, which is defined`)
-            env[e.name] = source?.[ref.key] ?? ''
-          } else {
-            env[e.name] = e.value ?? ''
+        // The container's environment in a given Pod: Secret and ConfigMap keys, the downward API.
+        const envFor = (podName: string, report: boolean): Record<string, string> => {
+          const env: Record<string, string> = {}
+          for (const e of c.env ?? []) {
+            const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef
+            const field = e.valueFrom?.fieldRef
+            if (ref !== undefined) {
+              const source = e.valueFrom?.secretKeyRef !== undefined ? secretData(ref.name) : configMapData(ref.name)
+              if (report) t.ok(source?.[ref.key] !== undefined, `${where}: ${e.name} comes from ${e.valueFrom?.secretKeyRef !== undefined ? 'Secret' : 'ConfigMap'} ${ref.name} key ${ref.key}, which is defined`)
+              env[e.name] = source?.[ref.key] ?? ''
+            } else if (field !== undefined) {
+              const value = downward(field.fieldPath, podName)
+              if (report) t.ok(value !== undefined, `${where}: ${e.name} from the downward API's ${field.fieldPath}, a field it offers to variables`)
+              env[e.name] = value ?? ''
+            } else {
+              if (report) t.equal(e.valueFrom, undefined, `${where}: ${e.name}: valueFrom is a secretKeyRef, configMapKeyRef or fieldRef`)
+              env[e.name] = e.value ?? ''
+            }
           }
+          return env
         }
+        const env = envFor(podNames[0] as string, true)
         const declared = (c.ports ?? []).map((p) => p.containerPort)
 
         if (c.image.startsWith(`${GATEWAY_IMAGE}:`)) {
@@ -607,8 +911,31 @@ for (const dir of kubeDirs) {
           for (const p of c.ports ?? []) ports.push({ ...p, proxy: false })
           continue
         }
+        const pgImage = POSTGRES_IMAGE.exec(c.image)
+        if (pgImage !== null) {
+          t.same(declared, [POSTGRES_PORT], `${where}: PostgreSQL on ${POSTGRES_PORT}`)
+          for (const p of c.ports ?? []) ports.push({ ...p, proxy: false })
+          t.equal(env.PGPORT, undefined, `${where}: listens on the default port ${POSTGRES_PORT}`)
+          t.ok(c.env?.find((e) => e.name === 'POSTGRES_PASSWORD')?.valueFrom?.secretKeyRef !== undefined, `${where}: POSTGRES_PASSWORD comes from a Secret`)
+          const user = env.POSTGRES_USER || 'postgres'
+          databases.push({ workload: dep, where, user, password: env.POSTGRES_PASSWORD ?? '', db: env.POSTGRES_DB || user, port: POSTGRES_PORT })
+          const dataDir = pgDataDir(Number(pgImage[1]), env)
+          const dataMount = (c.volumeMounts ?? []).find((m) => m.mountPath === dataDir || isUnder(dataDir, m.mountPath))
+          const persistent = dataMount !== undefined && (claimTemplates.has(dataMount.name) || volumes.get(dataMount.name)?.persistentVolumeClaim !== undefined)
+          t.ok(persistent, `${where}: its data directory ${dataDir} is on a persistent volume (${dataMount?.name ?? 'none'})`)
+          t.ok(dataMount !== undefined && dataMount.mountPath !== dataDir, `${where}: PGDATA is a directory below the mount point (a new volume may hold lost+found)`)
+          t.equal(replicas, 1, `${name}: one PostgreSQL instance (no replication in this example)`)
+          for (const [kind, p] of [['readinessProbe', c.readinessProbe], ['livenessProbe', c.livenessProbe]] as const) {
+            const cmd = p?.exec?.command ?? []
+            t.ok(cmd.includes('pg_isready'), `${where}: ${kind} runs pg_isready`)
+            const flags = pgIsReadyFlags(cmd)
+            t.ok(flags.h !== undefined && isLoopback(flags.h), `${where}: ${kind}: pg_isready over TCP on loopback (the first start's temporary server listens on the socket only)`)
+            if (flags.U !== undefined) t.equal(flags.U, user, `${where}: ${kind}: pg_isready -U is POSTGRES_USER`)
+          }
+          continue
+        }
         if (!/(^|\/)duo-diag-proxy:/.test(c.image)) {
-          t.fail(`${where}: ${c.image} is neither the proxy nor the AI gateway`)
+          t.fail(`${where}: ${c.image} is neither the proxy, the AI gateway nor PostgreSQL`)
           continue
         }
         for (const p of c.ports ?? []) ports.push({ ...p, proxy: true })
@@ -644,6 +971,22 @@ for (const dir of kubeDirs) {
           t.ok([GATEWAY_PORT, MODEL_PORT].includes(Number(r.upstream.port)), `${where}: route ${r.name} forwards to ${r.upstream.host}: the gateway's or the model server's port`)
         }
 
+        // The store, read by the proxy's own parser (DUO_DIAG_STORE__PATH / store.path / --db).
+        let store: StoreLocation | null = null
+        try {
+          store = parseStoreLocation(config.store.path)
+        } catch (err) {
+          t.fail(`${where}: the store ${config.store.path}: ${(err as Error).message}`)
+        }
+        if (store?.kind === 'postgres') pgStores.push({ where, url: new URL(store.url) })
+        // Several replicas: one shared store, and each names itself in its records.
+        if (replicas > 1) {
+          t.equal(store?.kind, 'postgres', `${where}: ${replicas} replicas share one PostgreSQL store (a SQLite file is one Pod's alone)`)
+          const second = proxyConfig(t, { where: `${where} (a second Pod)`, argv, env: { ...image.env, ...envFor(podNames[1] as string, false) }, files })
+          t.not(config.proxyInstance, second?.proxyInstance, `${where}: the replicas name themselves apart (proxy_instance ${config.proxyInstance}, ${second?.proxyInstance ?? '?'}: DUO_DIAG_PROXY_INSTANCE from metadata.name)`)
+          t.equal(config.proxyInstance, podNames[0], `${where}: proxy_instance is the Pod name`)
+        }
+
         const adminPort = config.admin.listen?.port
         const probePort = (p: Probe | undefined): number | undefined => {
           const port = p?.httpGet?.port
@@ -652,6 +995,9 @@ for (const dir of kubeDirs) {
         const probes = { livenessProbe: c.livenessProbe, readinessProbe: c.readinessProbe, startupProbe: c.startupProbe }
         t.equal(c.livenessProbe?.httpGet?.path, '/healthz', `${where}: liveness on /healthz`)
         t.ok(Object.values(probes).some((p) => p?.httpGet?.path === '/readyz'), `${where}: a probe on /readyz`)
+        // /readyz answers 503 while the store fails: as readiness it would take the proxy out of
+        // the Service whenever PostgreSQL (or the disk) is away, although it still forwards.
+        t.not(c.readinessProbe?.httpGet?.path, '/readyz', `${where}: readiness does not follow the store (fail-open)`)
         for (const [kind, p] of Object.entries(probes)) {
           if (p === undefined) continue
           t.ok(['/healthz', '/readyz'].includes(p.httpGet?.path ?? ''), `${where}: ${kind} asks /healthz or /readyz`)
@@ -669,31 +1015,56 @@ for (const dir of kubeDirs) {
         t.equal(sc.allowPrivilegeEscalation, false, `${where}: allowPrivilegeEscalation: false`)
         t.equal(sc.readOnlyRootFilesystem, true, `${where}: read-only root filesystem`)
         const writable = (c.volumeMounts ?? []).filter((m) => m.readOnly !== true && m.subPath === undefined).map((m) => m.mountPath)
-        for (const path of [config.store.path, config.log.file].filter((p): p is string => p !== null && p !== ':memory:')) {
+        const sqlite = store?.kind === 'sqlite' && store.path !== ':memory:' ? store.path : null
+        for (const path of [sqlite, config.log.file].filter((p): p is string => p !== null)) {
           t.ok(writable.some((w) => isUnder(path, w)), `${where}: ${path} is on a writable volume`)
         }
-        t.ok(writable.includes('/data'), `${where}: /data (the image's VOLUME) is mounted writable`)
-        t.ok(writable.includes('/tmp'), `${where}: /tmp is writable (SQLite's temporary files)`)
+        if (sqlite !== null) t.ok(writable.includes('/data'), `${where}: /data (the image's VOLUME, the SQLite store) is mounted writable`)
+        t.ok(writable.includes('/tmp'), `${where}: /tmp is writable (SQLite's temporary files, the bundle's scratch space)`)
       }
       const names = ports.map((p) => p.name).filter((n): n is string => n !== undefined)
       t.same(names.filter((n, i) => names.indexOf(n) !== i), [], `${name}: port names are unique in the Pod`)
       for (const n of names) t.ok(/^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/.test(n), `${name}: port name ${n} is a valid IANA service name (15 characters at most)`)
     }
 
-    for (const svc of docs.filter((d): d is Service => d.kind === 'Service')) {
+    const services = docs.filter((d): d is Service => d.kind === 'Service')
+    const selectedBy = (svc: Service): Workload[] => workloads.filter((d) => Object.entries(svc.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v))
+    const portOf = (dep: Workload, target: number | string): { name?: string, containerPort: number, proxy: boolean } | undefined =>
+      podPorts.get(dep)?.find((cp) => (typeof target === 'number' ? cp.containerPort === target : cp.name === target))
+    for (const svc of services) {
       const name = `Service ${svc.metadata?.name ?? ''}`
-      const selected = deployments.filter((d) => Object.entries(svc.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v))
-      t.ok(selected.length > 0, `${name}: selects a Deployment's Pods`)
+      const selected = selectedBy(svc)
+      t.ok(selected.length > 0, `${name}: selects a workload's Pods`)
       for (const p of svc.spec.ports) {
         const target = p.targetPort ?? p.port
         for (const dep of selected) {
-          const cp = podPorts.get(dep)?.find((cp) => (typeof target === 'number' ? cp.containerPort === target : cp.name === target))
-          t.ok(cp !== undefined, `${name}: port ${p.port} -> ${target}: a port of Deployment ${dep.metadata?.name ?? ''}`)
+          const cp = portOf(dep, target)
+          t.ok(cp !== undefined, `${name}: port ${p.port} -> ${target}: a port of ${dep.kind ?? ''} ${dep.metadata?.name ?? ''}`)
           if (cp?.proxy === true) t.ok(PROXY_PORTS.includes(cp.containerPort) && cp.containerPort !== 5099, `${name}: port ${p.port} reaches a proxy route (${cp.containerPort}), not the admin API`)
         }
       }
       const readme = join(dir, 'README.md')
       if (existsSync(readme)) t.match(readFileSync(readme, 'utf8'), `${svc.metadata?.name ?? ''}.<namespace>.svc.cluster.local:`, `${name}: the README gives its URL`)
+    }
+
+    // A proxy's PostgreSQL store is a Service of these manifests, with the database's credentials.
+    for (const { where, url } of pgStores) {
+      const labels = url.hostname.split('.')
+      const svcName = labels[0] as string
+      t.ok(labels.length <= 2 || labels.slice(2).join('.') === 'svc' || labels.slice(2).join('.') === 'svc.cluster.local', `${where}: the store's host ${url.hostname} is a Service name (NAME, NAME.NAMESPACE, NAME.NAMESPACE.svc.cluster.local)`)
+      const svc = find<Service>('Service', svcName)
+      t.ok(svc !== undefined, `${where}: the store's host ${url.hostname} is the Service ${svcName}, defined here`)
+      if (svc === undefined) continue
+      const wants = pgUrlParts(url)
+      const sp = svc.spec.ports.find((p) => p.port === wants.port)
+      t.ok(sp !== undefined, `${where}: Service ${svcName} has the store's port ${wants.port}`)
+      if (sp === undefined) continue
+      const server = databases.find((d) => selectedBy(svc).includes(d.workload) && portOf(d.workload, sp.targetPort ?? sp.port)?.containerPort === d.port)
+      t.ok(server !== undefined, `${where}: Service ${svcName} port ${wants.port} reaches a PostgreSQL container`)
+      if (server === undefined) continue
+      t.equal(wants.user, server.user, `${where}: the store's user is ${server.where}'s POSTGRES_USER`)
+      t.equal(wants.password, server.password, `${where}: the store's password is ${server.where}'s POSTGRES_PASSWORD (change both together)`)
+      t.equal(wants.db, server.db, `${where}: the store's database is ${server.where}'s POSTGRES_DB`)
     }
   })
 }
