@@ -150,13 +150,15 @@ eachBackend(t, 'summary: totals, breakdowns and nearest-rank percentiles compute
 })
 
 eachBackend(t, 'linking: unlinked model calls, spanning gateways, a stored parent, the trace', async (t, store) => {
-  const g = exchange({ hop: 'gateway', startMs: 1000, correlation_id: 'trace-1', timings: { ttfb_ms: 50, duration_ms: 500 } })
+  // Fractional durations, as measured: the linking bounds are fractional too.
+  const g = exchange({ hop: 'gateway', startMs: 1000, correlation_id: 'trace-1', timings: { ttfb_ms: 50.125, duration_ms: 500.375 } })
   const other = exchange({ hop: 'gateway', startMs: 1100, timings: { ttfb_ms: 5, duration_ms: 100 } })
   const child = exchange({ hop: 'model', startMs: 1150, correlation_source: 'minted', timings: { ttfb_ms: 20, duration_ms: 30 } })
   const late = exchange({ hop: 'model', startMs: 5000 })
   await store.insert([g, other, child, late])
-  t.same((await store.unlinkedModelExchanges(T0 + 1000, T0 + 1500)).map((e) => e.id), [child.id], 'model calls in the window, not yet linked')
-  t.equal(await store.gatewaysSpanning(T0 + 1150, T0 + 1180), 2, 'both gateway requests span the call')
+  t.same((await store.unlinkedModelExchanges(T0 + 999.5, T0 + 1500.375)).map((e) => e.id), [child.id], 'model calls in the window, not yet linked')
+  t.same(await store.unlinkedModelExchanges(T0 + 1150.5, T0 + 4999.9), [], 'fractional bounds keep their meaning')
+  t.equal(await store.gatewaysSpanning(T0 + 1150.25, T0 + 1180.5), 2, 'both gateway requests span the call')
   t.equal(await store.gatewaysSpanning(T0 + 1150, T0 + 1400), 1, 'only the long one spans a longer call')
   child.parent_id = g.id
   child.link = { method: 'inferred', confidence: 0.5 }

@@ -40,6 +40,7 @@ const TLS_PROBE_TTL_MS = 60_000
  */
 export class CaptureEngine {
   private lastStoreError: string | null = null
+  private lastLinkError: string | null = null
   private readonly tlsChains = new Map<string, ChainSummary>()
   private readonly tlsProbedAt = new Map<string, number>()
   private readonly build: BuildOptions
@@ -76,8 +77,12 @@ export class CaptureEngine {
     let links: Link[] = []
     try {
       links = await linkBatch(exchanges, this.store)
+      this.lastLinkError = null
     } catch (err) {
-      this.logger.warn({ err: { message: (err as Error).message } }, 'linking model calls to gateway requests failed for a batch')
+      // Once per distinct error: a database that is away fails every batch the same way.
+      const message = (err as Error).message
+      if (message !== this.lastLinkError) this.logger.warn({ err: { message } }, 'linking model calls to gateway requests failed for a batch')
+      this.lastLinkError = message
     }
     try {
       this.otel?.onBatch(exchanges, links)

@@ -2,8 +2,8 @@ import pg from 'pg'
 import type { Exchange } from '../capture/exchange.js'
 import { type PageRow, toPage } from './query.js'
 import {
-  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, GATEWAYS_SPANNING_SQL, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
-  PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, type SqlParam, summarySql, UNLINKED_MODEL_SQL
+  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
+  PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, type SqlParam, summarySql, unlinkedModelSql
 } from './sql.js'
 import { type ExchangeStore, maskUrl, StoreOpenError } from './store.js'
 import { assembleSummary, type Summary } from './summary.js'
@@ -118,6 +118,8 @@ export class PgStore implements ExchangeStore {
   readonly display: string
   private backoffMs = 0
   private downUntil = 0
+  /** While the database is away: what failed first, in the words every failure repeats. */
+  private outage: string | null = null
   private schemaReady: boolean
   /** Why the database could not be used at start-up, when it could not (the caller logs it). */
   readonly openWarning: string | null
@@ -159,7 +161,7 @@ export class PgStore implements ExchangeStore {
     } catch (err) {
       if (!(err instanceof StoreOpenError) && isUnreachable(err) && opts.mustExist !== true) {
         const s = store(false, `PostgreSQL at ${maskUrl(url)} is not reachable (${describe(err)}): records are dropped and counted until it is`)
-        s.markDown()
+        s.markDown(err)
         return s
       }
       await pool.end().catch(() => {})
@@ -170,7 +172,7 @@ export class PgStore implements ExchangeStore {
 
   async insert (batch: readonly Exchange[]): Promise<void> {
     if (batch.length === 0) return
-    await this.write(async () => {
+    await this.guarded(async () => {
       const columns: SqlParam[][] = EXCHANGE_COLUMNS.map(() => [])
       const flagIds: string[] = []
       const flags: string[] = []
@@ -183,36 +185,46 @@ export class PgStore implements ExchangeStore {
         }
       }
       await this.pool.query(INSERT_BATCH_SQL, [...columns, flagIds, flags])
-    })
+    }, true)
   }
 
   /**
-   * Runs a write unless the store is backing off. A lost database starts (or doubles) the
-   * backoff; the first success after it clears it.
+   * Runs an operation unless the store is backing off: while the database is away every call
+   * fails at once, none waits for a connection timeout. A lost database starts (or doubles) the
+   * backoff; the first success after it clears it. Writes also create the schema if start-up
+   * could not.
    */
-  private async write (op: () => Promise<void>): Promise<void> {
+  private async guarded<T> (op: () => Promise<T>, write = false): Promise<T> {
     const now = Date.now()
-    if (now < this.downUntil) throw new StoreUnavailableError(`PostgreSQL unreachable; next attempt in ${this.downUntil - now} ms`)
+    if (now < this.downUntil) throw new StoreUnavailableError(this.outage ?? 'PostgreSQL unreachable')
     try {
-      if (!this.schemaReady) {
+      if (write && !this.schemaReady) {
         await migrate(this.pool)
         this.schemaReady = true
       }
-      await op()
+      const result = await op()
       this.backoffMs = 0
+      this.outage = null
+      return result
     } catch (err) {
-      if (isUnreachable(err)) this.markDown()
-      throw err
+      if (!isUnreachable(err)) throw err
+      this.markDown(err)
+      throw new StoreUnavailableError(this.outage!, { cause: err })
     }
   }
 
-  private markDown (): void {
+  /**
+   * Starts or extends an outage. Its message is fixed by its first error, so every failure until
+   * the database answers again reads the same (the engine logs each distinct store error once).
+   */
+  private markDown (err: unknown): void {
+    this.outage ??= `PostgreSQL at ${this.display} is unreachable (${describe(err)}): records are dropped and counted; retrying with backoff up to ${BACKOFF_MAX_MS / 1000} s`
     this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(BACKOFF_MAX_MS, this.backoffMs * 2)
     this.downUntil = Date.now() + this.backoffMs
   }
 
   private async rows<T extends pg.QueryResultRow> (q: Sql): Promise<T[]> {
-    return (await this.pool.query<T>(numbered(q.text), q.params)).rows
+    return this.guarded(async () => (await this.pool.query<T>(numbered(q.text), q.params)).rows)
   }
 
   async list (filter: ExchangeFilter, page: PageRequest): Promise<Page> {
@@ -230,12 +242,12 @@ export class PgStore implements ExchangeStore {
   }
 
   async unlinkedModelExchanges (from: number, to: number): Promise<Exchange[]> {
-    const rows = await this.rows<{ data: string }>({ text: UNLINKED_MODEL_SQL, params: [from, to] })
+    const rows = await this.rows<{ data: string }>(unlinkedModelSql(from, to))
     return rows.map((r) => JSON.parse(r.data) as Exchange)
   }
 
   async gatewaysSpanning (from: number, to: number): Promise<number> {
-    const rows = await this.rows<{ n: string }>({ text: GATEWAYS_SPANNING_SQL, params: [from, to, from - 3_600_000] })
+    const rows = await this.rows<{ n: string }>(gatewaysSpanningSql(from, to))
     return Number(rows[0]?.n ?? 0)
   }
 

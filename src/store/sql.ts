@@ -52,12 +52,27 @@ export const BY_CORRELATION_SQL = `SELECT data FROM exchanges WHERE correlation_
   UNION SELECT data FROM exchanges WHERE parent_id IN (SELECT id FROM exchanges WHERE correlation_id = ?)
   LIMIT 1000`
 
-export const UNLINKED_MODEL_SQL = `SELECT data FROM exchanges
-  WHERE hop = 'model' AND parent_id IS NULL AND started_at >= ? AND started_at <= ? ORDER BY started_at LIMIT 500`
+/**
+ * Model-hop exchanges not yet linked, started within [from, to]. The bounds are fractional (a
+ * start plus a duration) and `started_at` is an integer: they are rounded inwards, which selects
+ * the same rows and keeps PostgreSQL comparing bigints (its index, and no cast error).
+ */
+export function unlinkedModelSql (from: number, to: number): Sql {
+  return {
+    text: `SELECT data FROM exchanges
+      WHERE hop = 'model' AND parent_id IS NULL AND started_at >= ? AND started_at <= ? ORDER BY started_at LIMIT 500`,
+    params: [Math.ceil(from), Math.floor(to)]
+  }
+}
 
 /** Gateway requests spanning [from, to]; the third bound (an hour back) keeps the index range short. */
-export const GATEWAYS_SPANNING_SQL = `SELECT count(*) AS n FROM exchanges
-  WHERE hop = 'gateway' AND started_at <= ? AND started_at + duration_ms >= ? AND started_at >= ?`
+export function gatewaysSpanningSql (from: number, to: number): Sql {
+  return {
+    text: `SELECT count(*) AS n FROM exchanges
+      WHERE hop = 'gateway' AND started_at <= ? AND started_at + duration_ms >= ? AND started_at >= ?`,
+    params: [Math.floor(from), to, Math.ceil(from - 3_600_000)]
+  }
+}
 
 export const SET_PARENT_SQL = 'UPDATE exchanges SET parent_id = ?, data = ? WHERE id = ?'
 

@@ -4,8 +4,8 @@ import Database from 'better-sqlite3'
 import type { Exchange } from '../capture/exchange.js'
 import { type PageRow, toPage } from './query.js'
 import {
-  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, GATEWAYS_SPANNING_SQL, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK,
-  PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, STARTED_AT, summarySql, UNLINKED_MODEL_SQL
+  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK,
+  PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, STARTED_AT, summarySql, unlinkedModelSql
 } from './sql.js'
 import { type ExchangeStore, StoreOpenError } from './store.js'
 import { assembleSummary, type Summary } from './summary.js'
@@ -136,19 +136,19 @@ export class SqliteStore implements ExchangeStore {
 
   private get link (): NonNullable<SqliteStore['linkStatements']> {
     return this.linkStatements ??= {
-      unlinked: this.db.prepare(UNLINKED_MODEL_SQL),
-      spanning: this.db.prepare(GATEWAYS_SPANNING_SQL),
+      unlinked: this.db.prepare(unlinkedModelSql(0, 0).text),
+      spanning: this.db.prepare(gatewaysSpanningSql(0, 0).text),
       setParent: this.db.prepare(SET_PARENT_SQL)
     }
   }
 
   async unlinkedModelExchanges (from: number, to: number): Promise<Exchange[]> {
-    const rows = this.link.unlinked.all(from, to) as Array<{ data: string }>
+    const rows = this.link.unlinked.all(...unlinkedModelSql(from, to).params) as Array<{ data: string }>
     return rows.map((r) => JSON.parse(r.data) as Exchange)
   }
 
   async gatewaysSpanning (from: number, to: number): Promise<number> {
-    return (this.link.spanning.get(from, to, from - 3_600_000) as { n: number }).n
+    return (this.link.spanning.get(...gatewaysSpanningSql(from, to).params) as { n: number }).n
   }
 
   async setParent (child: Exchange): Promise<void> {
