@@ -77,7 +77,7 @@ function spawnCli (args: string[], env: Record<string, string> = {}): Cli {
     stdout: () => out,
     stderr: () => err,
     logs,
-    waitForLog (msg, timeoutMs = 10_000) {
+    waitForLog (msg, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms; stdout: ${out}; stderr: ${err}`)), timeoutMs)
         const check = (): void => {
@@ -95,7 +95,7 @@ function spawnCli (args: string[], env: Record<string, string> = {}): Cli {
         check()
       })
     },
-    exit (timeoutMs = 10_000) {
+    exit (timeoutMs = 30_000) {
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => {
