@@ -279,3 +279,43 @@ export class NoiseMeter {
     return total > 0 ? Math.max(0, (busy - ours) / total) : null
   }
 }
+
+// ---- threads of this process (the store-rate phase runs the capture worker in-process) --------
+
+/** Thread ids of a process (empty when /proc is not there). */
+export function taskIds (pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return []
+  }
+}
+
+/** CPU time of one thread in nanoseconds (schedstat), or null when it cannot be read. */
+export function taskNs (pid: number, tid: string): number | null {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+  } catch {
+    return null
+  }
+}
+
+/** Pins one thread (by its id) to `core` with taskset; false when that failed. */
+export function pinThread (tid: string, core: number): boolean {
+  try {
+    execFileSync('taskset', ['-p', '-c', String(core), tid], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The CPU list a thread may run on, as taskset prints it ("0", "0,1", "0-1"), or null. */
+export function threadAffinity (tid: string): string | null {
+  try {
+    const out = execFileSync('taskset', ['-p', '-c', tid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    return /:\s*(\S+)\s*$/.exec(out.trim())?.[1] ?? null
+  } catch {
+    return null
+  }
+}

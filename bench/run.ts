@@ -2,7 +2,8 @@
  * duo-diag-proxy benchmark (issue 5). Starts a simulated upstream, the built proxy CLI in each
  * capture mode (each its own process), nginx when installed, and measures them interleaved,
  * round by round: closed-loop throughput, latency at a fixed 1 000 req/s, SSE chunk timing,
- * CPU per request, RSS over a long run, and the capture pipeline's sustained write rate.
+ * CPU per request, RSS over a long run, and — on the capture pipeline itself, in this process
+ * (bench/store-rate.ts) — the store write rate it sustains.
  *
  *   node --import tsx bench/run.ts [--quick] [--rounds N] [--no-pin] [--modes a,b] [--phases p,q] [--out FILE]
  *
@@ -15,9 +16,10 @@ import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { type ClosedLoopResult, closedLoop, OpenLoop, type OpenLoopRaw, type OpenLoopResult, openLoop, sseStreams, type StreamTiming, summarizeOpen } from './load.js'
+import { type ClosedLoopResult, closedLoop, OpenLoop, type OpenLoopRaw, type OpenLoopResult, sseStreams, type StreamTiming, summarizeOpen } from './load.js'
 import { CLK_TCK, cpuNs, cpuTicks, freePort, killAllNow, NoiseMeter, rssBytes, setUpPinning, stopAll, stopChild, type ThreadSplit, threadSplit, threadTicks } from './procs.js'
 import { markdownReport } from './report.js'
+import { measureStoreRate, type StorePlan, type StoreRate } from './store-rate.js'
 import { median, percentile, sortedCopy, summarize, type Summary } from './stats.js'
 import { directTarget, findNginx, type ModeId, readMetrics, startBarePipe, startNginx, startProxy, startUpstream, type Target } from './targets.js'
 
@@ -45,9 +47,8 @@ export interface Plan {
   sseUnpaced: { count: number, chunks: number }
   longRequests: number
   longMaxS: number
-  /** Offered rates of the store-rate ramp, as fractions of the fresh proxy's closed-loop capacity. */
-  storeSteps: number[]
-  storeStepS: number
+  /** The capture pipeline's store write rate (bench/store-rate.ts). */
+  store: StorePlan
   quiesceMaxMs: number
   /** Soft budget: the long run is shortened so that the whole run fits. */
   budgetS: number
@@ -72,8 +73,7 @@ const FULL: Plan = {
   sseUnpaced: { count: 8, chunks: 200 },
   longRequests: 500_000,
   longMaxS: 120,
-  storeSteps: [0.5, 0.8, 1.0, 1.2],
-  storeStepS: 2,
+  store: { steps: [0.5, 0.8, 1.0, 1.2, 1.5], stepS: 2, drainRecords: 19_000, warmupRecords: 10_000, drainMaxS: 8, maxS: 40 },
   quiesceMaxMs: 4_000,
   budgetS: 275,
   hardLimitS: 310
@@ -96,8 +96,7 @@ const QUICK: Plan = {
   sseUnpaced: { count: 2, chunks: 100 },
   longRequests: 25_000,
   longMaxS: 4,
-  storeSteps: [0.5, 1.0, 1.2],
-  storeStepS: 0.5,
+  store: { steps: [0.6, 1.2], stepS: 0.5, drainRecords: 5_000, warmupRecords: 2_000, drainMaxS: 2, maxS: 7 },
   quiesceMaxMs: 1_500,
   budgetS: 40,
   hardLimitS: 55
@@ -179,32 +178,6 @@ export interface LongRun {
   cost: Cost | null
   droppedDelta: number | null
   drainMs: number
-  note: string
-}
-
-export interface StoreStep {
-  offered: number
-  achieved: number
-  p99Ms: number
-  skipped: number
-  droppedDelta: number
-  processed: number
-  /** Records per second over the step plus the time the pipeline needed to catch up. */
-  processedRps: number
-  catchUpMs: number
-}
-
-export interface StoreRate {
-  /** Closed-loop req/s of the fresh proxy (10 connections): the ramp's 1.0. */
-  capacityRps: number
-  steps: StoreStep[]
-  /** Highest stored records/s of a step without drops. */
-  sustainedNoDrops: number
-  firstDropsAt: number | null
-  stopReason: string
-  /** Capture worker CPU per record (from the long run), and what one core could sustain with it. */
-  workerUsPerRecord: number | null
-  workerCoreCapacityRps: number | null
   note: string
 }
 
@@ -479,12 +452,16 @@ async function main (): Promise<number> {
   const summary = summarizeRounds(targets, rounds)
 
   let store: StoreRate | null = null
-  if (phases.has('store') && keep?.adminBase != null && keep.pid !== null) {
-    // The ramp is relative to what this proxy forwards closed-loop (measured in the rounds).
-    const measured = summary.find((s) => s.id === 'default')?.rps?.median
-    store = await storeRate(keep, measured !== undefined && Number.isFinite(measured) ? measured : null, plan)
-  } else if (phases.has('store')) {
-    notes.push('store write rate skipped: the default mode is not among --modes')
+  if (phases.has('store')) {
+    // The pipeline runs in this process: the proxies left (the default one, kept for the long
+    // run) and the upstream must be idle, so that its worker has a core to itself.
+    await quiesce([upstream.child.pid, ...underTest()], plan.quiesceMaxMs)
+    log('store write rate: the capture pipeline in this process, fed observations captured from the proxy')
+    try {
+      store = await measureStoreRate({ root: ROOT, upstreamPort: upstream.port, dir, pinning, plan: plan.store, noise, log })
+    } catch (err) {
+      notes.push(`store write rate failed: ${(err as Error).message}`)
+    }
   }
 
   let long: LongRun | null = null
@@ -495,8 +472,7 @@ async function main (): Promise<number> {
     if (maxS < plan.longMaxS) notes.push(`long run bounded to ${maxS} s to stay within the ${plan.budgetS} s budget`)
     long = await longRun(keep, { ...plan, longMaxS: maxS }, noise, noteNoise)
     if (store !== null && long.cost !== null) {
-      store.workerUsPerRecord = long.cost.threadsUsPerReq.busiestOther
-      store.workerCoreCapacityRps = store.workerUsPerRecord > 0 ? 1e6 / store.workerUsPerRecord : null
+      store.proxyWorkerUsPerRecord = long.cost.threadsUsPerReq.busiestOther
     }
   } else if (phases.has('long')) {
     notes.push('long run skipped: the default mode is not among --modes')
@@ -602,70 +578,6 @@ function troughGrowth (series: number[]): number {
   if (series.length < 8) return NaN
   const q = Math.floor(series.length / 4)
   return Math.min(...series.slice(-q)) - Math.min(...series.slice(0, q))
-}
-
-// ---- store write rate: offered load up in steps until capture drops or forwarding saturates ---
-
-async function storeRate (t: Target, measuredCapacity: number | null, plan: Plan): Promise<StoreRate> {
-  log('store write rate: default-mode proxy, open-loop steps')
-  const steps: StoreStep[] = []
-  let capacity = 0
-  let stopReason = ''
-  let firstDropsAt: number | null = null
-  try {
-    capacity = measuredCapacity ?? (await closedLoop(t.base, { durationS: 1, connections: plan.connections, warmupS: 0 })).rps
-    stopReason = `highest step (${plan.storeSteps[plan.storeSteps.length - 1]}× closed-loop capacity) reached without drops`
-    for (const fraction of plan.storeSteps) {
-      const rate = Math.max(100, Math.round((fraction * capacity) / 100) * 100)
-      await quiesce([t.pid as number], plan.quiesceMaxMs)
-      const m0 = await readMetrics(t.adminBase as string)
-      if (m0 === null) {
-        stopReason = 'metrics unavailable'
-        break
-      }
-      const s0 = performance.now()
-      const res = await openLoop(t.base, { rate, durationS: plan.storeStepS, warmupS: 0, maxInflight: 1_000, timeoutMs: 3_000 })
-      const loadEnd = performance.now()
-      // /metrics answers once the capture worker has handled what was queued before the query.
-      const m1 = await readMetrics(t.adminBase as string, 15_000)
-      const caughtUp = performance.now()
-      if (m1 === null) {
-        stopReason = 'metrics unavailable'
-        break
-      }
-      const processed = m1.exchanges - m0.exchanges
-      const step: StoreStep = {
-        offered: rate,
-        achieved: res.achievedRps,
-        p99Ms: res.p99Ms,
-        skipped: res.skipped,
-        droppedDelta: m1.dropped - m0.dropped,
-        processed,
-        processedRps: processed / ((caughtUp - s0) / 1000),
-        catchUpMs: caughtUp - loadEnd
-      }
-      steps.push(step)
-      log(`store rate ${rate}/s: achieved ${step.achieved.toFixed(0)}/s, stored ${processed} (${step.processedRps.toFixed(0)}/s incl. ${step.catchUpMs.toFixed(0)} ms catch-up), dropped ${step.droppedDelta}, p99 ${res.p99Ms.toFixed(2)} ms`)
-      if (step.droppedDelta > 0) {
-        firstDropsAt = rate
-        stopReason = `capture dropped records at ${rate} req/s offered`
-        break
-      }
-    }
-  } catch (err) {
-    stopReason = `failed: ${(err as Error).message}`
-  }
-  const ok = steps.filter((s) => s.droppedDelta === 0)
-  return {
-    capacityRps: capacity,
-    steps,
-    sustainedNoDrops: ok.length > 0 ? Math.max(...ok.map((s) => s.processedRps)) : 0,
-    firstDropsAt,
-    stopReason,
-    workerUsPerRecord: null,
-    workerCoreCapacityRps: null,
-    note: 'end to end through the pinned proxy: forwarding and the capture worker share one core, so the data plane may saturate before capture drops anything; the capture-thread figure is 1 / (capture-thread CPU per record) from the long run, i.e. what the worker could write with a core of its own'
-  }
 }
 
 // ---- summaries -------------------------------------------------------------------------------
