@@ -30,21 +30,29 @@ function hexId (id: string): string {
   return /^[0-9a-f]+$/.test(id) ? id : Buffer.from(id, 'base64').toString('hex')
 }
 
-t.test('each exchange is a span; model calls are children of their gateway request', async (t) => {
+interface OtlpDoc { resourceSpans: Array<{ resource?: { attributes: Array<{ key: string, value: OtlpValue }> }, scopeSpans: Array<{ spans: OtlpSpan[] }> }> }
+
+/** A local OTLP/HTTP receiver: every span it is sent (ids as hex), and each resource's attributes. */
+async function startReceiver (): Promise<{ spans: OtlpSpan[], resources: Array<Array<{ key: string, value: OtlpValue }>>, port: number, server: ReturnType<typeof createServer> }> {
   const spans: OtlpSpan[] = []
-  const receiver = createServer((req, res) => {
+  const resources: Array<Array<{ key: string, value: OtlpValue }>> = []
+  const server = createServer((req, res) => {
     let body = ''
     req.on('data', (c: Buffer) => { body += c.toString() })
     req.on('end', () => {
-      const doc = JSON.parse(body) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string, value: OtlpValue }> }, scopeSpans: Array<{ spans: OtlpSpan[] }> }> }
+      const doc = JSON.parse(body) as OtlpDoc
       for (const rs of doc.resourceSpans) {
-        t.ok(rs.resource.attributes.some((a) => a.key === 'service.name' && a.value.stringValue === 'duo-diag-proxy'), 'service.name on the resource')
+        resources.push(rs.resource?.attributes ?? [])
         for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, traceId: hexId(s.traceId), spanId: hexId(s.spanId), ...(s.parentSpanId ? { parentSpanId: hexId(s.parentSpanId) } : {}) })
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
     })
   })
-  const port = await listenEphemeral(receiver)
+  return { spans, resources, port: await listenEphemeral(server), server }
+}
+
+t.test('each exchange is a span; model calls are children of their gateway request', async (t) => {
+  const { spans, resources, port, server: receiver } = await startReceiver()
   const model = await startModelServer()
   const gateway = await startAiGateway()
   const h = await startHarness({
@@ -68,6 +76,7 @@ t.test('each exchange is a span; model calls are children of their gateway reque
   await h.exchanges()
 
   for (let i = 0; i < 150 && spans.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok(resources.length > 0 && resources.every((r) => r.some((a) => a.key === 'service.name' && a.value.stringValue === 'duo-diag-proxy')), 'service.name on every resource')
   const gw = spans.find((s) => attr(s, 'duo_diag.route') === 'gitlab-aigw')!
   const child = spans.find((s) => attr(s, 'duo_diag.route') === 'model' && attr(s, 'url.path') === '/v1/chat/completions')!
   t.ok(gw && child, `spans arrived (${spans.length})`)
@@ -107,17 +116,7 @@ t.test('a dead collector costs spans, never traffic', async (t) => {
 })
 
 t.test('otel.start_traces: a request without a traceparent gets one; the upstream sees the proxy span as its parent', async (t) => {
-  const spans: OtlpSpan[] = []
-  const receiver = createServer((req, res) => {
-    let body = ''
-    req.on('data', (c: Buffer) => { body += c.toString() })
-    req.on('end', () => {
-      const doc = JSON.parse(body) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: OtlpSpan[] }> }> }
-      for (const rs of doc.resourceSpans) for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, traceId: hexId(s.traceId), spanId: hexId(s.spanId), ...(s.parentSpanId ? { parentSpanId: hexId(s.parentSpanId) } : {}) })
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
-    })
-  })
-  const port = await listenEphemeral(receiver)
+  const { spans, port, server: receiver } = await startReceiver()
   // The upstream notes the traceparent of each request, by correlation id.
   const seen = new Map<string, string | undefined>()
   const upstream = createServer((req, res) => {
