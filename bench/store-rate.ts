@@ -330,6 +330,7 @@ export async function measureStoreRate (ctx: StoreRateContext): Promise<StoreRat
     redactionAdd: config.capture.redaction.add,
     redactionRemove: config.capture.redaction.remove,
     errorBodyBytes: config.capture.errorBodyBytes,
+    threadNice: config.capture.threadNice,
     routes: config.routes.map((r) => [r.name, { hop: r.hop, timeouts: r.timeouts, slow: r.slow, insecureTls: r.tls.insecureSkipVerify }]),
     expectedIssuer: config.diagnosis.expectedGitlabUrl,
     clockSkewS: config.diagnosis.clockSkewS,

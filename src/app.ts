@@ -74,6 +74,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
         redactionAdd: config.capture.redaction.add,
         redactionRemove: config.capture.redaction.remove,
         errorBodyBytes: config.capture.errorBodyBytes,
+        threadNice: config.capture.threadNice,
         routes: config.routes.map((r) => [r.name, {
           hop: r.hop,
           timeouts: r.timeouts,

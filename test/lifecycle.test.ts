@@ -2,7 +2,7 @@
  * The store across the proxy's life: records of one run are served by the next, and retention
  * (SqliteStore.prune) keeps exactly the newest rows and drops the flag index rows of the others.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -156,4 +156,42 @@ t.test('SqliteStore.prune keeps exactly the newest N and drops the flags of the 
   t.equal(await store.prune({ maxRows: 1_000_000, maxAgeHours: 1 }, now + 2 * 3_600_000), keep, 'age retention removes what is older than max_age_hours')
   t.equal(await store.count(), 0)
   t.equal(flagRows().length, 0, 'and their flag rows')
+})
+
+/** A thread's nice value: field 19 of /proc/self/task/<tid>/stat (the command name before it may hold spaces). */
+function niceOf (tid: string): number {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+}
+
+t.test('the capture thread yields the core to forwarding: nice 10 on its thread only (Linux)', { skip: process.platform !== 'linux' ? 'per-thread nice is Linux only' : false }, async (t) => {
+  const before = new Set(readdirSync('/proc/self/task'))
+  const gateway = await startAiGateway()
+  const h = await startHarness({ routes: [{ name: 'ok', upstream: gateway.url }] })
+  t.teardown(async () => {
+    await h.close()
+    removeDir(h.dir)
+    await gateway.close()
+  })
+  t.equal(await complete(h, 'nice-1', 'ok'), 200)
+  await h.exchanges()
+  const lowered = readdirSync('/proc/self/task').filter((tid) => !before.has(tid) && niceOf(tid) === 10)
+  t.equal(lowered.length, 1, 'one thread started with the proxy runs at nice 10: the capture thread, and no thread it started')
+  t.equal(niceOf(String(process.pid)), 0, 'the forwarding (main) thread keeps its priority')
+})
+
+t.test('capture.thread_nice: 0 leaves the capture thread at normal priority', { skip: process.platform !== 'linux' ? 'per-thread nice is Linux only' : false }, async (t) => {
+  const before = new Set(readdirSync('/proc/self/task'))
+  const gateway = await startAiGateway()
+  const h = await startHarness({ routes: [{ name: 'ok', upstream: gateway.url }], extra: { capture: { thread_nice: 0 } } })
+  t.teardown(async () => {
+    await h.close()
+    removeDir(h.dir)
+    await gateway.close()
+  })
+  t.equal(await complete(h, 'nice-0', 'ok'), 200)
+  await h.exchanges()
+  const started = readdirSync('/proc/self/task').filter((tid) => !before.has(tid))
+  t.ok(started.length >= 1, 'the capture thread started')
+  t.same(started.filter((tid) => niceOf(tid) !== 0), [], 'none of the new threads is lowered')
 })

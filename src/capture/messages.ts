@@ -17,6 +17,8 @@ export interface WorkerInit {
   redactionAdd: string[]
   redactionRemove: string[]
   errorBodyBytes: number
+  /** Linux: the capture thread's nice value (0: unchanged). */
+  threadNice: number
   routes: Array<[string, RouteSettings]>
   expectedIssuer: string | null
   clockSkewS: number

@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import { stat } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from '../log/logger.js'
 import type { Observation, ObservationSink } from '../proxy/observation.js'
@@ -73,6 +74,10 @@ export class CapturePipeline implements ObservationSink, StoreReader {
 
   /** Starts the capture worker; rejects with StoreOpenError when the store cannot be opened. */
   static async start (opts: PipelineOptions): Promise<CapturePipeline> {
+    // libuv's thread pool (DNS lookups, file writes) is created by the first thread that uses it,
+    // and its threads inherit that thread's priority. The capture thread lowers its own (see
+    // worker.ts): make sure the pool is this thread's, at normal priority, before it starts.
+    await stat(import.meta.dirname)
     const worker = await spawn(opts.init)
     return new CapturePipeline(worker, opts)
   }

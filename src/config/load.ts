@@ -207,6 +207,7 @@ function validate (raw: Raw): Config {
     sampleBytes: captureS.integer('sample_bytes', DEFAULTS.capture.sample_bytes, 1024, 16 * 1024 * 1024),
     tailBytes: captureS.integer('tail_bytes', DEFAULTS.capture.tail_bytes, 0, 16 * 1024 * 1024),
     errorBodyBytes: captureS.integer('error_body_bytes', DEFAULTS.capture.error_body_bytes, 0, 16 * 1024 * 1024),
+    threadNice: captureS.integer('thread_nice', DEFAULTS.capture.thread_nice, 0, 19),
     redaction: { add: redactionS.stringList('add'), remove: redactionS.stringList('remove') }
   }
   redactionS.finish()

@@ -75,6 +75,8 @@ export interface CaptureConfig {
   tailBytes: number
   /** Bytes of an error response body (status >= 400) kept in the record. */
   errorBodyBytes: number
+  /** Linux nice value of the capture thread: forwarding first on a saturated core. */
+  threadNice: number
   redaction: {
     /** Extra filter rules (same syntax as the built-in ones, see capture/redact-rules.ts). */
     add: string[]
