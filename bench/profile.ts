@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { closedLoop, openLoop } from './load.js'
 import { freePort, killAllNow, setUpPinning, stopAll, stopChild } from './procs.js'
-import { startProxy, startUpstream } from './targets.js'
+import { PROXY_NODE_ARGS, startProxy, startUpstream } from './targets.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -175,7 +175,7 @@ async function main (): Promise<void> {
     const upPort = await freePort()
     const [upstream, proxy] = await Promise.all([
       startUpstream(ROOT, pinning.loadCore, upPort),
-      startProxy(ROOT, mode, upPort, dir, pinning.proxyCore, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] })
+      startProxy(ROOT, mode, upPort, dir, pinning.proxyCore, { nodeArgs: [...PROXY_NODE_ARGS, '--cpu-prof', `--cpu-prof-dir=${profDir}`] })
     ])
     await closedLoop(proxy.base, { durationS: 1, connections: 10, warmupS: 0 })
     const from = monotonicUs()

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util'
 import { Agent, request } from 'undici'
 import { COMPLETIONS_BODY, COMPLETIONS_HEADERS, COMPLETIONS_PATH, H_CHUNKS, H_INTERVAL, SSE_BODY, SSE_HEADERS, SSE_PATH } from './payloads.js'
 import { freePort, killAllNow, rssBytes, startChild, stopAll } from './procs.js'
+import { PROXY_NODE_ARGS } from './targets.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '16' }, 'sample-s': { type: 'string', default: '10' } } })
@@ -57,7 +58,7 @@ async function main (): Promise<void> {
   const adminPort = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ddp-soak-'))
   startChild('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/upstream.ts'), String(upstreamPort)], { core: null, cwd: ROOT })
-  const proxy = startChild('proxy', process.execPath, [join(ROOT, 'dist/cli/main.js'), 'start', '--listen', `127.0.0.1:${listenPort}`, '--upstream', `http://127.0.0.1:${upstreamPort}`, '--admin', `127.0.0.1:${adminPort}`, '--db', join(dir, 'soak.db'), '--log-level', 'warn'], { core: null, cwd: ROOT })
+  const proxy = startChild('proxy', process.execPath, [...PROXY_NODE_ARGS, join(ROOT, 'dist/cli/main.js'), 'start', '--listen', `127.0.0.1:${listenPort}`, '--upstream', `http://127.0.0.1:${upstreamPort}`, '--admin', `127.0.0.1:${adminPort}`, '--db', join(dir, 'soak.db'), '--log-level', 'warn'], { core: null, cwd: ROOT })
   const base = `http://127.0.0.1:${listenPort}`
   for (let i = 0; i < 100; i++) {
     try {

@@ -83,6 +83,9 @@ const PROXY_LABELS: Record<'fwd-only' | 'default' | 'bodies', string> = {
  * `node dist/cli/main.js start` in its own process: 127.0.0.1 ports, a store file in `dir`,
  * logs on stdout sent to /dev/null (pino still formats and writes every line).
  */
+/** The V8 flags every launcher of the proxy passes (bin shebang, `npm start`, the image): measure what runs. */
+export const PROXY_NODE_ARGS = ['--max-semi-space-size=32']
+
 export async function startProxy (root: string, mode: 'fwd-only' | 'default' | 'bodies', upstreamPort: number, dir: string, core: number | null, opts: { name?: string, nodeArgs?: string[] } = {}): Promise<Target> {
   const name = opts.name ?? mode
   for (let attempt = 0; ; attempt++) {
@@ -91,7 +94,7 @@ export async function startProxy (root: string, mode: 'fwd-only' | 'default' | '
     const env: NodeJS.ProcessEnv = {}
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('DUO_DIAG_')) env[k] = v
     const child = startChild(`proxy ${name}`, process.execPath, [
-      ...(opts.nodeArgs ?? []),
+      ...(opts.nodeArgs ?? PROXY_NODE_ARGS),
       join(root, 'dist', 'cli', 'main.js'), 'start',
       '--listen', `127.0.0.1:${port}`,
       '--upstream', `http://127.0.0.1:${upstreamPort}`,

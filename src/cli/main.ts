@@ -1,4 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
+// The flag: a young generation twice V8's default. Measured with the proxy on one core at
+// 1 000 req/s, the default's scavenges put a +25..+70 ms p99 tail on forwarding; 32 MB semi-spaces
+// remove it (p99 within 1 ms of the bare pipe) and lower RSS, fewer objects reaching the old
+// generation. Every launcher passes it: this line, `npm start`, the image's NODE_OPTIONS, the bench.
 import { ConfigError } from '../config/errors.js'
 import { auditCommand } from './audit.js'
 import { bundleCommand } from './bundle.js'
