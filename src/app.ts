@@ -88,6 +88,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       },
       flushIntervalMs: config.store.flushIntervalMs,
       maxQueue: config.store.maxQueue,
+      maxQueueBytes: config.store.maxQueueBytes,
       logger,
       onSummaries: (s) => metrics?.observe(s)
     })

@@ -9,7 +9,7 @@
 import Database from 'better-sqlite3'
 import t from 'tap'
 import { request } from 'undici'
-import { startModelServer } from './fixtures/model-server.js'
+import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
 import { startHarness } from './helpers/proxy-harness.js'
 
 async function metric (adminUrl: string, name: string): Promise<number> {
@@ -70,4 +70,33 @@ t.test('a full capture queue drops and counts, never blocks', async (t) => {
   }))
   t.same(results, Array(10).fill(200))
   t.ok(h.proxy.pipeline.getStats().droppedQueueFull >= 8, 'drops counted when the queue is full')
+})
+
+t.test('the capture queue is bounded in bytes too: large bodies queued past store.max_queue_bytes are dropped and counted', async (t) => {
+  const model = await startModelServer()
+  // Room for about three 64 KiB samples; the worker is not sent anything for a second.
+  const h = await startHarness({ routes: [{ name: 'model', upstream: model.url }], extra: { store: { max_queue_bytes: 200 * 1024, flush_interval_ms: 1000 } } })
+  t.teardown(async () => {
+    await h.close()
+    await model.close()
+  })
+  const prompt = 'x'.repeat(100 * 1024)
+  const body = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: prompt }] })
+  const results = []
+  for (let i = 0; i < 10; i++) {
+    const res = await request(`${h.url()}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': `big-${i}` }, body })
+    await res.body.text()
+    results.push(res.statusCode)
+  }
+  t.same(results, Array(10).fill(200), 'every request forwarded')
+  await h.proxy.pipeline.drain()
+  const stats = h.proxy.pipeline.getStats()
+  t.equal(stats.droppedQueueFull, 7, 'three fit in 200 KiB of 64 KiB samples; the other seven are dropped and counted')
+  t.equal(stats.stored, 3)
+  t.equal(await metric(h.adminUrl, 'duo_diag_capture_dropped_total'), 7)
+  // Once written, the bytes are free again.
+  const res = await request(`${h.url()}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'big-after' }, body })
+  await res.body.text()
+  await h.proxy.pipeline.drain()
+  t.equal(h.proxy.pipeline.getStats().stored, 4, 'the queue took records again after the batch was written')
 })

@@ -18,6 +18,8 @@ export interface PipelineOptions {
   flushIntervalMs: number
   /** Observations queued or in the worker; past this, new ones are dropped and counted. */
   maxQueue: number
+  /** The same bound in bytes of body samples held (large prompts must not grow memory unbounded). */
+  maxQueueBytes: number
   logger: Logger
   onSummaries?: (summaries: ExchangeSummary[]) => void
 }
@@ -35,6 +37,16 @@ export interface CaptureStats {
 }
 
 const BATCH_MAX = 1_000
+
+/** What an observation holds besides its body samples (headers, ids, the object itself), roughly. */
+const RECORD_OVERHEAD_BYTES = 1_024
+
+/** The memory a queued observation keeps alive, for the queue's byte bound. */
+function heldBytes (obs: Observation): number {
+  const req = obs.requestBody
+  const res = obs.responseBody
+  return req.headBytes + req.tailBytes + res.headBytes + res.tailBytes + RECORD_OVERHEAD_BYTES
+}
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
 const WORKER_URL = new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url)
@@ -58,6 +70,9 @@ function newWorker (init: WorkerInit): Worker {
 export class CapturePipeline implements ObservationSink, StoreReader {
   private pending: Observation[] = []
   private inWorker = 0
+  /** Bytes held by observations queued here or in the worker. */
+  private queuedBytes = 0
+  private readonly batchBytes = new Map<number, number>()
   private timer: NodeJS.Timeout | null = null
   private batchSeq = 0
   private readonly batchSizes = new Map<number, number>()
@@ -83,11 +98,13 @@ export class CapturePipeline implements ObservationSink, StoreReader {
   }
 
   record (obs: Observation): void {
-    if (this.pending.length + this.inWorker >= this.opts.maxQueue || this.closing) {
+    const bytes = heldBytes(obs)
+    if (this.pending.length + this.inWorker >= this.opts.maxQueue || this.queuedBytes + bytes > this.opts.maxQueueBytes || this.closing) {
       this.stats.dropped++
       this.stats.droppedQueueFull++
       return
     }
+    this.queuedBytes += bytes
     this.pending.push(obs)
     if (this.pending.length >= BATCH_MAX) this.flush()
     else if (this.timer === null) this.timer = setTimeout(this.flushTimer, this.opts.flushIntervalMs)
@@ -107,16 +124,21 @@ export class CapturePipeline implements ObservationSink, StoreReader {
     const batch = this.pending
     this.pending = []
     const records = []
+    let bytes = 0
     for (const obs of batch) {
+      const held = heldBytes(obs)
       try {
         records.push(toRecord(obs))
+        bytes += held
       } catch {
+        this.queuedBytes -= held
         this.stats.captureErrors++
         this.stats.dropped++
       }
     }
     const seq = ++this.batchSeq
     this.batchSizes.set(seq, records.length)
+    this.batchBytes.set(seq, bytes)
     this.inWorker += records.length
     this.post({ type: 'batch', seq, records })
   }
@@ -135,6 +157,8 @@ export class CapturePipeline implements ObservationSink, StoreReader {
     const n = this.batchSizes.get(seq) ?? 0
     this.batchSizes.delete(seq)
     this.inWorker -= n
+    this.queuedBytes -= this.batchBytes.get(seq) ?? 0
+    this.batchBytes.delete(seq)
     this.stats.dropped += storeLost + captureLost
     this.stats.droppedStoreError += storeLost
     this.wakeDrainWaiters()

@@ -26,6 +26,7 @@ export const DEFAULTS = {
     path: './data/exchanges.db',
     flush_interval_ms: 25,
     max_queue: 20_000,
+    max_queue_bytes: 64 * 1024 * 1024,
     retention: { max_rows: 1_000_000, max_age_hours: 168 }
   },
   capture: {

@@ -186,6 +186,7 @@ function validate (raw: Raw): Config {
     path: storeS.string('path', DEFAULTS.store.path),
     flushIntervalMs: storeS.integer('flush_interval_ms', DEFAULTS.store.flush_interval_ms, 1, 10_000),
     maxQueue: storeS.integer('max_queue', DEFAULTS.store.max_queue, 1, 10_000_000),
+    maxQueueBytes: storeS.integer('max_queue_bytes', DEFAULTS.store.max_queue_bytes, 64 * 1024, 16 * 1024 ** 3),
     retention: {
       maxRows: retentionS.integer('max_rows', DEFAULTS.store.retention.max_rows, 1, 1_000_000_000),
       maxAgeHours: retentionS.integer('max_age_hours', DEFAULTS.store.retention.max_age_hours, 1, 24 * 365 * 10)

@@ -54,11 +54,13 @@ export interface DiagnosisConfig {
 }
 
 export interface StoreConfig {
-  /** SQLite file path, or `:memory:`. */
+  /** A SQLite file path (`sqlite:PATH`, `:memory:`), or a postgres:// URL. */
   path: string
   flushIntervalMs: number
   /** Records waiting to be written; past this, new records are dropped and counted. */
   maxQueue: number
+  /** The same bound in bytes of body samples held. */
+  maxQueueBytes: number
   retention: {
     maxRows: number
     maxAgeHours: number
