@@ -27,6 +27,15 @@ function pct (v: number | undefined): string {
   return v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(0)}%`
 }
 
+/** Share of requests whose record capture kept (not dropped), closed loop / open loop; '' without capture. */
+function kept (s: ModeSummary): string {
+  const closed = s.closedDroppedShare
+  const open = s.open?.droppedShare ?? undefined
+  if (s.id !== 'default' && s.id !== 'bodies') return ''
+  const share = (d: number | undefined): string => d === undefined ? '–' : d === 0 ? '100%' : `${((1 - d) * 100).toFixed(1)}%`
+  return `${share(closed)} / ${share(open)}`
+}
+
 function find (r: Results, id: string): ModeSummary | undefined {
   return r.summary.find((s) => s.id === id)
 }
@@ -42,13 +51,13 @@ export function markdownReport (r: Results): string {
     `"busy": share of a core the tested process used during the closed-loop run / busy share of the load core (upstream + load generator); a figure near 100% names the bottleneck.`)
   lines.push('')
 
-  lines.push('| mode | closed-loop req/s (10 conn) | busy: tested process / load core | CPU µs/req (main + capture thread) | p50 / p99 / p99.9 ms @1000 req/s | added p50 ms | added p99 ms | added p99.9 ms | core used @1000 req/s |')
-  lines.push('|---|---|---|---|---|---|---|---|---|')
+  lines.push('| mode | closed-loop req/s (10 conn) | busy: tested process / load core | CPU µs/req (main + capture thread) | p50 / p99 / p99.9 ms @1000 req/s | added p50 ms | added p99 ms | added p99.9 ms | core used @1000 req/s | records kept: closed loop / @1000 req/s |')
+  lines.push('|---|---|---|---|---|---|---|---|---|---|')
   for (const s of r.summary) {
     const o = s.open
     const cpu = s.cpuUsPerReq === undefined ? '–' : `${range(s.cpuUsPerReq, 1)} (${num(s.mainUsPerReq?.median, 1)} + ${num(s.workerUsPerReq?.median, 1)})`
     const busy = `${s.id === 'direct' ? '–' : pct(s.targetCoreShare?.median)} / ${pct(s.loadCoreBusy?.median)}`
-    lines.push(`| ${s.label} | ${range(s.rps, 0)} | ${busy} | ${cpu} | ${o ? `${num(o.p50.median, 3)} / ${num(o.p99.median, 3)} / ${num(o.p999.median, 3)}` : '–'} | ${s.id === 'direct' ? '' : range(o?.addedP50, 3, true)} | ${s.id === 'direct' ? '' : range(o?.addedP99, 3, true)} | ${s.id === 'direct' ? '' : range(o?.addedP999, 3, true)} | ${s.id === 'direct' ? '' : pct(o?.coreShare.median)} |`)
+    lines.push(`| ${s.label} | ${range(s.rps, 0)} | ${busy} | ${cpu} | ${o ? `${num(o.p50.median, 3)} / ${num(o.p99.median, 3)} / ${num(o.p999.median, 3)}` : '–'} | ${s.id === 'direct' ? '' : range(o?.addedP50, 3, true)} | ${s.id === 'direct' ? '' : range(o?.addedP99, 3, true)} | ${s.id === 'direct' ? '' : range(o?.addedP999, 3, true)} | ${s.id === 'direct' ? '' : pct(o?.coreShare.median)} | ${kept(s)} |`)
   }
   lines.push('')
   lines.push(`SSE (${r.plan.ssePaced.chunks} chunks every ${r.plan.ssePaced.intervalMs} ms, ${r.plan.ssePaced.count} streams/round; unpaced: ${r.plan.sseUnpaced.chunks} chunks at once):`)

@@ -6,6 +6,7 @@
  * (bench/store-rate.ts) — the store write rate it sustains.
  *
  *   node --import tsx bench/run.ts [--quick] [--rounds N] [--no-pin] [--modes a,b] [--phases p,q] [--out FILE]
+ *     [--proxy-env DUO_DIAG_NAME=value ...] [--proxy-node-args '--flag ...']   (the proxies' settings and V8 flags, for A/B runs)
  *
  * npm run bench (≤ 5 min) / npm run bench:quick (≤ 45 s). Results: bench/results/<ISO date>.json
  * and a markdown table on stdout; progress goes to stderr.
@@ -21,7 +22,7 @@ import { CLK_TCK, cpuNs, cpuTicks, freePort, killAllNow, NoiseMeter, rssBytes, s
 import { markdownReport } from './report.js'
 import { measureStoreRate, type StorePlan, type StoreRate } from './store-rate.js'
 import { median, percentile, sortedCopy, summarize, type Summary } from './stats.js'
-import { directTarget, findNginx, type ModeId, readMetrics, startBarePipe, startNginx, startProxy, startUpstream, type Target } from './targets.js'
+import { directTarget, findNginx, type ModeId, parseProxyEnv, PROXY_NODE_ARGS, type ProxyMetrics, readMetrics, startBarePipe, startNginx, startProxy, startUpstream, type Target } from './targets.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -122,8 +123,17 @@ export interface ClosedSample extends ClosedLoopResult {
   /** Busy share of each core during the window (core 0: proxy; core 1: upstream + load generator when pinned). */
   coreBusy: number[]
   drainMs: number
+  /** Records the proxy's capture dropped during the window (its metrics), null without capture metrics. */
+  captureDropped: number | null
 }
-export interface OpenSample extends OpenLoopResult { cost: Cost | null, noise: number | null }
+export interface OpenSample extends OpenLoopResult {
+  cost: Cost | null
+  noise: number | null
+  /** Records capture dropped over the mode's whole open-loop phase, its warm-ups included. */
+  captureDropped: number | null
+  /** Requests sent over that phase, warm-ups included (what captureDropped is a share of). */
+  captureOffered: number
+}
 export interface SseSample {
   firstMs: number
   totalMs: number
@@ -155,7 +165,9 @@ export interface ModeSummary {
   cpuUsPerReq?: Summary
   mainUsPerReq?: Summary
   workerUsPerReq?: Summary
-  open?: { p50: Summary, p99: Summary, p999: Summary, addedP50: Summary, addedP99: Summary, addedP999: Summary, coreShare: Summary, sendLagP99: Summary, samples: number, errors: number }
+  /** Share of the closed-loop requests whose record capture dropped (summed over rounds). */
+  closedDroppedShare?: number
+  open?: { p50: Summary, p99: Summary, p999: Summary, addedP50: Summary, addedP99: Summary, addedP999: Summary, coreShare: Summary, sendLagP99: Summary, samples: number, errors: number, droppedShare: number | null }
   ssePaced?: { first: Summary, total: Summary, addedFirst: Summary, addedTotal: Summary, gapP50: Summary, gapMax: Summary, eventsPerRead: Summary }
   sseUnpaced?: { first: Summary, total: Summary, addedFirst: Summary, addedTotal: Summary }
 }
@@ -306,9 +318,13 @@ async function main (): Promise<number> {
       'no-pin': { type: 'boolean', default: false },
       modes: { type: 'string' },
       phases: { type: 'string' },
-      out: { type: 'string' }
+      out: { type: 'string' },
+      'proxy-env': { type: 'string', multiple: true },
+      'proxy-node-args': { type: 'string' }
     }
   })
+  const proxyNodeArgs = values['proxy-node-args'] !== undefined ? values['proxy-node-args'].split(/\s+/).filter(Boolean) : PROXY_NODE_ARGS
+  const proxyEnv = parseProxyEnv(values['proxy-env'] ?? [])
   const plan: Plan = { ...(values.quick ? QUICK : FULL) }
   if (values.rounds !== undefined) plan.rounds = Math.max(1, Math.min(20, Number(values.rounds) || plan.rounds))
   const phases = new Set<Phase>(values.phases !== undefined ? (values.phases.split(',') as Phase[]).filter((p) => PHASES.includes(p)) : PHASES)
@@ -328,6 +344,8 @@ async function main (): Promise<number> {
   log(pinning.note)
   const nginxInfo = findNginx()
   if (nginxInfo.path === null) notes.push(nginxInfo.note)
+  if (values['proxy-node-args'] !== undefined) notes.push(`proxies under test ran with node ${proxyNodeArgs.join(' ') || '(no flags)'} instead of ${PROXY_NODE_ARGS.join(' ')}`)
+  if (Object.keys(proxyEnv).length > 0) notes.push(`proxies under test ran with ${Object.entries(proxyEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`)
   const dir = mkdtempSync(join(tmpdir(), 'ddp-bench-'))
   const cleanupDir = (): void => rmSync(dir, { recursive: true, force: true })
   process.once('exit', cleanupDir)
@@ -340,7 +358,7 @@ async function main (): Promise<number> {
   const starts: Array<Promise<Target>> = []
   if (wanted.has('nginx') && nginxInfo.path !== null) starts.push(startNginx(nginxInfo.path, upstreamPort, dir, pinning.proxyCore))
   if (wanted.has('bare-pipe')) starts.push(startBarePipe(ROOT, upstreamPort, pinning.proxyCore))
-  for (const m of ['fwd-only', 'default', 'bodies'] as const) if (wanted.has(m)) starts.push(startProxy(ROOT, m, upstreamPort, dir, pinning.proxyCore))
+  for (const m of ['fwd-only', 'default', 'bodies'] as const) if (wanted.has(m)) starts.push(startProxy(ROOT, m, upstreamPort, dir, pinning.proxyCore, { env: proxyEnv, nodeArgs: proxyNodeArgs }))
   const [upstream, ...started] = await Promise.all([startUpstream(ROOT, pinning.loadCore, upstreamPort), ...starts])
   const targets: Target[] = [directTarget(upstream.port), ...started]
   const underTest = (): number[] => targets.flatMap((t) => t.pid === null ? [] : [t.pid])
@@ -376,17 +394,20 @@ async function main (): Promise<number> {
         const c0 = t.pid === null ? 0 : cpuTicks(t.pid)
         const th0 = t.pid === null ? new Map<string, number>() : threadTicks(t.pid)
         const u0 = cpuTicks(upstream.child.pid)
+        const m0 = t.adminBase === null ? null : await readMetrics(t.adminBase)
         noise.start()
         const w0 = performance.now()
         const res = await closedLoop(t.base, { durationS: plan.closedS, connections: plan.connections, warmupS: 0 })
         const wallMs = performance.now() - w0
         const n = noteNoise(noise.stop())
         const drainMs = await quiesce(underTest(), plan.quiesceMaxMs)
+        const m1 = t.adminBase === null ? null : await readMetrics(t.adminBase)
+        const captureDropped = m0 !== null && m1 !== null ? m1.dropped - m0.dropped : null
         // CPU includes the capture backlog written after the window: so does the time it is shared over.
         const cost = t.pid === null ? null : costOf(t.pid, cpuTicks(t.pid) - c0, threadSplit(t.pid, th0, threadTicks(t.pid)), res.requests, wallMs + drainMs)
         const upstreamCpuUsPerReq = ((cpuTicks(upstream.child.pid) - u0) * US_PER_TICK) / Math.max(1, res.requests)
-        round.closed[t.id] = { ...res, cost, upstreamCpuUsPerReq, noise: n, coreBusy: noise.coreBusy, drainMs }
-        log(`round ${r + 1} closed-loop ${t.id}: ${res.rps.toFixed(0)} req/s${cost ? `, ${cost.cpuUsPerReq.toFixed(1)} µs CPU/req` : ''}${res.errors + res.non2xx > 0 ? `, ${res.errors} errors, ${res.non2xx} non-2xx` : ''}`)
+        round.closed[t.id] = { ...res, cost, upstreamCpuUsPerReq, noise: n, coreBusy: noise.coreBusy, drainMs, captureDropped }
+        log(`round ${r + 1} closed-loop ${t.id}: ${res.rps.toFixed(0)} req/s${cost ? `, ${cost.cpuUsPerReq.toFixed(1)} µs CPU/req` : ''}${res.errors + res.non2xx > 0 ? `, ${res.errors} errors, ${res.non2xx} non-2xx` : ''}${captureDropped ? `, capture dropped ${captureDropped}` : ''}`)
       }
     }
 
@@ -394,20 +415,25 @@ async function main (): Promise<number> {
       // Sliced: each mode's window is cut into openSlices pieces, interleaved A B C A B C, so a
       // burst of foreign load lands on every mode rather than on one.
       const sliceS = plan.openS / plan.openSlices
-      const acc = new Map<ModeId, { gen: OpenLoop, parts: OpenLoopRaw[], ticks: number, split: ThreadSplit, wallMs: number, noise: number[] }>()
-      for (const t of order) acc.set(t.id, { gen: new OpenLoop(t.base), parts: [], ticks: 0, split: { main: 0, busiestOther: 0, rest: 0 }, wallMs: 0, noise: [] })
+      const acc = new Map<ModeId, { gen: OpenLoop, parts: OpenLoopRaw[], ticks: number, split: ThreadSplit, wallMs: number, noise: number[], sent: number }>()
+      for (const t of order) acc.set(t.id, { gen: new OpenLoop(t.base), parts: [], ticks: 0, split: { main: 0, busiestOther: 0, rest: 0 }, wallMs: 0, noise: [], sent: 0 })
+      const metricsBefore = new Map<ModeId, ProxyMetrics | null>()
+      for (const t of order) if (t.adminBase !== null) metricsBefore.set(t.id, await readMetrics(t.adminBase))
       try {
         for (let slice = 0; slice < plan.openSlices; slice++) {
           for (const t of order) {
             const a = acc.get(t.id)!
             // (The previous slice ended with the processes idle.)
-            await a.gen.run(plan.openRate, slice === 0 ? plan.openWarmS : Math.min(plan.openWarmS, 0.05))
+            const warm = await a.gen.run(plan.openRate, slice === 0 ? plan.openWarmS : Math.min(plan.openWarmS, 0.05))
+            a.sent += warm.sent
             await quiesce(underTest(), plan.quiesceMaxMs)
             const c0 = t.pid === null ? 0 : cpuTicks(t.pid)
             const th0 = t.pid === null ? new Map<string, number>() : threadTicks(t.pid)
             noise.start()
             const w0 = performance.now()
-            a.parts.push(await a.gen.run(plan.openRate, sliceS))
+            const part = await a.gen.run(plan.openRate, sliceS)
+            a.parts.push(part)
+            a.sent += part.sent
             a.wallMs += performance.now() - w0
             const n = noteNoise(noise.stop())
             if (n !== null) a.noise.push(n)
@@ -422,11 +448,15 @@ async function main (): Promise<number> {
       } finally {
         for (const a of acc.values()) await a.gen.close()
       }
+      await quiesce(underTest(), plan.quiesceMaxMs)
       for (const t of order) {
         const a = acc.get(t.id)!
         const res = summarizeOpen(a.parts)
         const cost = t.pid === null ? null : costOf(t.pid, a.ticks, a.split, res.completed, a.wallMs)
-        round.open[t.id] = { ...res, cost, noise: a.noise.length > 0 ? median(a.noise) : null }
+        const m0 = metricsBefore.get(t.id) ?? null
+        const m1 = t.adminBase === null ? null : await readMetrics(t.adminBase)
+        const captureDropped = m0 !== null && m1 !== null ? m1.dropped - m0.dropped : null
+        round.open[t.id] = { ...res, cost, noise: a.noise.length > 0 ? median(a.noise) : null, captureDropped, captureOffered: a.sent }
         log(`round ${r + 1} open-loop ${t.id}: p50 ${res.p50Ms.toFixed(3)} p99 ${res.p99Ms.toFixed(3)} p99.9 ${res.p999Ms.toFixed(3)} ms (${res.completed} samples${res.errors + res.skipped + res.unfinished > 0 ? `, ${res.errors} errors, ${res.skipped} skipped, ${res.unfinished} unfinished` : ''})`)
       }
     }
@@ -600,6 +630,7 @@ function summarizeRounds (targets: Target[], rounds: RoundResult[]): ModeSummary
         s.mainUsPerReq = summarize(closed.map((c) => c.cost?.threadsUsPerReq.main ?? NaN))
         s.workerUsPerReq = summarize(closed.map((c) => c.cost?.threadsUsPerReq.busiestOther ?? NaN))
       }
+      if (closed.every((c) => c.captureDropped !== null)) s.closedDroppedShare = closed.reduce((a, c) => a + (c.captureDropped ?? 0), 0) / Math.max(1, closed.reduce((a, c) => a + c.requests, 0))
     }
     const open = pick((r) => r.open[t.id])
     if (open.length > 0) {
@@ -618,7 +649,10 @@ function summarizeRounds (targets: Target[], rounds: RoundResult[]): ModeSummary
         coreShare: summarize(open.map((o) => o.cost?.coreShare ?? NaN)),
         sendLagP99: summarize(open.map((o) => o.sendLagP99Ms)),
         samples: open.reduce((a, o) => a + o.completed, 0),
-        errors: open.reduce((a, o) => a + o.errors + o.non2xx + o.skipped + o.unfinished, 0)
+        errors: open.reduce((a, o) => a + o.errors + o.non2xx + o.skipped + o.unfinished, 0),
+        droppedShare: open.every((o) => o.captureDropped !== null)
+          ? open.reduce((a, o) => a + (o.captureDropped ?? 0), 0) / Math.max(1, open.reduce((a, o) => a + o.captureOffered, 0))
+          : null
       }
     }
     const addedSse = (key: 'ssePaced' | 'sseUnpaced', f: (x: SseSample) => number): Summary => summarize(rounds.map((r) => {

@@ -86,13 +86,18 @@ const PROXY_LABELS: Record<'fwd-only' | 'default' | 'bodies', string> = {
 /** The V8 flags every launcher of the proxy passes (bin shebang, `npm start`, the image): measure what runs. */
 export const PROXY_NODE_ARGS = ['--max-semi-space-size=32']
 
-export async function startProxy (root: string, mode: 'fwd-only' | 'default' | 'bodies', upstreamPort: number, dir: string, core: number | null, opts: { name?: string, nodeArgs?: string[] } = {}): Promise<Target> {
+/**
+ * `env`: settings for the proxies under test (`DUO_DIAG_*` variables, e.g. from `--proxy-env`),
+ * for A/B runs of a setting; the benchmark's own environment never leaks `DUO_DIAG_*` into them.
+ */
+export async function startProxy (root: string, mode: 'fwd-only' | 'default' | 'bodies', upstreamPort: number, dir: string, core: number | null, opts: { name?: string, nodeArgs?: string[], env?: Record<string, string> } = {}): Promise<Target> {
   const name = opts.name ?? mode
   for (let attempt = 0; ; attempt++) {
     const port = await freePort()
     const admin = await freePort()
     const env: NodeJS.ProcessEnv = {}
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('DUO_DIAG_')) env[k] = v
+    Object.assign(env, opts.env)
     const child = startChild(`proxy ${name}`, process.execPath, [
       ...(opts.nodeArgs ?? PROXY_NODE_ARGS),
       join(root, 'dist', 'cli', 'main.js'), 'start',
@@ -111,6 +116,18 @@ export async function startProxy (root: string, mode: 'fwd-only' | 'default' | '
     }
     return { id: mode, label: PROXY_LABELS[mode], base: `http://127.0.0.1:${port}`, pid: child.pid, child, adminBase: `http://127.0.0.1:${admin}` }
   }
+}
+
+/** `--proxy-env K=V` values as an environment; only `DUO_DIAG_*` names are accepted. */
+export function parseProxyEnv (pairs: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=')
+    const key = eq < 0 ? pair : pair.slice(0, eq)
+    if (eq < 0 || !key.startsWith('DUO_DIAG_')) throw new Error(`--proxy-env ${pair}: expected DUO_DIAG_NAME=value`)
+    env[key] = pair.slice(eq + 1)
+  }
+  return env
 }
 
 export function directTarget (upstreamPort: number): Target {

@@ -74,8 +74,8 @@ t.test('a full capture queue drops and counts, never blocks', async (t) => {
 
 t.test('the capture queue is bounded in bytes too: large bodies queued past store.max_queue_bytes are dropped and counted', async (t) => {
   const model = await startModelServer()
-  // Room for about three 64 KiB samples; the worker is not sent anything for a second.
-  const h = await startHarness({ routes: [{ name: 'model', upstream: model.url }], extra: { store: { max_queue_bytes: 200 * 1024, flush_interval_ms: 1000 } } })
+  // Room for three 64 KiB samples with their 4 KiB of overhead each, not four; the worker is not sent anything for a second.
+  const h = await startHarness({ routes: [{ name: 'model', upstream: model.url }], extra: { store: { max_queue_bytes: 220 * 1024, flush_interval_ms: 1000 } } })
   t.teardown(async () => {
     await h.close()
     await model.close()
@@ -91,7 +91,7 @@ t.test('the capture queue is bounded in bytes too: large bodies queued past stor
   t.same(results, Array(10).fill(200), 'every request forwarded')
   await h.proxy.pipeline.drain()
   const stats = h.proxy.pipeline.getStats()
-  t.equal(stats.droppedQueueFull, 7, 'three fit in 200 KiB of 64 KiB samples; the other seven are dropped and counted')
+  t.equal(stats.droppedQueueFull, 7, 'three fit in 220 KiB of 64 KiB samples; the other seven are dropped and counted')
   t.equal(stats.stored, 3)
   t.equal(await metric(h.adminUrl, 'duo_diag_capture_dropped_total'), 7)
   // Once written, the bytes are free again.
