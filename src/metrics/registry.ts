@@ -78,17 +78,29 @@ export class Metrics {
     })
   }
 
+  /**
+   * One batch of captured exchanges, on the thread that forwards traffic: counters are summed per
+   * label set first (a batch has few), so each costs one prom-client call per batch, not per exchange.
+   */
   observe (summaries: readonly ExchangeSummary[]): void {
+    const counts = new Map<string, { labels: { route: string, feature: string, status_class: string, flag: string }, n: number }>()
+    const count = (route: string, feature: string, statusClass: string, flag: string): void => {
+      const key = `${route}\n${feature}\n${statusClass}\n${flag}`
+      const c = counts.get(key)
+      if (c !== undefined) c.n++
+      else counts.set(key, { labels: { route, feature, status_class: statusClass, flag }, n: 1 })
+    }
     for (const s of summaries) {
       const statusClass = s.status === null ? 'none' : `${Math.floor(s.status / 100)}xx`
-      const labels = { route: s.route, feature: s.feature }
-      if (s.flags.length === 0) this.exchanges.inc({ ...labels, status_class: statusClass, flag: 'none' })
+      if (s.flags.length === 0) count(s.route, s.feature, statusClass, 'none')
       for (const flag of s.flags) {
-        this.exchanges.inc({ ...labels, status_class: statusClass, flag })
+        count(s.route, s.feature, statusClass, flag)
         if (UPSTREAM_FAILURE.has(flag)) this.upstreamErrors.inc({ route: s.route, flag })
       }
+      const labels = { route: s.route, feature: s.feature }
       this.duration.observe(labels, s.durationMs / 1000)
       if (s.ttfbMs !== null) this.ttfb.observe(labels, s.ttfbMs / 1000)
     }
+    for (const c of counts.values()) this.exchanges.inc(c.labels, c.n)
   }
 }
