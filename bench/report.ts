@@ -87,7 +87,7 @@ export function markdownReport (r: Results): string {
     lines.push('')
     const d = S.drain
     if (d !== null) {
-      lines.push(`Drain (${num(d.records)} records offered at once, all within max_queue): **${num(d.storedRps)} records/s** written (${num(d.stored)} in ${num(d.elapsedMs)} ms${d.dropped > 0 ? `, ${num(d.dropped)} dropped` : ''}${d.drained ? '' : ', NOT drained within the bound'}); ` +
+      lines.push(`Drain (${num(d.records)} records offered at once, within max_queue and max_queue_bytes): **${num(d.storedRps)} records/s** written (${num(d.stored)} in ${num(d.elapsedMs)} ms${d.dropped > 0 ? `, ${num(d.dropped)} dropped` : ''}${d.drained ? '' : ', NOT drained within the bound'}); ` +
         `CPU per record: capture worker ${num(d.cpu.worker ?? undefined, 1)} µs (${pct(d.cpu.workerCoreShare ?? undefined)} of its core), main thread ${num(d.cpu.main ?? undefined, 1)} µs, other threads ${num(d.cpu.other ?? undefined, 1)} µs.`)
       lines.push('')
     }

@@ -17,7 +17,7 @@
  * kept for the long run) and on core 1 (the upstream) are idle.
  *
  * One pipeline, as configured by default (max_queue 20 000, flush every 25 ms):
- *   1. warm-up, then a "drain": N records (fewer than max_queue) offered as fast as possible;
+ *   1. warm-up, then a "drain": N records (within max_queue and max_queue_bytes) offered as fast as possible;
  *      stored / wall time until written. The worker is never short of input: its ceiling.
  *   2. open-loop steps of uniform arrivals (a timetable, checked at ~1 ms timer ticks) at
  *      fractions of the drain rate plus the 20 000/s target; after each step the pipeline is
@@ -379,15 +379,19 @@ export async function measureStoreRate (ctx: StoreRateContext): Promise<StoreRat
 
   // One pipeline, the default max_queue: warm-up, the drain, then the steps.
   const maxQueue = config.store.maxQueue
-  const drainRecords = Math.max(1, Math.min(ctx.plan.drainRecords, maxQueue - 1_000))
+  // Offered at once, the records must fit both queue bounds (count and bytes held), or the
+  // drain measures drops rather than the writer.
+  const mixHeld = MIX.map((k) => sets[k][0] as Observation).reduce((a, o) => a + dist.pipeline.heldBytes(o), 0) / MIX.length
+  const fitting = Math.min(maxQueue - 1_000, Math.floor((0.9 * config.store.maxQueueBytes) / mixHeld))
+  const drainRecords = Math.max(1, Math.min(ctx.plan.drainRecords, fitting))
   const { p, cpu } = await start(maxQueue)
   try {
     // ---- warm-up (V8 needs some thousands of records to settle), not measured -------------
-    await feeder.burst(p, Math.min(ctx.plan.warmupRecords, maxQueue - 1_000))
+    await feeder.burst(p, Math.min(ctx.plan.warmupRecords, fitting))
     if (!await drainWithin(p, drainMs)) throw new Error(`warm-up not written within ${ctx.plan.drainMaxS} s`)
     ctx.log(`store rate: pipeline warmed up (${ctx.plan.warmupRecords} records)`)
 
-    // ---- 1. drain: as fast as possible, all of it within max_queue -------------------------
+    // ---- 1. drain: as fast as possible, all of it within the queue bounds --------------------
     const s0 = { ...p.stats }
     const c0 = cpu.sample()
     const w0 = performance.now()

@@ -46,7 +46,7 @@ const BATCH_MAX = 1_000
 const RECORD_OVERHEAD_BYTES = 4_096
 
 /** The memory a queued observation keeps alive, for the queue's byte bound. */
-function heldBytes (obs: Observation): number {
+export function heldBytes (obs: Observation): number {
   const req = obs.requestBody
   const res = obs.responseBody
   return req.headBytes + req.tailBytes + res.headBytes + res.tailBytes + RECORD_OVERHEAD_BYTES
