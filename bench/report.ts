@@ -31,7 +31,7 @@ function pct (v: number | undefined): string {
 function kept (s: ModeSummary): string {
   const closed = s.closedDroppedShare
   const open = s.open?.droppedShare ?? undefined
-  if (s.id !== 'default' && s.id !== 'bodies') return ''
+  if (s.id !== 'default' && s.id !== 'bodies' && s.id !== 'split') return ''
   const share = (d: number | undefined): string => d === undefined ? '–' : d === 0 ? '100%' : `${((1 - d) * 100).toFixed(1)}%`
   return `${share(closed)} / ${share(open)}`
 }
@@ -60,6 +60,16 @@ export function markdownReport (r: Results): string {
     lines.push(`| ${s.label} | ${range(s.rps, 0)} | ${busy} | ${cpu} | ${o ? `${num(o.p50.median, 3)} / ${num(o.p99.median, 3)} / ${num(o.p999.median, 3)}` : '–'} | ${s.id === 'direct' ? '' : range(o?.addedP50, 3, true)} | ${s.id === 'direct' ? '' : range(o?.addedP99, 3, true)} | ${s.id === 'direct' ? '' : range(o?.addedP999, 3, true)} | ${s.id === 'direct' ? '' : pct(o?.coreShare.median)} | ${kept(s)} |`)
   }
   lines.push('')
+  const split = find(r, 'split')?.open
+  const alone = find(r, 'default')?.open
+  const fwdOpen = find(r, 'fwd-only')?.open
+  if (split !== undefined && alone !== undefined) {
+    lines.push(`Capture on a core of its own (split: the capture thread moved to the other core): added p50 / p99 @1000 req/s ${signed(split.addedP50.median, 3)} / ${signed(split.addedP99.median, 3)} ms, ` +
+      `against ${signed(alone.addedP50.median, 3)} / ${signed(alone.addedP99.median, 3)} ms with capture sharing the proxy's core (default)` +
+      (fwdOpen !== undefined ? ` and ${signed(fwdOpen.addedP50.median, 3)} / ${signed(fwdOpen.addedP99.median, 3)} ms forwarding only` : '') +
+      '. Its closed-loop figures share the load core with the load generator: not comparable.')
+    lines.push('')
+  }
   lines.push(`SSE (${r.plan.ssePaced.chunks} chunks every ${r.plan.ssePaced.intervalMs} ms, ${r.plan.ssePaced.count} streams/round; unpaced: ${r.plan.sseUnpaced.chunks} chunks at once):`)
   lines.push('')
   lines.push('| mode | paced: first `data:` ms | added | whole stream ms | added | gap between reads p50 / max ms | events per read | unpaced: first ms | added | whole ms | added |')

@@ -7,7 +7,9 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Child, freePort, startChild } from './procs.js'
 
-export type ModeId = 'direct' | 'nginx' | 'bare-pipe' | 'fwd-only' | 'default' | 'bodies'
+export type ModeId = 'direct' | 'nginx' | 'bare-pipe' | ProxyMode
+/** The proxy's own modes; `split` is `default` with its capture thread moved to the load core after warm-up. */
+export type ProxyMode = 'fwd-only' | 'default' | 'bodies' | 'split'
 
 export interface Target {
   id: ModeId
@@ -67,13 +69,15 @@ export async function startUpstream (root: string, core: number | null, port = 0
   return { child, port: bound }
 }
 
-const PROXY_FLAGS: Record<'fwd-only' | 'default' | 'bodies', string[]> = {
+const PROXY_FLAGS: Record<ProxyMode, string[]> = {
   'fwd-only': ['--no-capture'],
   default: [],
+  split: [],
   bodies: ['--capture-bodies']
 }
 
-const PROXY_LABELS: Record<'fwd-only' | 'default' | 'bodies', string> = {
+const PROXY_LABELS: Record<ProxyMode, string> = {
+  split: 'proxy, default, capture thread on the other core (a 2-CPU proxy)',
   'fwd-only': 'proxy, forwarding only (--no-capture)',
   default: 'proxy, default (capture + redaction + SQLite file)',
   bodies: 'proxy, --capture-bodies'
@@ -90,7 +94,7 @@ export const PROXY_NODE_ARGS = ['--max-semi-space-size=32']
  * `env`: settings for the proxies under test (`DUO_DIAG_*` variables, e.g. from `--proxy-env`),
  * for A/B runs of a setting; the benchmark's own environment never leaks `DUO_DIAG_*` into them.
  */
-export async function startProxy (root: string, mode: 'fwd-only' | 'default' | 'bodies', upstreamPort: number, dir: string, core: number | null, opts: { name?: string, nodeArgs?: string[], env?: Record<string, string> } = {}): Promise<Target> {
+export async function startProxy (root: string, mode: ProxyMode, upstreamPort: number, dir: string, core: number | null, opts: { name?: string, nodeArgs?: string[], env?: Record<string, string> } = {}): Promise<Target> {
   const name = opts.name ?? mode
   for (let attempt = 0; ; attempt++) {
     const port = await freePort()
