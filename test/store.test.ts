@@ -160,6 +160,13 @@ eachBackend(t, 'linking: unlinked model calls, spanning gateways, a stored paren
   t.same(await store.unlinkedModelExchanges(T0 + 1150.5, T0 + 4999.9), [], 'fractional bounds keep their meaning')
   t.equal(await store.gatewaysSpanning(T0 + 1150.25, T0 + 1180.5), 2, 'both gateway requests span the call')
   t.equal(await store.gatewaysSpanning(T0 + 1150, T0 + 1400), 1, 'only the long one spans a longer call')
+  // A long chat stream that began 20 minutes before the call and ended after it is a rival too;
+  // one that ended before the call ended is not.
+  await store.insert([
+    exchange({ hop: 'gateway', startMs: 1150 - 1_200_000, timings: { ttfb_ms: 5, duration_ms: 1_200_100 } }),
+    exchange({ hop: 'gateway', startMs: 1150 - 1_200_000, timings: { ttfb_ms: 5, duration_ms: 1_200_010 } })
+  ])
+  t.equal(await store.gatewaysSpanning(T0 + 1150.25, T0 + 1180.5), 3, 'gateway requests that started long before the call count when they outlast it')
   child.parent_id = g.id
   child.link = { method: 'inferred', confidence: 0.5 }
   await store.setParent(child)
@@ -227,4 +234,15 @@ t.test('both backends answer the same data the same way', async (t) => {
     t.same(b, a, `summary ${JSON.stringify(filter)}`)
     t.same((await all(pg, filter, 25)).map((e) => e.id), (await all(sqlite, filter, 25)).map((e) => e.id), `list ${JSON.stringify(filter)}`)
   }
+})
+
+t.test('SQLite counts spanning gateway requests through the (hop, end time) index, not a scan of the hour before', async (t) => {
+  const { default: Database } = await import('better-sqlite3')
+  const { gatewaysSpanningSql } = await import('../src/store/sql.js')
+  const store = await freshStore(t, 'sqlite')
+  const db = new Database((store as unknown as { path: string }).path, { readonly: true })
+  t.teardown(() => db.close())
+  const q = gatewaysSpanningSql(T0 + 1150, T0 + 1400)
+  const plan = (db.prepare(`EXPLAIN QUERY PLAN ${q.text}`).all(...q.params) as Array<{ detail: string }>).map((r) => r.detail).join('; ')
+  t.match(plan, /USING (COVERING )?INDEX exchanges_hop_end/, plan)
 })

@@ -46,7 +46,9 @@ const MIGRATIONS: readonly string[] = [
      seq        BIGINT NOT NULL,
      PRIMARY KEY (flag, started_at, seq)
    );
-   CREATE INDEX exchange_flags_seq ON exchange_flags (seq);`
+   CREATE INDEX exchange_flags_seq ON exchange_flags (seq);`,
+  // Linking counts the gateway requests spanning a model call by their end time (gatewaysSpanningSql).
+  'CREATE INDEX exchanges_hop_end ON exchanges (hop, (started_at + duration_ms));'
 ]
 
 /** Advisory lock keys ('ddp' + purpose): migrations run by one instance at a time, retention too. */

@@ -48,7 +48,9 @@ const MIGRATIONS: readonly string[] = [
   // The diagnosed cause, for the summary's breakdown.
   `ALTER TABLE exchanges ADD COLUMN cause TEXT;`,
   // The proxy instance that recorded it (a store copied or merged from several).
-  `ALTER TABLE exchanges ADD COLUMN proxy_instance TEXT NOT NULL DEFAULT '';`
+  `ALTER TABLE exchanges ADD COLUMN proxy_instance TEXT NOT NULL DEFAULT '';`,
+  // Linking counts the gateway requests spanning a model call by their end time (gatewaysSpanningSql).
+  `CREATE INDEX exchanges_hop_end ON exchanges (hop, started_at + duration_ms);`
 ]
 
 /**
