@@ -72,15 +72,15 @@ export async function startUpstream (root: string, core: number | null, port = 0
 const PROXY_FLAGS: Record<ProxyMode, string[]> = {
   'fwd-only': ['--no-capture'],
   default: [],
-  split: [],
-  bodies: ['--capture-bodies']
+  bodies: ['--capture-bodies'],
+  split: []
 }
 
 const PROXY_LABELS: Record<ProxyMode, string> = {
-  split: 'proxy, default, capture thread on the other core (a 2-CPU proxy)',
   'fwd-only': 'proxy, forwarding only (--no-capture)',
   default: 'proxy, default (capture + redaction + SQLite file)',
-  bodies: 'proxy, --capture-bodies'
+  bodies: 'proxy, --capture-bodies',
+  split: 'proxy, default, capture thread on the other core (a 2-CPU proxy)'
 }
 
 /**

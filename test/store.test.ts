@@ -4,10 +4,16 @@
  * computed in the database, traces, purge, retention, the linking queries, and hostile text.
  * The same data on both backends gives the same answers.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import t from 'tap'
 import type { Exchange } from '../src/capture/exchange.js'
 import type { Flag } from '../src/diagnosis/flags.js'
 import { matches } from '../src/store/query.js'
+import { gatewaysSpanningSql } from '../src/store/sql.js'
+import { SqliteStore } from '../src/store/sqlite.js'
 import type { ExchangeStore } from '../src/store/store.js'
 import { NOT_ERRORS } from '../src/store/summary.js'
 import type { ExchangeFilter } from '../src/store/types.js'
@@ -237,10 +243,8 @@ t.test('both backends answer the same data the same way', async (t) => {
 })
 
 t.test('SQLite counts spanning gateway requests through the (hop, end time) index, not a scan of the hour before', async (t) => {
-  const { default: Database } = await import('better-sqlite3')
-  const { gatewaysSpanningSql } = await import('../src/store/sql.js')
-  const store = await freshStore(t, 'sqlite')
-  const db = new Database((store as unknown as { path: string }).path, { readonly: true })
+  const store = (await freshStore(t, 'sqlite'))!
+  const db = new Database(store.display, { readonly: true })
   t.teardown(() => db.close())
   const q = gatewaysSpanningSql(T0 + 1150, T0 + 1400)
   const plan = (db.prepare(`EXPLAIN QUERY PLAN ${q.text}`).all(...q.params) as Array<{ detail: string }>).map((r) => r.detail).join('; ')
@@ -248,11 +252,6 @@ t.test('SQLite counts spanning gateway requests through the (hop, end time) inde
 })
 
 t.test('a SQLite store from before the end-time index is migrated on open and keeps its records', async (t) => {
-  const { default: Database } = await import('better-sqlite3')
-  const { mkdtempSync, rmSync } = await import('node:fs')
-  const { tmpdir } = await import('node:os')
-  const { join } = await import('node:path')
-  const { SqliteStore } = await import('../src/store/sqlite.js')
   const dir = mkdtempSync(join(tmpdir(), 'ddp-migrate-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'old.db')
