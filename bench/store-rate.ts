@@ -334,6 +334,7 @@ export async function measureStoreRate (ctx: StoreRateContext): Promise<StoreRat
     routes: config.routes.map((r) => [r.name, { hop: r.hop, timeouts: r.timeouts, slow: r.slow, insecureTls: r.tls.insecureSkipVerify }]),
     expectedIssuer: config.diagnosis.expectedGitlabUrl,
     clockSkewS: config.diagnosis.clockSkewS,
+    gatewayModelTimeoutsS: config.diagnosis.gatewayModelTimeoutsS,
     pruneIntervalMs: 60_000,
     otel: config.otel
   }

@@ -83,6 +83,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
         }]),
         expectedIssuer: config.diagnosis.expectedGitlabUrl,
         clockSkewS: config.diagnosis.clockSkewS,
+        gatewayModelTimeoutsS: config.diagnosis.gatewayModelTimeoutsS,
         pruneIntervalMs: 60_000,
         otel: config.otel
       },

@@ -34,6 +34,8 @@ export interface BuildOptions {
   routes: ReadonlyMap<string, RouteSettings>
   expectedIssuer: string | null
   clockSkewS: number
+  /** The AI gateway's model timeouts, seconds (diagnosis.gateway_model_timeouts_s). */
+  gatewayModelTimeoutsS: readonly number[]
   /** Certificate chains presented by upstreams, by origin (filled by the engine's TLS probe). */
   tlsChains: ReadonlyMap<string, ChainSummary>
 }
@@ -176,6 +178,7 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
     faultInjected: obs.faultInjected !== null
   })
   flags.push(...findings.flags)
+  if (hop === 'model' && obs.clientAborted && atGatewayModelTimeout(obs, opts.gatewayModelTimeoutsS)) flags.push('timeout', 'model_timeout')
   if ((obs.ttfbMs ?? 0) > route.slow.ttfbMs || (obs.durationMs > route.slow.durationMs && !obs.upgraded && !obs.clientAborted)) flags.push('slow')
   if (route.insecureTls && obs.upstream.startsWith('https:')) flags.push('tls_unverified')
 
@@ -213,9 +216,35 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
     // Chains are only known after a TLS failure was probed: no URL parse per exchange otherwise.
     tlsChain: opts.tlsChains.size === 0 ? null : opts.tlsChains.get(new URL(obs.upstream).origin) ?? null,
     tokenEvidence: findings.evidence,
-    insecureTls: route.insecureTls
+    insecureTls: route.insecureTls,
+    modelRouted: hasModelRoute(opts.routes),
+    gatewayModelTimeoutsS: opts.gatewayModelTimeoutsS
   })
   return ex
+}
+
+const modelRouteCache = new WeakMap<ReadonlyMap<string, RouteSettings>, boolean>()
+
+/** Some route sits on the model hop (asked per record; the route table never changes). */
+function hasModelRoute (routes: ReadonlyMap<string, RouteSettings>): boolean {
+  let known = modelRouteCache.get(routes)
+  if (known === undefined) {
+    known = [...routes.values()].some((r) => r.hop === 'model')
+    modelRouteCache.set(routes, known)
+  }
+  return known
+}
+
+/**
+ * The gateway hung up on the model at one of its model timeouts: litellm's timeout in the
+ * gateway is httpx's read timeout (ai_gateway/models/litellm.py, prompts/base.py), so it runs
+ * from the request until the first byte, or from the headers when no body byte came after them.
+ * A stream that stalls after some bytes cannot be told apart (no per-chunk times are kept).
+ */
+function atGatewayModelTimeout (obs: ObservationRecord, timeoutsS: readonly number[]): boolean {
+  const silentMs = obs.ttfbMs === null ? obs.durationMs : obs.responseBody.total === 0 ? obs.durationMs - obs.ttfbMs : null
+  if (silentMs === null) return false
+  return timeoutsS.some((t) => silentMs >= t * 980 - 20 && silentMs <= t * 1000 + 2_000)
 }
 
 function round (ms: number | null): number | null {

@@ -28,7 +28,7 @@ const SLACK_MS = 5
 function hostOf (url: string | undefined): string | null {
   if (url === undefined) return null
   try {
-    return new URL(url).host
+    return new URL(url).host.toLowerCase()
   } catch {
     return null
   }
@@ -99,14 +99,65 @@ export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<L
     children.set(best.g, [...(children.get(best.g) ?? []), child])
     links.push({ child, parent: best.g })
   }
-  for (const [g, kids] of children) {
-    const failing = kids.find((c) => c.diagnosis !== null && c.flags.some((f) => f !== 'client_aborted' && f !== 'slow' && !f.startsWith('token_')))
-    if (failing !== undefined && g.diagnosis !== null && g.flags.some((f) => EXPLAINED_BY_CHILD.has(f))) {
-      g.diagnosis.root_cause = { exchange_id: failing.id, route: failing.route, cause: failing.diagnosis!.cause }
-      g.diagnosis.evidence.unshift(`the model call behind it (exchange ${failing.id} on route ${failing.route}) failed: ${failing.diagnosis!.cause}`)
-    }
-  }
+  for (const [g, kids] of children) explainByChildren(g, kids)
   return links
+}
+
+/** A model call whose own record shows a failure (the caller leaving or being slow is not one). */
+function failed (c: Exchange): boolean {
+  return c.diagnosis !== null && c.flags.some((f) => f !== 'client_aborted' && f !== 'slow' && f !== 'tls_unverified' && !f.startsWith('token_'))
+}
+
+/**
+ * A failing gateway request takes the cause of the model call that failed behind it: the
+ * gateway's own answer (a 500 with no body, an error event) says little, the model hop says
+ * why. When the gateway called the model more than once (the 2025 gateway retries), the
+ * attempts are listed.
+ */
+function explainByChildren (g: Exchange, kids: Exchange[]): void {
+  const d = g.diagnosis
+  if (d === null) return
+  kids.sort((a, b) => start(a) - start(b))
+  const failing = kids.filter(failed)
+  if (kids.length > 1) {
+    const outcomes = kids.map((c, i) => `attempt ${i + 1}: ${c.status ?? c.flags.find((f) => f !== 'slow') ?? 'no answer'} after ${(c.timings.duration_ms / 1000).toFixed(1)} s`)
+    d.evidence.push(`the gateway called the model ${kids.length} times for this request (it retried): ${outcomes.join('; ')}`)
+  }
+  const cause = failing[failing.length - 1]
+  if (cause === undefined || !g.flags.some((f) => EXPLAINED_BY_CHILD.has(f))) return
+  const child = cause.diagnosis!
+  d.root_cause = { exchange_id: cause.id, route: cause.route, cause: child.cause }
+  d.evidence.unshift(`the gateway's own answer: ${d.cause}`)
+  d.evidence.unshift(`the model call behind it (exchange ${cause.id} on route ${cause.route}) failed: ${child.evidence[0] ?? child.cause}`)
+  d.cause = child.cause
+  d.next_steps = [...child.next_steps, ...d.next_steps.filter((s) => !child.next_steps.includes(s) && !ROUTE_THE_MODEL_HOP.test(s))]
+}
+
+/** Next steps that ask for the model hop to be seen: moot once it was. */
+const ROUTE_THE_MODEL_HOP = /route the model (hop|endpoint) through this proxy|look at the model hop/i
+
+/**
+ * The names a gateway request's model is sent to the model server under ("served names"). The
+ * model call asks for exactly one of them, so any other name is another request's call.
+ */
+export function servedNames (g: Exchange): Set<string> {
+  const names = new Set<string>()
+  const identifier = g.meta.model_identifier
+  if (identifier !== undefined && identifier !== '') {
+    // ai_gateway/model_metadata.py to_params, models/base.py: "provider/model" sends "model"
+    // (partition at the first slash); an identifier without a slash is sent whole.
+    const slash = identifier.indexOf('/')
+    names.add(slash < 0 ? identifier : identifier.slice(slash + 1))
+    return names
+  }
+  const family = g.meta.model_name
+  if (family === undefined) return names
+  // No identifier: the family name is sent (2024: custom_openai/<name> and the prompt paths;
+  // 2025: models.yml params.model, the family's own name), except for the families with no
+  // params.model, where langchain's ChatLiteLLM default applies (model_selection/models.yml).
+  names.add(family)
+  if (family === 'claude_3' || family === 'general' || family === 'gemini') names.add('gpt-3.5-turbo')
+  return names
 }
 
 /** How well a model call fits a gateway request, before sharing among rivals (0 to 1), or null. */
@@ -114,12 +165,20 @@ function score (g: Exchange, c: Exchange, from: number, to: number): ExchangeLin
   const forwardedId = c.request.headers['x-request-id']
   if (c.correlation_source === 'caller' && forwardedId === g.correlation_id) return { method: 'header', confidence: 1 }
   if (start(c) < from || end(c) > to) return null
-  // The gateway request named a different model: not its call.
-  if (g.meta.model_name !== undefined && c.meta.model !== undefined && g.meta.model_name !== c.meta.model) return null
   let s = 0.5
-  if (g.meta.model_name !== undefined && g.meta.model_name === c.meta.model) s += 0.25
+  const names = servedNames(g)
+  if (c.meta.model !== undefined && names.size > 0) {
+    // The request named its model and the call asked for another: not its call.
+    if (!names.has(c.meta.model)) return null
+    s += 0.25
+  }
   const endpointHost = hostOf(g.meta.model_endpoint)
-  const calledHost = c.request.headers.host
-  if (endpointHost !== null && endpointHost === calledHost) s += 0.25
+  const called = c.request.headers.host
+  const calledHost = typeof called === 'string' ? called.toLowerCase() : null
+  if (endpointHost !== null && calledHost !== null) {
+    // The gateway calls the endpoint it was given (api_base, nothing appended): another host is another request's call.
+    if (endpointHost !== calledHost) return null
+    s += 0.25
+  }
   return { method: 'inferred', confidence: s }
 }

@@ -22,6 +22,7 @@ export interface WorkerInit {
   routes: Array<[string, RouteSettings]>
   expectedIssuer: string | null
   clockSkewS: number
+  gatewayModelTimeoutsS: number[]
   pruneIntervalMs: number
   otel: OtelConfig | null
 }

@@ -73,23 +73,42 @@ export function readSse (tail: string, fromStart: boolean): StreamFacts {
   return facts
 }
 
-/** The gateway's chat stream: `{"type": "action"|"final_answer_delta"|"error"|"usage", "data": {...}}`. */
+/**
+ * The gateway's chat stream (`/v2/chat/agent`): lines `{"type": "action"|"final_answer_delta"|
+ * "unknown"|"error", "data": {...}}`, and in the 2025 gateway a last `usage` line when there was
+ * usage and no error (ai_gateway/chat/agents/typing.py, api/v2/chat/agent.py). There is no end
+ * marker: a clean end of the chunked body is the stream's end, so completeness is unknowable
+ * (null) here; a cut connection shows as a transport failure instead.
+ */
 export function readNdjson (tail: string, fromStart: boolean): StreamFacts {
-  const facts: StreamFacts = { kind: 'ndjson', complete: false, finishReason: null, usage: null, error: null }
+  const facts: StreamFacts = { kind: 'ndjson', complete: null, finishReason: null, usage: null, error: null }
   for (const line of lines(tail, fromStart)) {
     if (line.trim() === '') continue
     const event = tryJson(line) as { type?: unknown, data?: unknown } | undefined
     if (event === undefined || event === null || typeof event !== 'object') continue
     if (event.type === 'usage') {
-      facts.usage = numbers(event.data)
+      facts.usage = ndjsonUsage(event.data)
       facts.complete = true
-    } else if (event.type === 'final_answer') {
-      facts.complete = true
-    } else if (event.type === 'error') {
-      // The gateway ends the chat stream with its error line: that is its final event.
-      if (facts.error === null) facts.error = errorText(event.data ?? event)
-      facts.complete = true
+    } else if (event.type === 'final_answer_delta') {
+      // 2025: data.finish_reason (null, or e.g. guardrail_intervened).
+      const reason = (event.data as { finish_reason?: unknown } | null)?.finish_reason
+      if (typeof reason === 'string') facts.finishReason = reason
+    } else if (event.type === 'error' && facts.error === null) {
+      // ai_gateway/chat/agents/react.py yields AgentError{message, retryable}, then re-raises.
+      const data = event.data as { message?: unknown } | null
+      facts.error = errorText(typeof data?.message === 'string' ? data.message : (event.data ?? event))
     }
   }
   return facts
+}
+
+/** `{"usage": {"<model>": {"input_tokens": N, "output_tokens": M}}}`, summed over models. */
+function ndjsonUsage (data: unknown): Record<string, number> | null {
+  const byModel = (data as { usage?: unknown } | null)?.usage
+  if (typeof byModel !== 'object' || byModel === null) return numbers(data)
+  const total: Record<string, number> = {}
+  for (const counts of Object.values(byModel)) {
+    for (const [k, v] of Object.entries(numbers(counts) ?? {})) total[k] = (total[k] ?? 0) + v
+  }
+  return Object.keys(total).length > 0 ? total : null
 }

@@ -56,7 +56,8 @@ const engine = new CaptureEngine({
   errorBodyBytes: init.errorBodyBytes,
   routes: new Map(init.routes),
   expectedIssuer: init.expectedIssuer,
-  clockSkewS: init.clockSkewS
+  clockSkewS: init.clockSkewS,
+  gatewayModelTimeoutsS: init.gatewayModelTimeoutsS
 }, store, logger, init.retention, otel)
 
 void engine.prune()

@@ -171,7 +171,7 @@ export function renderTrace (trace: Trace): string {
   const node = (n: TraceNode, depth: number): void => {
     const e = n.exchange
     const pad = '  '.repeat(depth)
-    s += `\n${pad}${e.method} ${e.path} -> ${e.status ?? 'no response'}  [${e.route}, ${e.hop}] ${e.id}\n`
+    s += `\n${pad}${n.attempt !== undefined ? `attempt ${n.attempt}: ` : ''}${e.method} ${e.path} -> ${e.status ?? 'no response'}  [${e.route}, ${e.hop}] ${e.id}\n`
     s += `${pad}  ${time(e.started_at)}  ttfb ${e.timings.ttfb_ms ?? '-'} ms, total ${e.timings.duration_ms} ms${e.link ? `  (linked: ${e.link.method}, confidence ${e.link.confidence})` : ''}\n`
     if (e.flags.length > 0) s += `${pad}  flags: ${e.flags.join(', ')}\n`
     if (e.diagnosis !== null) {

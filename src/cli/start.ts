@@ -16,8 +16,10 @@ Flags (each overrides the config file and DUO_DIAG_* environment variables):
   --config FILE          YAML configuration (see config/default.yaml); also DUO_DIAG_CONFIG
   --listen HOST:PORT     listen address of the one-route quick form      [0.0.0.0:5053]
   --upstream URL         upstream of the one-route quick form            [http://127.0.0.1:5052]
-  --route NAME=LISTEN=UPSTREAM
-                         add a route, e.g. model=127.0.0.1:5054=http://127.0.0.1:8000
+  --route NAME[:HOP]=LISTEN=UPSTREAM
+                         add a route, e.g. model=127.0.0.1:5054=http://127.0.0.1:8000;
+                         HOP is gateway, model or auto (by path); a route named model or
+                         gateway sits on that hop, e.g. vllm:model=0.0.0.0:5054=http://vllm:8000
                          (repeatable; flags-defined routes replace the file's routes)
   --admin HOST:PORT      admin/query API address, or "off"              [127.0.0.1:5099]
   --admin-token TOKEN    require "Authorization: Bearer TOKEN" on the admin API (needed to

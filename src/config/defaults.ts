@@ -39,7 +39,8 @@ export const DEFAULTS = {
     redaction: { add: [], remove: [] }
   },
   log: { level: 'info', file: null },
-  diagnosis: { expected_gitlab_url: null, clock_skew_s: 60 },
+  // litellm's model timeouts in the AI gateway: 30 s (chat, code), 60 s (completion prompts).
+  diagnosis: { expected_gitlab_url: null, clock_skew_s: 60, gateway_model_timeouts_s: [30, 60] },
   faults: { enabled: false, rules: [] },
   otel: { enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', headers: {}, service_name: 'duo-diag-proxy', max_queue: 10_000, hold_ms: 5_000, start_traces: false },
   shutdown_grace_ms: 10_000,

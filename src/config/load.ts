@@ -120,13 +120,7 @@ function applyFlags (raw: Raw, flags: FlagOverrides): void {
       upstream: flags.upstream ?? base.upstream ?? DEFAULT_ROUTE.upstream
     })
   }
-  for (const spec of flags.route ?? []) {
-    const parts = spec.split('=')
-    if (parts.length !== 3 || parts.some((p) => p.trim() === '')) {
-      throw new ConfigError(`--route "${spec}": expected NAME=LISTEN=UPSTREAM, e.g. model=127.0.0.1:5054=http://127.0.0.1:8000`)
-    }
-    flagRoutes.push({ name: parts[0], listen: parts[1], upstream: parts[2] })
-  }
+  for (const spec of flags.route ?? []) flagRoutes.push(parseRouteFlag(spec))
   if (flagRoutes.length > 0) raw.routes = flagRoutes
   const routes = Array.isArray(raw.routes) ? (raw.routes as Raw[]) : []
   if (flags.caFile !== undefined || flags.insecureSkipVerify !== undefined) {
@@ -155,6 +149,30 @@ function applyFlags (raw: Raw, flags: FlagOverrides): void {
 }
 
 const HOPS: readonly HopKind[] = ['auto', 'gateway', 'model']
+
+/**
+ * `--route NAME[:HOP]=LISTEN=UPSTREAM`: `vllm:model=0.0.0.0:5054=http://vllm:8000`. Without a
+ * hop, a route named `model` or `gateway` sits on that hop (see validateRoute), others are `auto`.
+ */
+function parseRouteFlag (spec: string): Raw {
+  const parts = spec.split('=')
+  if (parts.length !== 3 || parts.some((p) => p.trim() === '')) {
+    throw new ConfigError(`--route "${spec}": expected NAME[:HOP]=LISTEN=UPSTREAM, e.g. model=127.0.0.1:5054=http://127.0.0.1:8000 or vllm:model=…`)
+  }
+  const [label, listen, upstream] = parts as [string, string, string]
+  const colon = label.indexOf(':')
+  if (colon < 0) return { name: label, listen, upstream }
+  const hop = label.slice(colon + 1)
+  if (!(HOPS as readonly string[]).includes(hop)) {
+    throw new ConfigError(`--route "${spec}": hop "${hop}" is not one of ${HOPS.join(', ')} (NAME:HOP, e.g. vllm:model)`)
+  }
+  return { name: label.slice(0, colon), listen, upstream, hop }
+}
+
+/** A route named like a hop sits on it unless its `hop` says otherwise. */
+function defaultHop (name: string): HopKind {
+  return name === 'model' || name === 'gateway' ? name : ROUTE_DEFAULTS.hop as HopKind
+}
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 
@@ -221,7 +239,11 @@ function validate (raw: Raw): Config {
   const diagS = root.section('diagnosis')
   const expected = diagS.nullableString('expected_gitlab_url', DEFAULTS.diagnosis.expected_gitlab_url)
   if (expected !== null) parseUpstreamUrl(expected, 'diagnosis.expected_gitlab_url')
-  const diagnosis = { expectedGitlabUrl: expected, clockSkewS: diagS.integer('clock_skew_s', DEFAULTS.diagnosis.clock_skew_s, 0, 3600) }
+  const diagnosis = {
+    expectedGitlabUrl: expected,
+    clockSkewS: diagS.integer('clock_skew_s', DEFAULTS.diagnosis.clock_skew_s, 0, 3600),
+    gatewayModelTimeoutsS: diagS.numberList('gateway_model_timeouts_s', [...DEFAULTS.diagnosis.gateway_model_timeouts_s], 0.1, 3600)
+  }
   diagS.finish()
 
   const faultsS = root.section('faults')
@@ -301,7 +323,7 @@ function validateRoute (s: Section, index: number): RouteConfig {
     name,
     listen,
     upstream,
-    hop: s.oneOf('hop', ROUTE_DEFAULTS.hop as HopKind, HOPS),
+    hop: s.oneOf('hop', defaultHop(name), HOPS),
     preserveHost: s.boolean('preserve_host', ROUTE_DEFAULTS.preserve_host),
     tls,
     timeouts,

@@ -80,6 +80,17 @@ export class Section {
     throw new ConfigError(`${this.key(name)}: expected a list of strings, got ${describe(v)}`)
   }
 
+  /** Numbers in [min, max]; a list, or comma-separated text from the environment. */
+  numberList (name: string, fallback: number[], min: number, max: number): number[] {
+    const v = this.take(name)
+    if (v === undefined || v === null) return fallback
+    const items: unknown[] = typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean).map(Number) : Array.isArray(v) ? v : [v]
+    if (!items.every((n): n is number => typeof n === 'number' && Number.isFinite(n) && n >= min && n <= max)) {
+      throw new ConfigError(`${this.key(name)}: expected a list of numbers from ${min} to ${max}, got ${describe(v)}`)
+    }
+    return items
+  }
+
   /** A mapping of strings (e.g. headers). */
   stringMap (name: string): Record<string, string> {
     const v = this.take(name)

@@ -51,6 +51,11 @@ export interface DiagnosisConfig {
   expectedGitlabUrl: string | null
   /** Allowed clock difference for token exp/nbf, seconds. */
   clockSkewS: number
+  /**
+   * The AI gateway's model timeouts (litellm's, seconds): a model call the gateway hangs up on
+   * after about this long is flagged model_timeout.
+   */
+  gatewayModelTimeoutsS: number[]
 }
 
 export interface StoreConfig {

@@ -44,9 +44,11 @@ export function classify (input: FlagInput): Flag[] {
   if (input.failureCode !== null && !input.clientAborted && input.proxyAnsweredFlag !== 'request_rejected') {
     for (const f of classifyTransport(input.failureCode, input.failureAfterHeaders).flags) add(f)
   }
-  if (input.status !== null && input.status < 300 && input.failureCode === null && !input.clientAborted) {
+  if (input.status !== null && input.status < 300 && !input.clientAborted) {
+    // The gateway's chat stream writes its error event and then drops the connection
+    // (ai_gateway/chat/agents/react.py re-raises): the event is the failure, the drop follows it.
     if (input.streamError) add('stream_error')
-    if (input.streamComplete === false) add('stream_truncated')
+    if (input.streamComplete === false && input.failureCode === null) add('stream_truncated')
   }
   if (input.clientAborted) add('client_aborted')
   if (input.faultInjected === true) add('fault_injected')

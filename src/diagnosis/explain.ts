@@ -1,6 +1,7 @@
 import type { Exchange } from '../capture/exchange.js'
 import type { Diagnosis } from './diagnosis.js'
 import type { Flag } from './flags.js'
+import { endpointUrl, lacksV1, MODEL_TIMEOUT_STEPS, modelChecks, type ModelCallContext, modelFailureFromText, unhandledModelFailure } from './model-failure.js'
 import type { ChainSummary } from './tls-chain.js'
 
 export interface ExplainContext {
@@ -11,6 +12,10 @@ export interface ExplainContext {
   /** Evidence lines from the token check. */
   tokenEvidence: string[]
   insecureTls: boolean
+  /** Some route of this proxy is on the model hop: the model's own answers are recorded. */
+  modelRouted: boolean
+  /** The AI gateway's model timeouts, seconds. */
+  gatewayModelTimeoutsS: readonly number[]
 }
 
 /** The checks the playbook runs for every 401/403. */
@@ -76,6 +81,58 @@ function isLocalhost (url: string): boolean {
 
 function seconds (ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`
+}
+
+/** Features whose gateway requests call the model. */
+const MODEL_FEATURES = new Set(['code_completions', 'code_generations', 'code_suggestions', 'chat', 'prompts'])
+
+/** Starlette's own 500: text/plain "Internal Server Error", nothing of the gateway's. */
+function isBareServerError (ex: Exchange): boolean {
+  const type = ex.response?.content_type ?? ''
+  const body = ex.response?.body
+  return type.startsWith('text/plain') || (typeof body === 'string' && body.trim() === 'Internal Server Error')
+}
+
+/** `/v1/chat/completions` → `/v1/models`: the served names, at the same prefix. */
+function modelsPath (path: string): string {
+  const i = path.search(/\/(chat\/)?completions$/)
+  return `${i < 0 ? '/v1' : path.slice(0, i)}/models`
+}
+
+/**
+ * 422: the 2024 gateway answers FastAPI's field-error list (`detail: [{loc, msg, type}]`); the
+ * 2025 one only "Validation error" unless request logging is on (ai_gateway/api/server.py).
+ */
+function validationError (ex: Exchange): Diagnosis {
+  const body = ex.response?.body
+  const detail = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).detail : undefined
+  const fields = Array.isArray(detail)
+    ? detail.flatMap((d) => {
+      if (typeof d !== 'object' || d === null) return []
+      const { loc, msg } = d as { loc?: unknown, msg?: unknown }
+      const where = Array.isArray(loc) ? loc.filter((p) => p !== 'body').map(String).join('.') : ''
+      return typeof msg === 'string' ? [{ where, msg: msg.length > 300 ? msg.slice(0, 300) + '…' : msg }] : []
+    })
+    : []
+  if (fields.length > 0) {
+    const first = fields[0]!
+    const model = fields.find((f) => /model_(name|provider)|^model_metadata/.test(f.where))
+    return {
+      cause: model !== undefined
+        ? `The gateway does not accept the self-hosted model's ${model.where.replace(/^model_metadata\./, 'model_metadata ')}: ${model.msg}. The model family chosen in GitLab is not one this gateway version supports.`
+        : `The gateway rejected the request body: ${first.where || 'body'}: ${first.msg}.`,
+      evidence: fields.slice(0, 5).map((f) => `422 ${f.where || 'body'}: ${f.msg}`),
+      next_steps: model !== undefined
+        ? ['Choose a model family the gateway supports for the self-hosted model in GitLab, or run the AI gateway version that matches GitLab\'s (the gateway image tag should match the GitLab version).']
+        : ['Check the GitLab and AI gateway versions are compatible (the gateway image tag should match the GitLab version).']
+    }
+  }
+  const text = typeof detail === 'string' ? detail : bodyField(ex, 'error') ?? ''
+  return {
+    cause: 'The gateway rejected the request body (validation error): a GitLab / AI gateway version mismatch is the common reason.',
+    evidence: [`422${text ? ` "${text}"` : ''}${text === 'Validation error' ? ': the 2025 gateway hides which field failed unless request logging is enabled' : ''}`],
+    next_steps: ['Check the GitLab and AI gateway versions are compatible (the gateway image tag should match the GitLab version).', 'The gateway\'s log names the field: docker logs <ai-gateway-container> 2>&1 | grep -i validation | tail -n 5.']
+  }
 }
 
 function has (ex: Exchange, f: Flag): boolean {
@@ -192,9 +249,21 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
       next_steps: f === 'connect_timeout'
         ? ['A firewall dropping packets looks like this; check the path to the upstream.', 'Check the upstream host is up.']
         : [
-            ex.hop === 'model' ? 'Check the model server is healthy and not overloaded (GPU memory, queue length); test it directly: POST <model_endpoint>/v1/chat/completions.' : 'Look at the model hop for this request (GET /api/traces/<correlation_id>): a slow model makes the gateway slow.',
+            ex.hop === 'model' ? `Check the model server is healthy and not overloaded (GPU memory, queue length); test it directly: ${ex.method} ${up}${ex.path}.` : ctx.modelRouted ? 'Look at the model hop for this request (GET /api/traces/<correlation_id>): a slow model makes the gateway slow.' : 'A slow model makes the gateway slow: route the model endpoint through this proxy (--route model=…) to see the model hop.',
             'Use a smaller or faster model, or reduce max_tokens, for features with short timeouts (code completion).'
           ]
+    }
+  }
+  if (has(ex, 'model_timeout')) {
+    const silent = ex.timings.ttfb_ms === null ? ex.timings.duration_ms : ex.timings.duration_ms - ex.timings.ttfb_ms
+    const limit = [...ctx.gatewayModelTimeoutsS].sort((a, b) => Math.abs(a * 1000 - silent) - Math.abs(b * 1000 - silent))[0]
+    return {
+      cause: `The model did not answer within the AI gateway's ${limit ?? 30} s model timeout: the gateway (litellm) gave up on it and hung up.`,
+      evidence: [
+        `the gateway closed the connection after ${seconds(ex.timings.duration_ms)}${ex.timings.ttfb_ms === null ? ' with no response from the model yet' : ', the model having sent headers but no body'}`,
+        ...(ex.meta.max_tokens !== undefined ? [`the call asked for up to ${ex.meta.max_tokens} tokens${ex.meta.model !== undefined ? ` of ${ex.meta.model}` : ''}`] : [])
+      ],
+      next_steps: MODEL_TIMEOUT_STEPS
     }
   }
   if (has(ex, 'connection_reset')) {
@@ -227,6 +296,14 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
             : ['Check intermediaries do not rewrite X-Gitlab-* headers.']
         }
       }
+      if (/Forbidden by auth provider/i.test(e) && (has(ex, 'token_expired') || has(ex, 'token_not_yet_valid'))) {
+        return {
+          cause: has(ex, 'token_expired')
+            ? "GitLab's token had expired when it reached the gateway: the clocks of GitLab and the gateway disagree, or the request waited too long on the way."
+            : "GitLab's token is not valid yet by the gateway's clock: the clocks of GitLab and the gateway disagree.",
+          next_steps: ['Synchronise the clocks of GitLab, the gateway and this host (NTP): compare date -u on each.']
+        }
+      }
       if (/Forbidden by auth provider/i.test(e)) {
         return {
           cause: "The gateway rejected GitLab's token (signature, audience or expiry), or it cannot fetch GitLab's signing keys from AIGW_GITLAB_URL.",
@@ -243,6 +320,17 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
   }
   if (status === 403) {
     const detail = bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? ''
+    if (/Duo Core no longer authorized to access Duo Classic Chat/i.test(detail)) {
+      // 2025 gateway, ai_gateway/api/v2/chat/agent.py get_agent: duo_chat without duo_classic_chat.
+      return {
+        cause: 'The user has GitLab Duo Core only, and Duo Core no longer gives access to classic Duo Chat (the 2025 gateway refuses it).',
+        evidence: [`403 "${detail}" from ${up}${ex.path}`],
+        next_steps: [
+          'Assign the user a GitLab Duo Pro or Enterprise seat for classic Duo Chat, or have them use the agentic chat that Duo Core includes.',
+          'Check the seat in Admin > GitLab Duo > seat utilization.'
+        ]
+      }
+    }
     const scope = /Unauthorized to access (.+)$/i.exec(detail)?.[1]
     return {
       cause: scope !== undefined
@@ -252,53 +340,77 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
       next_steps: AUTH_CHECKS
     }
   }
+  const call: ModelCallContext = { endpoint: ex.meta.model_endpoint, modelRouted: ctx.modelRouted }
   if (status === 404) {
-    const message = bodyField(ex, 'message') ?? bodyField(ex, 'detail') ?? ''
-    const model = /The model `([^`]+)` does not exist/.exec(message)
-    if (model !== null) {
+    const message = bodyField(ex, 'message') ?? bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? ''
+    // vllm/entrypoints/openai/serving_engine.py, Ollama's openai/openai.go and the LiteLLM
+    // proxy each word an unknown model their own way.
+    const model = /The model `([^`]+)` does not exist|model ['"]([^'"]+)['"] not found|Invalid model name passed in model=([^\s.]+)/i.exec(message)
+    if (ex.hop === 'model' && model !== null) {
+      const name = model[1] ?? model[2] ?? model[3]
       return {
-        cause: `The model server does not serve a model named "${model[1]}": the model identifier configured in GitLab differs from the served model name.`,
+        cause: `The model server does not serve a model named "${name}": the model identifier configured in GitLab differs from the served model name.`,
         evidence: [`404 "${message}" from ${up}${ex.path}`],
-        next_steps: [`List the served names: curl ${up}/v1/models; set the self-hosted model's identifier in GitLab to one of them.`]
+        next_steps: [`List the served names: curl ${up}${modelsPath(ex.path)}; set the self-hosted model's identifier in GitLab to one of them (custom_openai/<served name>).`]
       }
     }
-    if (ex.hop === 'model' && /\/(chat\/)?completions$/.test(ex.path) && !ex.path.startsWith('/v1/')) {
+    if (ex.hop === 'model' && /\/(chat\/)?completions$/.test(ex.path) && !/(^|\/)v1\//.test(ex.path)) {
       const base = `http://${hostOf(ex)}${ex.path.slice(0, ex.path.lastIndexOf(ex.path.endsWith('/chat/completions') ? '/chat/completions' : '/completions'))}`
       return {
         cause: 'The model endpoint URL lacks the /v1 suffix.',
-        evidence: [`${ex.method} ${ex.path} answered 404 ${message ? `"${message}"` : ''}: OpenAI-compatible servers serve the API under /v1`],
+        evidence: [`${ex.method} ${ex.path} answered 404 ${message ? `"${message}"` : ''}: OpenAI-compatible servers serve the API under /v1, and the gateway appends only /chat/completions to the endpoint`],
         next_steps: [`Set the model endpoint in GitLab to ${base}/v1 (not ${base}).`]
       }
     }
     return { cause: 'The upstream has nothing at this path.', evidence: [`404 from ${up}${ex.path}`], next_steps: ['Check the URL configured in GitLab for this hop.'] }
   }
   if (status === 421) {
+    // ai_gateway/api/v1/prompts/invoke.py: a model error with a status becomes 421 "<code>: <phrase>".
     const detail = bodyField(ex, 'detail') ?? ''
-    const missingV1 = /^404/.test(detail) && ex.meta.model_endpoint !== undefined && !/\/v1\/?$/.test(ex.meta.model_endpoint)
+    const code = /^(\d{3})/.exec(detail)?.[1]
+    const side = code === '404'
+      ? (lacksV1(call.endpoint)
+          ? { cause: 'The model endpoint URL lacks the /v1 suffix: the model answered 404.', next_steps: [`Set the model endpoint in GitLab to ${call.endpoint!.replace(/\/+$/, '')}/v1.`] }
+          : { cause: 'The model answered 404: the model name is not served there, or the model endpoint URL is wrong.', next_steps: [] })
+      : modelFailureFromText(detail, call)
     return {
-      cause: missingV1 ? 'The model endpoint URL lacks the /v1 suffix: the model answered 404.' : `The model behind the gateway returned an error${detail ? ` (${detail})` : ''}.`,
+      cause: side?.cause ?? `The model behind the gateway returned an error${detail ? ` (${detail})` : ''}.`,
       evidence: [`421 "${detail}" from the gateway: the detail is the model's own status`],
-      next_steps: missingV1
-        ? [`Set the model endpoint in GitLab to ${ex.meta.model_endpoint!.replace(/\/+$/, '')}/v1.`]
-        : ['Look at the model hop for this request (GET /api/traces/<correlation_id>), or test the model directly: POST <model_endpoint>/v1/chat/completions.']
+      next_steps: [...(side?.next_steps ?? []), ...modelChecks(call)]
     }
   }
   if (status === 503 && /Inference failed/i.test(bodyField(ex, 'detail') ?? '')) {
-    const endpoint = ex.meta.model_endpoint
+    // ai_gateway/api/server.py: ModelAPIError -> 503; the 2024 gateway's litellm code model wraps
+    // only connection errors and the model's 5xx in it (models/litellm.py).
+    const endpoint = call.endpoint
     return {
-      cause: 'The gateway could not get an answer from the model (the model hop failed).',
+      cause: 'The gateway could not reach the model, or the model failed (5xx): the gateway answered "Inference failed".',
       evidence: [`503 "Inference failed" from the gateway${endpoint ? `; model endpoint ${endpoint}` : ''}`],
       next_steps: [
         ...(endpoint !== undefined && isLocalhost(endpoint) ? [`The model endpoint ${endpoint} is localhost: inside the AI gateway container that is the container itself, not the model server.`] : []),
-        ...(endpoint !== undefined && !/\/v1\/?$/.test(endpoint) ? [`The model endpoint lacks /v1: set it to ${endpoint.replace(/\/+$/, '')}/v1.`] : []),
-        'From the gateway container, test the model: curl <model_endpoint>/health and POST <model_endpoint>/v1/chat/completions.',
-        'Route the model endpoint through this proxy to see the model hop.'
+        ...(lacksV1(endpoint) ? [`The model endpoint lacks /v1: set it to ${endpoint!.replace(/\/+$/, '')}/v1.`] : []),
+        `From the gateway container, test the model: curl ${endpointUrl(endpoint, 'models')}, then POST ${endpointUrl(endpoint, 'chat/completions')}.`,
+        "Check the model server's logs at this time for a crash or out-of-memory.",
+        ...(ctx.modelRouted ? [] : ['Route the model endpoint through this proxy to see the model hop (--route model=…).'])
       ]
     }
   }
   if (status === 429) {
     const retry = ex.response?.headers['retry-after']
     return { cause: 'Rate limited by the upstream.', evidence: [`429${retry ? `, Retry-After: ${String(retry)}` : ''}`], next_steps: ['Reduce the request rate, or raise the limit on the gateway / model server.'] }
+  }
+  if (status === 500 && ex.hop === 'gateway' && isBareServerError(ex) && MODEL_FEATURES.has(ex.meta.feature)) {
+    // Starlette's ServerErrorMiddleware: an exception no handler in ai_gateway/api/server.py
+    // maps (litellm's NotFoundError, AuthenticationError, BadRequestError, Timeout).
+    const side = unhandledModelFailure(call, ex.timings.duration_ms, ctx.gatewayModelTimeoutsS)
+    return {
+      cause: side.cause,
+      evidence: [
+        `500 text/plain "Internal Server Error" from ${up}${ex.path}: an unhandled exception in the gateway (only ModelAPIError is mapped, to 503 "Inference failed")`,
+        ...(call.endpoint !== undefined ? [`the request's model endpoint: ${call.endpoint}${ex.meta.model_identifier !== undefined ? `, model identifier ${ex.meta.model_identifier}` : ''}${ex.meta.model_name !== undefined ? `, model ${ex.meta.model_name}` : ''}`] : [])
+      ],
+      next_steps: side.next_steps
+    }
   }
   if (status !== null && status >= 500) {
     const detail = bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? bodyField(ex, 'message')
@@ -309,17 +421,27 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
     }
   }
   if (has(ex, 'stream_error')) {
+    const message = ex.meta.stream_error ?? ''
+    const side = modelFailureFromText(message, call)
+    const chat = ex.meta.feature === 'chat'
     return {
-      cause: 'The stream answered 200 but carried an error: the model hop failed while the gateway streamed (Duo Chat shows A1003 or A1004).',
-      evidence: [`error event: ${ex.meta.stream_error ?? ''}`],
-      next_steps: ['Look at the model hop for this request (GET /api/traces/<correlation_id>).']
+      cause: side !== null
+        ? `${side.cause} (${chat ? 'Duo Chat got an error event' : 'the stream carried an error event'}${has(ex, 'stream_aborted') ? ', then the gateway dropped the connection' : ''}.)`
+        : `The model call failed while the gateway streamed: ${chat ? 'Duo Chat got an error event' : 'the stream carried an error event'}${has(ex, 'stream_aborted') ? ' and then the gateway dropped the connection' : ''} (Duo Chat shows A1003 or A1004).`,
+      evidence: [
+        `error event: ${message}`,
+        ...(has(ex, 'stream_aborted') ? ['the connection was dropped after the error event: the gateway re-raises the error after sending it (ai_gateway/chat/agents/react.py), which is how it always ends a failed chat'] : [])
+      ],
+      next_steps: [...(side?.next_steps ?? []), ...modelChecks(call)]
     }
   }
   if (has(ex, 'stream_aborted')) {
     return {
       cause: 'The upstream died in the middle of the response: the caller got a cut-off stream.',
       evidence: [`${err?.code ?? 'aborted'} after ${ex.response?.bytes ?? 0} bytes`],
-      next_steps: ["Check the upstream's logs for a crash or restart at this time.", 'Check intermediaries with short idle timeouts.']
+      next_steps: ex.hop === 'gateway' && MODEL_FEATURES.has(ex.meta.feature)
+        ? ['A model failure mid-stream makes the gateway drop the connection: see the model hop for this request (GET /api/traces/<correlation_id>).', ...modelChecks(call)]
+        : ["Check the upstream's logs for a crash or restart at this time.", 'Check intermediaries with short idle timeouts.']
     }
   }
   if (has(ex, 'stream_truncated')) {
@@ -329,12 +451,13 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
       next_steps: ["Check the upstream's logs; compare with the model hop (GET /api/traces/<correlation_id>)."]
     }
   }
+  if (status === 422) return validationError(ex)
   if (status !== null && status >= 400) {
     const detail = bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? bodyField(ex, 'message')
     return {
-      cause: status === 422 ? 'The gateway rejected the request body (validation error): a GitLab / gateway version mismatch is a common reason.' : `The upstream rejected the request (${status}).`,
+      cause: `The upstream rejected the request (${status}).`,
       evidence: [`${status}${detail ? ` "${detail}"` : ''}`],
-      next_steps: status === 422 ? ['Check the GitLab and AI gateway versions are compatible.'] : []
+      next_steps: []
     }
   }
   const tokenFlags = ex.flags.filter((f) => f.startsWith('token_'))

@@ -15,16 +15,17 @@ export const FLAGS = {
   connection_refused: 'nothing accepted the TCP connection at the upstream address',
   network_unreachable: 'no route to the upstream host (network or firewall)',
   dns_failure: 'the upstream host name did not resolve',
-  timeout: 'any of connect_timeout, headers_timeout, body_timeout (always set with one of them)',
+  timeout: 'any of connect_timeout, headers_timeout, body_timeout, model_timeout (always set with one of them)',
   connect_timeout: 'TCP/TLS connection to the upstream not established in time',
   headers_timeout: 'upstream accepted the request but sent no response headers in time',
   body_timeout: 'upstream went silent in the middle of the response body',
+  model_timeout: "model hop: the AI gateway hung up on the model at its own model timeout (litellm's, 30 s for chat and code, 60 s for prompts)",
   tls_error: 'TLS handshake failed: untrusted, self-signed, expired or mismatched certificate, or TLS spoken to a plain-HTTP port',
   connection_reset: 'upstream closed or reset the connection before response headers',
   // Streams.
   stream_aborted: 'upstream died after response headers: the caller got a cut-off body',
-  stream_truncated: 'stream ended cleanly but without its final event ([DONE], finish_reason, NDJSON final)',
-  stream_error: 'the stream answered 200 but carried an error event',
+  stream_truncated: 'stream ended cleanly but without its final event ([DONE], finish_reason, stream_end); never on formats without one',
+  stream_error: 'the stream answered 200 but carried an error event (whatever happened to the connection after it)',
   // The caller.
   client_aborted: 'the caller hung up before the response was complete (normal for code completion)',
   // Predictions from the caller's GitLab token (decoded, never verified or stored).

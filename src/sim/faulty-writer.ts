@@ -40,6 +40,16 @@ export class FaultyWriter {
     return true
   }
 
+  /**
+   * A last chunk, then the connection dropped without the terminating chunk: how uvicorn ends
+   * a stream whose generator raised after yielding (ai_gateway/chat/agents/react.py).
+   */
+  async writeThenDrop (chunk: string): Promise<void> {
+    if (this.res.destroyed) return
+    await this.writeAndFlush(chunk)
+    this.res.socket?.destroy()
+  }
+
   end (): void {
     if (!this.res.destroyed) this.res.end()
   }

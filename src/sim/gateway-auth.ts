@@ -1,5 +1,8 @@
 /**
- * The AI gateway's authentication middleware and scope check, with its exact error bodies.
+ * The AI gateway's authentication middleware and scope check, with its exact error bodies:
+ * 401 `{"error": …}` from MiddlewareAuthentication.on_auth_error (ai_gateway/api/middleware.py,
+ * 2025 api/middleware/authentication.py; messages as in tests/code_suggestions/
+ * test_authentication.py) and 403 `{"detail": "Unauthorized to access …"}` from the routes.
  */
 import type { KeyObject } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
@@ -12,7 +15,9 @@ export interface AuthReject {
   body: { error: string } | { detail: string }
 }
 
-export type AuthOutcome = { ok: true, claims: Record<string, unknown> } | ({ ok: false } & AuthReject)
+export type Claims = Record<string, unknown>
+
+export type AuthOutcome = { ok: true, claims: Claims } | ({ ok: false } & AuthReject)
 
 /** Claims that must equal the matching header when present in the token. */
 const BOUND_HEADERS: Array<[claim: string, header: string, name: string]> = [
@@ -44,8 +49,8 @@ export function authenticate (headers: IncomingHttpHeaders, publicKey: KeyObject
 }
 
 const SCOPE_WORDS: Record<Scope, string> = {
-  complete_code: 'code suggestions',
-  generate_code: 'code suggestions',
+  complete_code: 'code completions',
+  generate_code: 'code generations',
   duo_chat: 'duo chat'
 }
 

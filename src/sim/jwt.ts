@@ -51,7 +51,8 @@ export function gatewayClaims (overrides: Partial<GatewayClaims> = {}): GatewayC
     gitlab_realm: 'self-managed',
     gitlab_instance_id: INSTANCE_ID,
     gitlab_global_user_id: GLOBAL_USER_ID,
-    scopes: ['complete_code', 'generate_code', 'duo_chat'],
+    // duo_classic_chat: the 2025 gateway's unit primitive for classic Duo Chat (api/v2/chat/agent.py get_agent).
+    scopes: ['complete_code', 'generate_code', 'duo_chat', 'duo_classic_chat'],
     ...overrides
   }
 }

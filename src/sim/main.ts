@@ -3,24 +3,26 @@
  * Runs one simulator as a small service (docker-compose, manual experiments):
  *
  *   node dist/sim/main.js gateway --port 5052 [--model-endpoint URL]
- *   node dist/sim/main.js model --port 8000
+ *   node dist/sim/main.js model --port 8000 [--flavor vllm|litellm|ollama]
  *
  * Logs one JSON line when listening, stops on SIGTERM/SIGINT (exit 0); usage errors exit 2.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { startAiGateway } from './ai-gateway.js'
-import { startModelServer } from './model-server.js'
+import { DEFAULT_PORTS, isModelServerFlavor, MODEL_SERVER_FLAVORS, startModelServer, type ModelServerFlavor } from './model-server.js'
 import type { SimServer } from './sim-server.js'
 
 const HELP = `Usage: node dist/sim/main.js <gateway|model> [flags]
 
-Runs a simulator as a service: the GitLab AI gateway or an OpenAI-compatible (vLLM-like) model
-server, with x-sim-fault request headers to inject failures (see src/sim/fault-plan.ts).
+Runs a simulator as a service: the GitLab AI gateway or an OpenAI-compatible model server
+(vLLM, LiteLLM proxy or Ollama), with x-sim-fault request headers to inject failures (see
+src/sim/fault-plan.ts).
 
 Common flags:
   --host HOST              listen address; 0.0.0.0 in a container   [127.0.0.1]
-  --port N                 listen port                           [gateway 5052, model 8000]
+  --port N                 listen port    [gateway 5052; model: vllm 8000, litellm 4000,
+                                           ollama 11434]
   --chunk-delay-ms N       delay between streamed chunks             [0]
 
 gateway:
@@ -30,8 +32,15 @@ gateway:
   --jwt-public-key FILE    PEM public key: require GitLab JWTs signed by its private key
                            (default: no authentication)
 model:
+  --flavor NAME            the server to simulate: vllm, litellm or ollama        [vllm]
+                           vllm:    /v1/* only, 404 {"detail":"Not Found"} elsewhere
+                           litellm: the LiteLLM proxy, routes with and without /v1
+                           ollama:  Ollama's OpenAI layer, GET / "Ollama is running"
+  --server-version V       upstream version to behave like, where it matters
+                           [vllm 0.10.0, litellm 1.80.0, ollama 0.33.0]
   --model NAME             a served model id (repeatable)            [mistral-7b-instruct]
-  --api-key KEY            require "Authorization: Bearer KEY" on /v1/*
+  --api-key KEY            vllm: require "Authorization: Bearer KEY" on /v1/*;
+                           litellm: the master key; not accepted with ollama (no auth)
 `
 
 class UsageError extends Error {}
@@ -62,6 +71,8 @@ async function start (kind: Kind, argv: string[]): Promise<SimServer | null> {
       'jwt-public-key': { type: 'string' },
       model: { type: 'string', multiple: true },
       'api-key': { type: 'string' },
+      flavor: { type: 'string' },
+      'server-version': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -70,14 +81,22 @@ async function start (kind: Kind, argv: string[]): Promise<SimServer | null> {
     return null
   }
   const gatewayOnly = ['model-endpoint', 'model-name', 'jwt-public-key'] as const
-  const modelOnly = ['model', 'api-key'] as const
+  const modelOnly = ['model', 'api-key', 'flavor', 'server-version'] as const
   for (const name of kind === 'gateway' ? modelOnly : gatewayOnly) {
     if (values[name] !== undefined) throw new UsageError(`--${name} is not a ${kind} flag`)
   }
-  const listen = { host: values.host ?? '127.0.0.1', port: intFlag('port', values.port, kind === 'gateway' ? 5052 : 8000, 65535) }
+  let flavor: ModelServerFlavor = 'vllm'
+  if (values.flavor !== undefined) {
+    if (!isModelServerFlavor(values.flavor)) throw new UsageError(`--flavor: one of ${MODEL_SERVER_FLAVORS.join(', ')}, not "${values.flavor}"`)
+    flavor = values.flavor
+  }
+  if (flavor === 'ollama' && values['api-key'] !== undefined) throw new UsageError('--api-key: Ollama has no authentication')
+  const serverVersion = values['server-version']
+  if (serverVersion !== undefined && !/^v?\d+(\.\d+){0,2}([-+].*)?$/.test(serverVersion)) throw new UsageError(`--server-version: a version like 0.10.1, not "${serverVersion}"`)
+  const listen = { host: values.host ?? '127.0.0.1', port: intFlag('port', values.port, kind === 'gateway' ? 5052 : DEFAULT_PORTS[flavor], 65535) }
   const chunkDelayMs = intFlag('chunk-delay-ms', values['chunk-delay-ms'], 0, 60_000)
   if (kind === 'model') {
-    return startModelServer({ listen, record: false, chunkDelayMs, models: values.model, apiKey: values['api-key'] })
+    return startModelServer({ listen, record: false, chunkDelayMs, models: values.model, apiKey: values['api-key'], flavor, serverVersion })
   }
   const endpoint = values['model-endpoint']
   if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`--model-endpoint: "${endpoint}" is not an http(s) URL`)
@@ -112,7 +131,7 @@ async function main (argv: string[]): Promise<number> {
   }
   if (server === null) return 0
   const running = server
-  log({ level: 'info', msg: 'simulator listening', sim: kind, url: running.url, port: running.port })
+  log({ level: 'info', msg: 'simulator listening', sim: kind, url: running.url, port: running.port, ...('flavor' in running ? { flavor: running.flavor } : {}) })
   return new Promise((resolve) => {
     const stop = (signal: string): void => {
       running.close().then(() => {

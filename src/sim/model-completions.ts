@@ -1,13 +1,13 @@
 /**
- * The model server simulator's completions: request validation with vLLM's error bodies, and
- * the answer — one JSON body, or SSE chunks ending in `data: [DONE]` (with a usage chunk when
- * stream_options.include_usage) — for /v1/chat/completions and legacy /v1/completions.
+ * The model server simulator's completions: request validation and the answer — one JSON
+ * body, or SSE chunks ending in `data: [DONE]` (a usage chunk only with
+ * stream_options.include_usage) — for chat and legacy completions. The bodies, ids and error
+ * replies are the flavour's (model-flavors.ts); this file holds what the three share.
  */
-import { randomBytes } from 'node:crypto'
 import type { FaultyWriter } from './faulty-writer.js'
 import { asNumber, asString, isRecord, parseJson, type JsonRecord } from './json.js'
-import { sendJson, type SimContext } from './sim-server.js'
-import { sseData } from './sse.js'
+import type { Flavor, Reply } from './model-flavors.js'
+import type { SimContext } from './sim-server.js'
 
 export const DEFAULT_MODEL = 'mistral-7b-instruct'
 export const DEFAULT_COMPLETION = ['Sure', ', here', ' is', ' the', ' answer', '.']
@@ -19,8 +19,11 @@ export interface Usage {
 }
 
 export interface CompletionRequest {
+  /** The model name as the request gave it (or the path, for LiteLLM's Azure-style routes). */
   model: string
-  /** true: /v1/chat/completions (messages), false: legacy /v1/completions (prompt). */
+  /** The served model it selected. */
+  served: string
+  /** true: chat completions (messages), false: legacy completions (prompt). */
   chat: boolean
   body: JsonRecord
   promptTokens: number
@@ -29,37 +32,61 @@ export interface CompletionRequest {
   includeUsage: boolean
 }
 
-const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' }
+export interface CompletionRoute {
+  chat: boolean
+  /** The model named by the path (LiteLLM /engines/{model}/..., /openai/deployments/{model}/...). */
+  pathModel?: string
+}
 
-/** Validate a chat/legacy completion body; answers the error itself and returns undefined. */
-export function parseCompletionRequest (ctx: SimContext, models: string[]): CompletionRequest | undefined {
+/** Write a complete reply (errors, health answers) with content-length. */
+export function sendReply (ctx: SimContext, reply: Reply): void {
+  ctx.res.writeHead(reply.status, { ...reply.headers, 'content-length': String(Buffer.byteLength(reply.body)) })
+  ctx.res.end(reply.body)
+}
+
+/**
+ * Validate a chat/legacy completion body against the served models; answers the flavour's
+ * error itself and returns undefined. Every server checks the body's shape (messages/prompt)
+ * before it looks the model up.
+ */
+export function parseCompletionRequest (ctx: SimContext, models: string[], flavor: Flavor, route: CompletionRoute = { chat: ctx.pathname.endsWith('/chat/completions') }): CompletionRequest | undefined {
+  const { chat } = route
   const parsed = parseJson(ctx.body)
   if (!parsed.ok || !isRecord(parsed.value)) {
     const message = parsed.ok ? 'Request body must be a JSON object' : `Invalid JSON body: ${parsed.message}`
-    sendJson(ctx.res, 400, { object: 'error', message, type: 'BadRequestError', code: 400 })
+    sendReply(ctx, flavor.invalidJson(message, chat))
     return undefined
   }
   const body = parsed.value
-  const model = asString(body.model) ?? models[0] ?? DEFAULT_MODEL
-  if (!models.includes(model)) {
-    sendJson(ctx.res, 404, {
-      object: 'error', message: `The model \`${model}\` does not exist.`, type: 'NotFoundError', param: null, code: 404
-    })
+  const missingPrompt = flavor.missingPrompt(chat, body)
+  if (missingPrompt !== undefined) {
+    sendReply(ctx, missingPrompt)
     return undefined
   }
-  const chat = ctx.pathname === '/v1/chat/completions'
-  const prompt = chat ? body.messages : body.prompt
-  if (chat ? !Array.isArray(prompt) : prompt === undefined) {
-    const field = chat ? 'messages' : 'prompt'
-    sendJson(ctx.res, 400, { object: 'error', message: `${field}: Field required`, type: 'BadRequestError', code: 400 })
+  const requested = route.pathModel ?? asString(body.model)
+  let model: string
+  if (requested === undefined || requested === '') {
+    const missing = flavor.missingModel(chat)
+    if (missing !== undefined) {
+      sendReply(ctx, missing)
+      return undefined
+    }
+    model = models[0] ?? DEFAULT_MODEL
+  } else {
+    model = requested
+  }
+  const served = flavor.resolveModel(model, models)
+  if (served === undefined) {
+    sendReply(ctx, flavor.unknownModel(model, chat))
     return undefined
   }
   const streamOptions = body.stream_options
   return {
     model,
+    served,
     chat,
     body,
-    promptTokens: countPromptTokens(prompt),
+    promptTokens: countPromptTokens(chat ? body.messages : body.prompt),
     maxTokens: asNumber(body.max_completion_tokens) ?? asNumber(body.max_tokens),
     stream: body.stream === true,
     includeUsage: isRecord(streamOptions) && streamOptions.include_usage === true
@@ -67,46 +94,26 @@ export function parseCompletionRequest (ctx: SimContext, models: string[]): Comp
 }
 
 /** Answer with `completion`, one piece per token; max_tokens below the piece count cuts it short. */
-export async function answerCompletion (writer: FaultyWriter, request: CompletionRequest, completion: string[]): Promise<void> {
-  const { chat } = request
+export async function answerCompletion (writer: FaultyWriter, request: CompletionRequest, completion: string[], flavor: Flavor, models: string[]): Promise<void> {
   const limited = request.maxTokens !== undefined && request.maxTokens < completion.length
   const pieces = limited ? completion.slice(0, Math.max(0, request.maxTokens ?? 0)) : completion
-  const finishReason = limited ? 'length' : 'stop'
   const usage: Usage = {
     prompt_tokens: request.promptTokens,
     completion_tokens: pieces.length,
     total_tokens: request.promptTokens + pieces.length
   }
-  const base = {
-    id: `${chat ? 'chatcmpl' : 'cmpl'}-${randomBytes(16).toString('hex')}`,
-    object: chat ? 'chat.completion' : 'text_completion',
-    created: Math.floor(Date.now() / 1000),
-    model: request.model
-  }
+  const parts = { request, pieces, finishReason: limited ? 'length' as const : 'stop' as const, usage, truncate: writer.truncate }
+  const meta = flavor.newMeta(request.chat, request.model, request.served, models)
 
   if (!request.stream) {
-    const text = pieces.join('')
-    const choice = chat
-      ? { index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: finishReason }
-      : { index: 0, text, logprobs: null, finish_reason: finishReason }
-    return writer.sendWhole(200, 'application/json', JSON.stringify({ ...base, choices: [choice], usage }))
+    const { contentType, body } = flavor.whole(meta, parts)
+    return writer.sendWhole(200, contentType, body)
   }
 
-  writer.start(200, SSE_HEADERS)
-  const chunkBase = { ...base, object: chat ? 'chat.completion.chunk' : 'text_completion' }
-  // Zero pieces (max_tokens 0) still needs one chunk to carry finish_reason.
-  const sent = pieces.length > 0 ? pieces : ['']
-  for (const [i, piece] of sent.entries()) {
-    const last = i === sent.length - 1
-    const finish = last && !writer.truncate ? finishReason : null
-    const choice = chat
-      ? { index: 0, delta: i === 0 ? { role: 'assistant', content: piece } : { content: piece }, logprobs: null, finish_reason: finish }
-      : { index: 0, text: piece, logprobs: null, finish_reason: finish }
-    if (!(await writer.write(sseData({ ...chunkBase, choices: [choice] })))) return
-  }
-  if (!writer.truncate) {
-    if (request.includeUsage && !(await writer.write(sseData({ ...chunkBase, choices: [], usage })))) return
-    if (!(await writer.write(sseData('[DONE]')))) return
+  const plan = flavor.stream(meta, parts)
+  writer.start(200, plan.headers)
+  for (const frame of plan.frames) {
+    if (!(await writer.write(frame))) return
   }
   writer.end()
 }

@@ -1,15 +1,24 @@
 /**
- * OpenAI/vLLM-compatible model server simulator: /v1/chat/completions (JSON and SSE),
- * legacy /v1/completions, /v1/models, /health, with vLLM's error bodies and x-sim-fault.
+ * OpenAI-compatible model server simulator in three flavours, each copying its upstream's
+ * wire behaviour (model-flavors.ts names the source of every answer):
+ *
+ *   vllm     /v1/chat/completions, /v1/completions, /v1/models, /health, /version;
+ *            --api-key guards /v1/* with 401 {"error":"Unauthorized"}
+ *   litellm  the same with and without /v1, /health/liveliness|readiness; a master key
+ *            (apiKey) rejects requests the way LiteLLM's user_api_key_auth does
+ *   ollama   /v1/chat/completions, /v1/completions, /v1/models, GET / and /api/version;
+ *            no authentication at all
+ *
+ * x-sim-fault (fault-plan.ts) works the same on every flavour.
  */
-import { STATUS_CODES } from 'node:http'
-import { applyEarlyFaults, type FaultReply } from './fault-plan.js'
+import { applyEarlyFaults } from './fault-plan.js'
 import { FaultyWriter } from './faulty-writer.js'
-import type { JsonRecord } from './json.js'
-import { answerCompletion, DEFAULT_COMPLETION, DEFAULT_MODEL, parseCompletionRequest } from './model-completions.js'
-import { sendEmpty, sendJson, startSimServer, type ListenOptions, type SimContext, type SimServer, type TlsOptions } from './sim-server.js'
+import { answerCompletion, DEFAULT_COMPLETION, DEFAULT_MODEL, parseCompletionRequest, sendReply } from './model-completions.js'
+import { createFlavor, type ModelServerFlavor } from './model-flavors.js'
+import { startSimServer, type ListenOptions, type SimContext, type SimServer, type TlsOptions } from './sim-server.js'
 
 export { DEFAULT_COMPLETION, DEFAULT_MODEL, type Usage } from './model-completions.js'
+export { DEFAULT_PORTS, DEFAULT_SERVER_VERSIONS, MODEL_SERVER_FLAVORS, isModelServerFlavor, type ModelServerFlavor } from './model-flavors.js'
 
 export interface ModelServerOptions {
   tls?: TlsOptions
@@ -17,91 +26,66 @@ export interface ModelServerOptions {
   listen?: ListenOptions
   /** Keep every request in `requests` (default true). */
   record?: boolean
-  /** Served model ids; default [DEFAULT_MODEL]. Requests without `model` use the first. */
+  /** Which server to be (default 'vllm'). */
+  flavor?: ModelServerFlavor
+  /**
+   * The upstream version simulated, for behaviour that changed between releases (default
+   * DEFAULT_SERVER_VERSIONS[flavor]): vLLM >= 0.10.1 nests its ErrorResponse under "error";
+   * Ollama < 0.12.0 says "try pulling it first", < 0.32.6 streams the old chunk shape.
+   */
+  serverVersion?: string
+  /**
+   * Served model ids; default [DEFAULT_MODEL]. vLLM and Ollama answer requests without
+   * `model` with the first; LiteLLM rejects them. Ollama lists names with their tag
+   * (":latest" when none is given) and matches them case-insensitively.
+   */
   models?: string[]
   /** Pieces of the answer: one SSE chunk (and one completion token) each. */
   completion?: string[]
   /** Delay between streamed chunks (default 0). */
   chunkDelayMs?: number
-  /** When set, /v1/* requires `Authorization: Bearer <apiKey>`. */
+  /**
+   * vLLM --api-key: /v1/* requires `Authorization: Bearer <apiKey>`. LiteLLM master key: every
+   * non-health route requires it. Ollama has no authentication and ignores it.
+   */
   apiKey?: string
 }
 
-export type ModelServer = SimServer
+export interface ModelServer extends SimServer {
+  flavor: ModelServerFlavor
+  serverVersion: string
+}
 
-export function startModelServer (opts: ModelServerOptions = {}): Promise<ModelServer> {
+export async function startModelServer (opts: ModelServerOptions = {}): Promise<ModelServer> {
+  const flavor = createFlavor(opts.flavor ?? 'vllm', opts.serverVersion)
   const models = opts.models ?? [DEFAULT_MODEL]
   const completion = opts.completion ?? DEFAULT_COMPLETION
   const chunkDelayMs = opts.chunkDelayMs ?? 0
 
   const handle = async (ctx: SimContext): Promise<void> => {
-    const plan = await applyEarlyFaults(ctx, vllmStatusReply)
+    const plan = await applyEarlyFaults(ctx, (code) => flavor.statusReply(code))
     if (plan === undefined) return
     const { method, pathname, res } = ctx
 
-    if (pathname === '/health') return method === 'GET' ? sendEmpty(res, 200) : methodNotAllowed(ctx)
-    // vLLM serves the OpenAI API under /v1 only; a base URL without /v1 lands here.
-    if (!pathname.startsWith('/v1/')) return sendJson(res, 404, { detail: 'Not Found' })
-    if (opts.apiKey !== undefined && ctx.req.headers.authorization !== `Bearer ${opts.apiKey}`) {
-      return sendJson(res, 401, {
-        error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' }
-      })
+    const match = flavor.match(method, pathname)
+    if (opts.apiKey !== undefined && flavor.needsKey(pathname, match)) {
+      const denied = flavor.checkKey(ctx.req.headers.authorization, opts.apiKey)
+      if (denied !== undefined) return sendReply(ctx, denied)
+    }
+    if (match.endpoint === undefined) {
+      return sendReply(ctx, match.allowed === undefined ? flavor.notFound() : flavor.methodNotAllowed(match.allowed))
     }
 
+    const { endpoint } = match
+    if (endpoint.kind !== 'chat' && endpoint.kind !== 'completions') return sendReply(ctx, flavor.simple(endpoint, models))
+
+    for (const [name, value] of Object.entries(flavor.answerHeaders())) res.setHeader(name, value)
+    const request = parseCompletionRequest(ctx, models, flavor, { chat: endpoint.kind === 'chat', pathModel: endpoint.pathModel })
+    if (request === undefined) return
     const writer = new FaultyWriter(res, plan, ctx.signal, chunkDelayMs)
-    switch (pathname) {
-      case '/v1/models':
-        if (method !== 'GET') return methodNotAllowed(ctx)
-        return writer.sendWhole(200, 'application/json', JSON.stringify(modelList(models)))
-      case '/v1/chat/completions':
-      case '/v1/completions': {
-        if (method !== 'POST') return methodNotAllowed(ctx)
-        const request = parseCompletionRequest(ctx, models)
-        if (request === undefined) return
-        return answerCompletion(writer, request, completion)
-      }
-      default:
-        return sendJson(res, 404, { detail: 'Not Found' })
-    }
+    return answerCompletion(writer, request, completion, flavor, models)
   }
 
-  return startSimServer(handle, { tls: opts.tls, listen: opts.listen, record: opts.record, serverHeader: 'uvicorn' })
-}
-
-function modelList (models: string[]): JsonRecord {
-  const created = Math.floor(Date.now() / 1000)
-  return {
-    object: 'list',
-    data: models.map((id) => ({ id, object: 'model', created, owned_by: 'vllm', root: id, parent: null, max_model_len: 32768 }))
-  }
-}
-
-function methodNotAllowed (ctx: SimContext): void {
-  sendJson(ctx.res, 405, { detail: 'Method Not Allowed' })
-}
-
-const VLLM_ERROR_TYPES: Record<number, string> = {
-  400: 'BadRequestError',
-  401: 'AuthenticationError',
-  403: 'PermissionDeniedError',
-  404: 'NotFoundError',
-  408: 'RequestTimeoutError',
-  429: 'RateLimitError',
-  500: 'InternalServerError',
-  502: 'BadGatewayError',
-  503: 'ServiceUnavailableError',
-  504: 'GatewayTimeoutError'
-}
-
-/** x-sim-fault status:CODE body, shaped like vLLM's ErrorResponse. */
-function vllmStatusReply (code: number): FaultReply {
-  return {
-    body: {
-      object: 'error',
-      message: STATUS_CODES[code] ?? 'Error',
-      type: VLLM_ERROR_TYPES[code] ?? (code >= 500 ? 'InternalServerError' : 'BadRequestError'),
-      param: null,
-      code
-    }
-  }
+  const server = await startSimServer(handle, { tls: opts.tls, listen: opts.listen, record: opts.record, serverHeader: flavor.serverHeader })
+  return Object.assign(server, { flavor: flavor.name, serverVersion: flavor.version })
 }

@@ -12,6 +12,8 @@ export interface WaterfallStep {
 export interface TraceNode {
   exchange: Exchange
   children: TraceNode[]
+  /** Among several model calls of one gateway request (its retries), this call's place: 1, 2, … */
+  attempt?: number
 }
 
 export interface Trace {
@@ -36,7 +38,10 @@ export function buildTrace (correlationId: string, exchanges: readonly Exchange[
   const start = (e: Exchange): number => Date.parse(e.started_at)
   const order = (a: TraceNode, b: TraceNode): number => start(a.exchange) - start(b.exchange)
   roots.sort(order)
-  for (const n of nodes.values()) n.children.sort(order)
+  for (const n of nodes.values()) {
+    n.children.sort(order)
+    if (n.children.length > 1) n.children.forEach((c, i) => { c.attempt = i + 1 })
+  }
 
   const events: Array<Omit<WaterfallStep, 'at_ms'> & { at: number }> = []
   for (const e of byId.values()) {
