@@ -212,8 +212,15 @@ t.test('without a model route, the bare 500 lists the model-side failures and na
   })
   await post(`${h.url()}/v2/code/completions`, completionBody(model.url), headers('direct-no-v1'))
   await post(`${h.url()}/v2/code/completions`, completionBody(`${model.url}/v1`, { model_identifier: 'custom_openai/not-served' }), headers('direct-unknown'))
+  await post(`${h.url()}/v2/code/completions`, completionBody(`${model.url}/v1`, { model_identifier: '' }), headers('direct-no-identifier'))
   const [noV1] = await h.exchanges('correlation_id=direct-no-v1')
-  t.match(noV1?.diagnosis?.cause, /lacks the \/v1 suffix \(most likely\)/)
+  t.match(noV1?.diagnosis?.cause, /a bare 500\); most likely the model endpoint URL lacks the \/v1 suffix/)
+  t.match(noV1?.diagnosis?.next_steps[0], new RegExp(`Set the model endpoint in GitLab to ${model.url}/v1`))
+  const [noIdentifier] = await h.exchanges('correlation_id=direct-no-identifier')
+  t.match(noIdentifier?.diagnosis?.cause, /most likely the self-hosted model has no model identifier/)
+  t.match(noIdentifier?.diagnosis?.next_steps[0], /custom_openai\/<served model name>/)
+  t.same(model.requests.map((r) => [r.path, (JSON.parse(r.body.toString()) as { model: string }).model]), [['/chat/completions', SERVED], ['/v1/chat/completions', 'not-served']],
+    'the model server saw the call without /v1 and the one for an unserved name; none for the request without an identifier')
   const [unknown] = await h.exchanges('correlation_id=direct-unknown')
   t.same(unknown?.flags, ['upstream_error'])
   t.match(unknown?.diagnosis?.cause, /endpoint lacks \/v1, the model name is not served, the model server rejected the API key, or the model timed out/)
@@ -281,4 +288,48 @@ t.test('the gateway\'s own refusals: 422 field errors, Duo Core, expired token',
   const invalid = await post(`${neu.h.url('gitlab-aigw')}/v2/code/completions`, '{"current_file": 1}', headers('invalid-2025'))
   t.equal(invalid.text, '{"detail":"Validation error"}')
   t.equal(neu.gatewayRequests() > 0, true)
+})
+
+t.test('each model server in its own words: vLLM, LiteLLM and Ollama failures behind the gateway', async (t) => {
+  const gateway = await startAiGateway({ retryWaitScale: 0.001 })
+  const vllm = await startModelServer({ flavor: 'vllm', models: [SERVED], apiKey: 'sk-vllm-key-0123456789abcdef' })
+  const litellm = await startModelServer({ flavor: 'litellm', models: [SERVED] })
+  const ollama = await startModelServer({ flavor: 'ollama', models: [SERVED] })
+  const h = await startHarness({
+    routes: [
+      { name: 'gitlab-aigw', upstream: gateway.url },
+      { name: 'vllm', upstream: vllm.url, hop: 'model' },
+      { name: 'litellm', upstream: litellm.url, hop: 'model' },
+      { name: 'ollama', upstream: ollama.url, hop: 'model' }
+    ]
+  })
+  t.teardown(async () => {
+    await h.close()
+    await Promise.all([gateway.close(), vllm.close(), litellm.close(), ollama.close()])
+  })
+  const gw = `${h.url('gitlab-aigw')}/v2/code/completions`
+  // No API key in GitLab: the 2025 gateway sends its placeholder, which vLLM --api-key refuses.
+  await post(gw, completionBody(`${h.url('vllm')}/v1`, { model_api_key: '' }), headers('vllm-key'))
+  await post(gw, completionBody(`${h.url('litellm')}/v1`, { model_identifier: 'custom_openai/not-served' }), headers('litellm-model'))
+  await post(gw, completionBody(`${h.url('ollama')}/v1`, { model_identifier: 'custom_openai/not-served' }), headers('ollama-model'))
+  await post(gw, completionBody(h.url('ollama')), headers('ollama-no-v1'))
+
+  const key = await trace(h, 'vllm-key')
+  t.same(key.models[0]?.flags, ['unauthorized'])
+  t.match(key.models[0]?.diagnosis?.cause, /requires an API key, and none is configured in GitLab: the gateway sent its placeholder "dummy_key"/)
+  t.match(key.gateway.diagnosis?.cause, /placeholder "dummy_key"/, 'the gateway\'s 500 takes it as its cause')
+  t.notMatch(key.models[0]?.diagnosis?.next_steps.join('\n'), /Duo seat/, 'not the GitLab seat checks: this is the model server\'s key')
+
+  const lite = await trace(h, 'litellm-model')
+  t.equal(lite.models[0]?.status, 400, 'the LiteLLM proxy answers an unknown model with 400')
+  t.match(lite.models[0]?.diagnosis?.cause, /does not serve a model named "not-served"/)
+  t.match(lite.gateway.diagnosis?.cause, /does not serve a model named "not-served"/)
+
+  const oll = await trace(h, 'ollama-model')
+  t.same(oll.models[0]?.flags, ['not_found'])
+  t.match(oll.models[0]?.diagnosis?.cause, /does not serve a model named "not-served"/)
+  const noV1 = await trace(h, 'ollama-no-v1')
+  t.equal(noV1.models[0]?.response?.content_type?.startsWith('text/plain'), true, 'Ollama\'s 404 is text')
+  t.match(noV1.models[0]?.diagnosis?.cause, /lacks the \/v1 suffix/)
+  t.match(noV1.gateway.diagnosis?.cause, /lacks the \/v1 suffix/)
 })

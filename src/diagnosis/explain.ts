@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Exchange } from '../capture/exchange.js'
 import type { Diagnosis } from './diagnosis.js'
 import type { Flag } from './flags.js'
@@ -82,6 +83,12 @@ function isLocalhost (url: string): boolean {
 function seconds (ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`
 }
+
+/**
+ * What the gateway sends as the model API key when GitLab has none: "None" (2024 prompt paths,
+ * str(None)), "dummy_key" (2025, model_metadata.py), "stubbed-api-key" (models/litellm.py).
+ */
+const PLACEHOLDER_KEYS = ['None', 'dummy_key', 'stubbed-api-key']
 
 /** Features whose gateway requests call the model. */
 const MODEL_FEATURES = new Set(['code_completions', 'code_generations', 'code_suggestions', 'chat', 'prompts'])
@@ -275,6 +282,20 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
   }
 
   const status = ex.status
+  if (ex.hop === 'model' && (status === 401 || status === 403)) {
+    // vLLM --api-key: 401 {"error":"Unauthorized"} (vllm/entrypoints/openai/api_server.py);
+    // the LiteLLM proxy: 401 "Authentication Error, No api key passed in." (proxy/auth).
+    const message = bodyField(ex, 'message') ?? bodyField(ex, 'error') ?? bodyField(ex, 'detail') ?? ''
+    const sent = ex.request.headers.authorization
+    const placeholder = typeof sent === 'string' ? PLACEHOLDER_KEYS.find((k) => sent === `Bearer [FILTERED sha256:${createHash('sha256').update(k).digest('hex').slice(0, 8)}]`) : undefined
+    return {
+      cause: placeholder !== undefined
+        ? `The model server requires an API key, and none is configured in GitLab: the gateway sent its placeholder "${placeholder}".`
+        : 'The model server rejected the API key the gateway sent: the self-hosted model\'s API key in GitLab is not one the model server accepts.',
+      evidence: [`${status}${message ? ` "${message}"` : ''} from ${up}${ex.path}`, sent === undefined ? 'the call carried no Authorization header' : `the call carried Authorization: ${String(sent)}${placeholder !== undefined ? ` (the fingerprint of "${placeholder}")` : ''}`],
+      next_steps: ['Set the self-hosted model\'s API key in GitLab (Admin > GitLab Duo > Self-hosted models) to a key the model server accepts (vLLM --api-key, a LiteLLM proxy key).']
+    }
+  }
   if (status === 401) {
     const e = bodyField(ex, 'error') ?? bodyField(ex, 'detail') ?? ''
     const specific = (): Pick<Diagnosis, 'cause' | 'next_steps'> => {
@@ -341,19 +362,24 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
     }
   }
   const call: ModelCallContext = { endpoint: ex.meta.model_endpoint, modelRouted: ctx.modelRouted }
-  if (status === 404) {
+  if (ex.hop === 'model' && (status === 404 || status === 400)) {
     const message = bodyField(ex, 'message') ?? bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? ''
-    // vllm/entrypoints/openai/serving_engine.py, Ollama's openai/openai.go and the LiteLLM
-    // proxy each word an unknown model their own way.
+    // Each server words an unknown model its own way: vLLM 404 "The model `x` does not exist."
+    // (vllm/entrypoints/openai/serving_engine.py), Ollama 404 "model 'x' not found" (or, before
+    // 0.12, `model "x" not found, try pulling it first`; openai/openai.go), the LiteLLM proxy 400
+    // "Invalid model name passed in model=x" (litellm/proxy/proxy_server.py).
     const model = /The model `([^`]+)` does not exist|model ['"]([^'"]+)['"] not found|Invalid model name passed in model=([^\s.]+)/i.exec(message)
-    if (ex.hop === 'model' && model !== null) {
+    if (model !== null) {
       const name = model[1] ?? model[2] ?? model[3]
       return {
         cause: `The model server does not serve a model named "${name}": the model identifier configured in GitLab differs from the served model name.`,
-        evidence: [`404 "${message}" from ${up}${ex.path}`],
-        next_steps: [`List the served names: curl ${up}${modelsPath(ex.path)}; set the self-hosted model's identifier in GitLab to one of them (custom_openai/<served name>).`]
+        evidence: [`${status} "${message.length > 300 ? message.slice(0, 300) + '…' : message}" from ${up}${ex.path}`],
+        next_steps: [`List the served names: curl ${up}${modelsPath(ex.path)}; set the self-hosted model's identifier in GitLab to custom_openai/<one of them>.`]
       }
     }
+  }
+  if (status === 404) {
+    const message = bodyField(ex, 'message') ?? bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? (typeof ex.response?.body === 'string' ? ex.response.body.trim() : '')
     if (ex.hop === 'model' && /\/(chat\/)?completions$/.test(ex.path) && !/(^|\/)v1\//.test(ex.path)) {
       const base = `http://${hostOf(ex)}${ex.path.slice(0, ex.path.lastIndexOf(ex.path.endsWith('/chat/completions') ? '/chat/completions' : '/completions'))}`
       return {
@@ -402,7 +428,7 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
   if (status === 500 && ex.hop === 'gateway' && isBareServerError(ex) && MODEL_FEATURES.has(ex.meta.feature)) {
     // Starlette's ServerErrorMiddleware: an exception no handler in ai_gateway/api/server.py
     // maps (litellm's NotFoundError, AuthenticationError, BadRequestError, Timeout).
-    const side = unhandledModelFailure(call, ex.timings.duration_ms, ctx.gatewayModelTimeoutsS)
+    const side = unhandledModelFailure({ ...call, identifier: ex.meta.model_identifier }, ex.timings.duration_ms, ctx.gatewayModelTimeoutsS)
     return {
       cause: side.cause,
       evidence: [

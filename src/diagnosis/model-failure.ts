@@ -96,23 +96,33 @@ export const MODEL_TIMEOUT_STEPS = [
 ]
 
 /** The model-side failures that the gateway turns into a bare 500, and how to tell them apart. */
-export function unhandledModelFailure (ctx: ModelCallContext, durationMs: number, timeoutsS: readonly number[]): ModelSideCause {
+export function unhandledModelFailure (ctx: ModelCallContext & { identifier: string | undefined }, durationMs: number, timeoutsS: readonly number[]): ModelSideCause {
+  const likely: string[] = []
+  const steps: string[] = []
   if (lacksV1(ctx.endpoint)) {
-    return {
-      cause: 'The model endpoint URL lacks the /v1 suffix (most likely): the model server answers 404, which the gateway does not handle, so it fails with a bare 500.',
-      next_steps: [FIX_V1(ctx.endpoint!), ...modelChecks(ctx)]
-    }
+    likely.push('the model endpoint URL lacks the /v1 suffix, so the model server answers 404')
+    steps.push(FIX_V1(ctx.endpoint!))
+  }
+  if (ctx.endpoint !== undefined && ctx.identifier === undefined) {
+    // ai_gateway/model_metadata.py to_params: without an identifier the 2025 gateway names no
+    // litellm provider, and litellm fails before calling the model ("LLM Provider NOT provided").
+    likely.push('the self-hosted model has no model identifier, which the 2025 gateway needs to call it (litellm fails with "LLM Provider NOT provided" before any model call)')
+    steps.push('Set the self-hosted model\'s identifier in GitLab to custom_openai/<served model name> (the name the model server lists at /v1/models).')
   }
   // The longest timeout the request outlasted (a retried call takes a multiple of it).
   const nearTimeout = [...timeoutsS].sort((a, b) => b - a).find((t) => durationMs >= t * 980 - 20)
   if (nearTimeout !== undefined) {
+    likely.push(`the model did not answer within the gateway's ${nearTimeout} s model timeout (litellm's)`)
+    steps.push(...MODEL_TIMEOUT_STEPS)
+  }
+  if (likely.length > 0) {
     return {
-      cause: `The model did not answer within the AI gateway's ${nearTimeout} s model timeout (litellm's), most likely: the gateway does not handle that timeout, so it fails with a bare 500.`,
-      next_steps: [...MODEL_TIMEOUT_STEPS, ...modelChecks(ctx)]
+      cause: `The gateway's model call failed with an error it does not handle (a bare 500); most likely ${likely.join(', or ')}.`,
+      next_steps: [...steps, ...modelChecks(ctx)]
     }
   }
   return {
-    cause: 'The gateway\'s model call failed with an error it does not handle: the model endpoint lacks /v1, the model name is not served, the model server rejected the API key, or the model timed out.',
+    cause: 'The gateway\'s model call failed with an error it does not handle (a bare 500): the model endpoint lacks /v1, the model name is not served, the model server rejected the API key, or the model timed out.',
     next_steps: modelChecks(ctx)
   }
 }

@@ -53,7 +53,11 @@ export const FAULT_HEADER = 'x-duo-diag-fault'
 const json = (value: unknown): string => JSON.stringify(value)
 const JSON_TYPE = { 'content-type': 'application/json' }
 
-/** The gateway's and model servers' exact error bodies (DOMAIN.md), by name. */
+/**
+ * The gateway's and model servers' exact error bodies, by name (GATEWAY-WIRE.md §4 and §6: the
+ * 401 bodies of ai_gateway/api/middleware.py, the 403 details of the routes, FastAPI's 422, the
+ * 2025 gateway's 429, Starlette's bare 500, the 503 of api/server.py; vLLM's 404s).
+ */
 export const ERROR_BODIES: Record<string, { status: number, body: string, headers?: Record<string, string> }> = {
   not_found_v1: { status: 404, body: json({ detail: 'Not Found' }) },
   model_does_not_exist: { status: 404, body: json({ object: 'error', message: 'The model `unknown` does not exist.', type: 'NotFoundError', param: null, code: 404 }) },
@@ -63,12 +67,13 @@ export const ERROR_BODIES: Record<string, { status: number, body: string, header
   forbidden_by_auth_provider: { status: 401, body: json({ error: 'Forbidden by auth provider' }) },
   header_mismatch_instance: { status: 401, body: json({ error: "Header mismatch 'X-Gitlab-Instance-Id'" }) },
   unauthorized_duo_chat: { status: 403, body: json({ detail: 'Unauthorized to access duo chat' }) },
-  unauthorized_code_suggestions: { status: 403, body: json({ detail: 'Unauthorized to access code suggestions' }) },
+  unauthorized_code_suggestions: { status: 403, body: json({ detail: 'Unauthorized to access code completions' }) },
+  duo_core_classic_chat: { status: 403, body: json({ detail: 'Duo Core no longer authorized to access Duo Classic Chat' }) },
   validation_error: { status: 422, body: json({ detail: 'Validation error' }) },
-  rate_limited: { status: 429, body: json({ detail: 'Rate limit exceeded' }), headers: { 'retry-after': '30' } },
+  rate_limited: { status: 429, body: json({ detail: 'Too many requests. Please try again later.' }), headers: { 'retry-after': '30' } },
   model_error_404: { status: 421, body: json({ detail: '404: Not Found' }) },
-  inference_failed: { status: 503, body: json({ detail: 'Inference failed' }) },
-  upstream_timeout: { status: 504, body: json({ detail: 'Timeout: the model did not answer in time' }) }
+  internal_server_error: { status: 500, body: 'Internal Server Error', headers: { 'content-type': 'text/plain; charset=utf-8' } },
+  inference_failed: { status: 503, body: json({ detail: 'Inference failed' }) }
 }
 
 /** The playbook's symptoms, ready to inject by name. */
@@ -80,7 +85,9 @@ export const PRESETS: Record<string, FaultAction> = {
   'gateway-down': { refuse: true },
   'model-timeout': { timeout: true },
   'stream-cut': { reset: 'after_headers' },
-  'inference-failed': respondWith('inference_failed')
+  'inference-failed': respondWith('inference_failed'),
+  // What GitLab sees for most model failures on code paths: an exception the gateway does not map.
+  'model-unhandled': respondWith('internal_server_error')
 }
 
 function respondWith (name: string): FaultAction {

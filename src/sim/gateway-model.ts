@@ -185,14 +185,22 @@ function sdkRetries (failure: ModelFailure): boolean {
   return false
 }
 
-/** Each SSE chunk's delta (or text), until [DONE] or the end of the body. */
+/**
+ * Each SSE chunk's delta (or text) until [DONE]; the rest of the body is still read to its end,
+ * as openai-python's Stream does (src/openai/_streaming.py: "Ensure the entire stream is consumed").
+ */
 function streamPieces (body: AsyncIterable<Buffer>, text: boolean): ModelResult {
   let usage: TokenUsage | undefined
   async function * pieces (): AsyncGenerator<Piece> {
     const parser = new SseParser()
+    let done = false
     for await (const chunk of body) {
+      if (done) continue
       for (const event of parser.push(chunk.toString())) {
-        if (event.data === '[DONE]') return
+        if (event.data === '[DONE]') {
+          done = true
+          break
+        }
         const parsed = parseJson(event.data)
         if (!parsed.ok || !isRecord(parsed.value)) continue
         usage = readUsage(parsed.value.usage) ?? usage
