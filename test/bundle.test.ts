@@ -61,7 +61,7 @@ t.test('bundle from a running proxy and from its store file', async (t) => {
     await gateway.close()
     await model.close()
   })
-  const code = { current_file: { file_name: 'a.py', language_identifier: 'python', content_above_cursor: 'def f():\n', content_below_cursor: '' }, model_name: DEFAULT_MODEL, model_endpoint: `${h.url('model')}/v1`, model_api_key: 'sk-proj-abcdefghijklmnopqrstuvwx' }
+  const code = { current_file: { file_name: 'a.py', language_identifier: 'python', content_above_cursor: 'def f():\n', content_below_cursor: '' }, model_name: DEFAULT_MODEL, model_identifier: `custom_openai/${DEFAULT_MODEL}`, model_endpoint: `${h.url('model')}/v1`, model_api_key: 'sk-proj-abcdefghijklmnopqrstuvwx' }
   await post(`${h.url()}/v2/code/completions`, code, 'bundle-ok-1')
   await post(`${h.url('model')}/chat/completions`, { model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] }, 'bundle-nov1-1')
   const recorded = await h.exchanges()

@@ -105,7 +105,10 @@ t.test('gateway hop: code completions through both hops, with GitLab headers and
       current_file: { file_name: 'app/models/user.rb', language_identifier: 'ruby', content_above_cursor: 'def hello', content_below_cursor: 'end' },
       model_provider: 'litellm',
       model_endpoint: modelEndpoint,
-      model_name: DEFAULT_MODEL,
+      // model_name is the family GitLab knows (litellm's list, else 422); the served name the
+      // model sees comes from the identifier (custom_openai/<served name>).
+      model_name: 'mistral',
+      model_identifier: `custom_openai/${DEFAULT_MODEL}`,
       model_api_key: 'sk-modelkey0123456789abcdefXYZ',
       stream: false
     })
@@ -122,7 +125,8 @@ t.test('gateway hop: code completions through both hops, with GitLab headers and
   t.equal(gw.meta.file_name, 'app/models/user.rb')
   t.equal(gw.meta.language, 'ruby')
   t.equal(gw.meta.model_provider, 'litellm')
-  t.equal(gw.meta.model_name, DEFAULT_MODEL)
+  t.equal(gw.meta.model_name, 'mistral')
+  t.equal(gw.meta.model_identifier, `custom_openai/${DEFAULT_MODEL}`)
   t.equal(gw.meta.model_endpoint, modelEndpoint)
   t.equal(gw.meta.stream, false)
   t.match(gw.meta.gitlab, { instance_id: INSTANCE_ID, realm: 'self-managed', version: '18.2.0', host_name: 'gitlab.example.com', global_user_id: claims.gitlab_global_user_id, rails_send_start_ms: Number })
@@ -137,7 +141,7 @@ t.test('the gateway\'s NDJSON chat stream: usage read from its usage line', asyn
   const res = await request(`${h.url('gitlab-aigw')}/v2/chat/agent`, {
     method: 'POST',
     headers: { ...gitlabHeaders(token), 'x-request-id': 'chat-ndjson-1' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }], model_metadata: { provider: 'openai', name: DEFAULT_MODEL, endpoint: modelEndpoint, api_key: 'sk-modelkey0123456789abcdefXYZ' } })
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }], model_metadata: { provider: 'openai', name: 'mistral', identifier: `custom_openai/${DEFAULT_MODEL}`, endpoint: modelEndpoint, api_key: 'sk-modelkey0123456789abcdefXYZ' } })
   })
   t.equal(res.statusCode, 200)
   t.match(await res.body.text(), /"type":\s*"usage"/)
@@ -146,6 +150,8 @@ t.test('the gateway\'s NDJSON chat stream: usage read from its usage line', asyn
   t.equal(ex.meta.stream_complete, true)
   t.match(ex.meta.usage, { input_tokens: Number, output_tokens: Number }, 'token counts from the NDJSON usage line')
   t.same(ex.flags, [])
+  const modelCalls = await h.exchanges('route=model')
+  t.same(modelCalls.map((m) => m.meta.model), [DEFAULT_MODEL], 'the chat ran on the self-hosted model, under its served name')
 })
 
 t.test('error responses keep their (redacted) body; statuses are flagged', async (t) => {
@@ -193,7 +199,7 @@ async function plantSecrets (h: Awaited<ReturnType<typeof startHarness>>, modelE
     headers,
     body: JSON.stringify({
       current_file: { file_name: 'a.py', language_identifier: 'python', content_above_cursor: CODE, content_below_cursor: CODE_BELOW },
-      model_provider: 'litellm', model_endpoint: modelEndpoint, model_name: DEFAULT_MODEL, model_api_key: MODEL_KEY,
+      model_provider: 'litellm', model_endpoint: modelEndpoint, model_name: 'mistral', model_identifier: `custom_openai/${DEFAULT_MODEL}`, model_api_key: MODEL_KEY,
       context: [{ type: 'file', name: 'b.py', content: `token = "${PAT}"` }]
     })
   })

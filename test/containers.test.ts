@@ -700,7 +700,7 @@ async function runSharedStore (t: Test, group: ComposeProxy[], kindOf: (host: st
       t.equal(res.status, 200, `GET /api/exchanges${query === '' ? '' : `?${query.slice(1)}`}: 200`)
       return ((await res.json()) as { items: Exchange[] }).items
     }
-    const body = JSON.stringify({ current_file: { file_name: 'a.py', content_above_cursor: 'def f(', content_below_cursor: '' }, model_provider: 'litellm', model_name: 'mistral-7b-instruct' })
+    const body = JSON.stringify({ current_file: { file_name: 'a.py', content_above_cursor: 'def f(', content_below_cursor: '' }, model_provider: 'litellm', model_name: 'mistral' })
     for (const r of running) {
       const res = await fetch(`${r.route}/v2/code/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': `compose-${r.p.name}` }, body })
       await res.arrayBuffer()

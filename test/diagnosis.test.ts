@@ -104,7 +104,8 @@ t.test('the gateway hop: each 401, the 403 scope, validation, rate limit', async
   const cases: Array<[string, Record<string, string>, RegExp]> = [
     ['no-header', { 'content-type': 'application/json' }, /without an Authorization header: something between GitLab and the gateway strips it/],
     ['bad-header', { ...gitlabHeaders(good), authorization: 'Token abc' }, /is not "Bearer <token>"/],
-    ['forbidden', gitlabHeaders(signJwt(gatewayClaims({ exp: Math.floor(Date.now() / 1000) - 3600 }), keys.privateKey)), /rejected GitLab's token .* AIGW_GITLAB_URL/],
+    ['forbidden', gitlabHeaders(signJwt(claims, makeJwtKeys().privateKey)), /rejected GitLab's token .* AIGW_GITLAB_URL/],
+    ['expired', gitlabHeaders(signJwt(gatewayClaims({ exp: Math.floor(Date.now() / 1000) - 3600 }), keys.privateKey)), /GitLab's token had expired when it reached the gateway: the clocks of GitLab and the gateway disagree/],
     ['mismatch', gitlabHeaders(good, claims, { 'x-gitlab-instance-id': 'another-instance' }), /X-Gitlab-Instance-Id header differ: the instance identity changed/]
   ]
   for (const [id, headers, _] of cases) {
@@ -127,7 +128,9 @@ t.test('the gateway hop: each 401, the 403 scope, validation, rate limit', async
     t.match(steps, /AI gateway URL/, `${id}: gateway URL check`)
     t.match(steps, /AIGW_GITLAB_URL/, `${id}: AIGW_GITLAB_URL check`)
   }
-  t.ok(byId('forbidden').flags.includes('token_expired'), 'the expired token is also named from its claims')
+  t.ok(byId('expired').flags.includes('token_expired'), 'the expired token is also named from its claims')
+  t.match(byId('expired').diagnosis?.next_steps[0], /Synchronise the clocks/, 'expired: the clocks first')
+  t.notOk(byId('forbidden').flags.includes('token_expired'), 'a token signed by another key is not expired')
   t.ok(byId('mismatch').flags.includes('token_header_mismatch'))
   const scope = byId('scope')
   t.same(scope.flags, ['forbidden'])
@@ -178,7 +181,7 @@ t.test('token findings predict failures even when the upstream accepted the requ
 
 t.test('one trace across both hops: a gateway failure gets its model call\'s cause', async (t) => {
   const model = await startModelServer()
-  const gateway = await startAiGateway({ jwtPublicKey: keys.publicKey, modelTimeoutMs: 2000 })
+  const gateway = await startAiGateway({ jwtPublicKey: keys.publicKey, modelTimeoutMs: 2000, retryWaitScale: 0.001 })
   const h = await startHarness({
     routes: [
       { name: 'gitlab-aigw', upstream: gateway.url },
@@ -191,22 +194,27 @@ t.test('one trace across both hops: a gateway failure gets its model call\'s cau
     await model.close()
   })
   const token = signJwt(gatewayClaims(), keys.privateKey)
-  // The model endpoint is configured without /v1, through the proxy's model route.
+  // The model endpoint is configured without /v1, through the proxy's model route. What GitLab
+  // sends for a self-hosted completion: the family name and the identifier naming the served model.
   const endpoint = h.url('model')
-  const status = await send(`${h.url('gitlab-aigw')}/v2/code/completions`, {
+  const completion = (modelEndpoint: string): string => JSON.stringify({
+    current_file: { file_name: 'a.py', language_identifier: 'python', content_above_cursor: 'def f(', content_below_cursor: '' },
+    model_provider: 'litellm', model_endpoint: modelEndpoint, model_name: 'mistral', model_identifier: `custom_openai/${DEFAULT_MODEL}`, prompt_version: 2, prompt: null
+  })
+  const failed = await request(`${h.url('gitlab-aigw')}/v2/code/completions`, {
     method: 'POST',
     headers: { ...gitlabHeaders(token), 'x-request-id': 'trace-1' },
-    body: JSON.stringify({
-      current_file: { file_name: 'a.py', language_identifier: 'python', content_above_cursor: 'def f(', content_below_cursor: '' },
-      model_provider: 'litellm', model_endpoint: endpoint, model_name: DEFAULT_MODEL
-    })
+    body: completion(endpoint)
   })
-  t.equal(status, 503, 'the gateway answered Inference failed')
+  // litellm's NotFoundError is no ModelAPIError: Starlette's bare 500, outside the correlation-id middleware.
+  t.equal(failed.statusCode, 500, 'the gateway answered its bare 500')
+  t.match(failed.headers['content-type'], /^text\/plain/)
+  t.equal(await failed.body.text(), 'Internal Server Error')
   // And a healthy one, to see a successful trace too.
   t.equal(await send(`${h.url('gitlab-aigw')}/v2/code/completions`, {
     method: 'POST',
     headers: { ...gitlabHeaders(token), 'x-request-id': 'trace-2' },
-    body: JSON.stringify({ current_file: { file_name: 'a.py', content_above_cursor: 'x', content_below_cursor: '' }, model_provider: 'litellm', model_endpoint: `${endpoint}/v1`, model_name: DEFAULT_MODEL })
+    body: completion(`${endpoint}/v1`)
   }), 200)
   await h.exchanges()
 
@@ -217,16 +225,22 @@ t.test('one trace across both hops: a gateway failure gets its model call\'s cau
   const root = trace.roots[0]!
   t.equal(root.exchange.route, 'gitlab-aigw')
   t.same(root.exchange.flags.filter((f) => f !== 'slow'), ['upstream_error'])
-  t.equal(root.children.length, 1, 'the model call is linked under the gateway request')
+  t.notOk(root.exchange.response?.headers['x-process-time'], 'the bare 500 is sent outside the gateway\'s middlewares: no X-Process-Time')
+  t.equal(root.children.length, 1, 'the model call is linked under the gateway request (a 404 is not retried)')
   const child = root.children[0]!.exchange
   t.equal(child.route, 'model')
+  t.equal(child.path, '/chat/completions', 'the gateway appended only /chat/completions')
+  t.equal(child.meta.model, DEFAULT_MODEL, 'the served name, from the identifier')
   t.equal(child.parent_id, root.exchange.id)
   t.equal(child.link?.method, 'inferred')
   t.ok((child.link?.confidence ?? 0) >= 0.9, `confident link (${child.link?.confidence})`)
   t.same(child.flags, ['not_found'])
   t.match(root.exchange.diagnosis?.root_cause, { exchange_id: child.id, route: 'model', cause: /lacks the \/v1 suffix/ })
   t.match(trace.root_cause?.cause, /lacks the \/v1 suffix/, 'the trace names the root cause')
-  t.match(root.exchange.diagnosis?.next_steps.join(' '), /lacks \/v1: set it to .*\/v1/)
+  t.match(root.exchange.diagnosis?.cause, /lacks the \/v1 suffix/, 'the gateway request takes the model call\'s cause')
+  t.match(root.exchange.diagnosis?.evidence.join('\n'), /the gateway's own answer: .*bare 500/, 'the gateway\'s own answer is kept as evidence')
+  t.match(root.exchange.diagnosis?.evidence.join('\n'), /500 text\/plain "Internal Server Error"/)
+  t.match(root.exchange.diagnosis?.next_steps[0], new RegExp(`Set the model endpoint in GitLab to ${endpoint.replace(/\./g, '\\.')}/v1`))
   const events = trace.waterfall.map((w) => w.event)
   t.same(events.slice(0, 3), ['gitlab_sent', 'gateway_request_received', 'model_request_received'])
   t.ok(events.includes('model_first_byte') && events.includes('gateway_failed'))
@@ -254,7 +268,7 @@ t.test('slow: over the route thresholds, with GitLab\'s timeout for comparison',
 t.test('more transport failures: DNS, connect timeout (TLS never answered), body stall; the gateway\'s 421', async (t) => {
   const hanging = await startHangingServer()
   const model = await startModelServer()
-  const gateway = await startAiGateway()
+  const gateway = await startAiGateway({ retryWaitScale: 0.001 })
   const h = await startHarness({
     routes: [
       { name: 'dns', upstream: 'http://no-such-host.invalid:8000', hop: 'model' },
@@ -275,7 +289,7 @@ t.test('more transport failures: DNS, connect timeout (TLS never answered), body
   t.equal(await send(`${h.url('gitlab-aigw')}/v1/prompts/code_suggestions/completions`, {
     method: 'POST',
     headers: { ...JSON_HEADERS, 'x-request-id': 'p421' },
-    body: JSON.stringify({ inputs: { prefix: 'x' }, model_metadata: { provider: 'openai', name: DEFAULT_MODEL, endpoint: model.url } })
+    body: JSON.stringify({ inputs: { prefix: 'x' }, model_metadata: { provider: 'openai', name: 'mistral', endpoint: model.url, identifier: `custom_openai/${DEFAULT_MODEL}` } })
   }), 421)
 
   const all = await h.exchanges()

@@ -67,7 +67,7 @@ t.test('TLS upstreams: untrusted is a tls_error; a CA file or the loud opt-out m
 t.test('resets, truncated and erroring streams', async (t) => {
   const model = await startModelServer()
   const reset = await startResetServer()
-  const gateway = await startAiGateway({ modelEndpoint: `${model.url}/v1` })
+  const gateway = await startAiGateway({ modelEndpoint: `${model.url}/v1`, retryWaitScale: 0.001 })
   const h = await startHarness({
     routes: [
       { name: 'model', upstream: model.url },
@@ -93,13 +93,24 @@ t.test('resets, truncated and erroring streams', async (t) => {
   const truncated = await r3.body.text()
   t.notMatch(truncated, /\[DONE\]/, 'the fixture really truncated')
 
+  // What GitLab sends for Duo Chat on a self-hosted model; the model answers 500 to every attempt.
   const r4 = await request(`${h.url('gitlab-aigw')}/v2/chat/agent`, {
     method: 'POST',
-    body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], model_metadata: { provider: 'openai', name: DEFAULT_MODEL, endpoint: `${model.url}/v1` } }),
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], model_metadata: { provider: 'openai', name: 'mistral', endpoint: `${model.url}/v1`, api_key: '', identifier: `custom_openai/${DEFAULT_MODEL}` } }),
     headers: { ...JSON_HEADERS, 'x-sim-model-fault': 'status:500', 'x-request-id': 'chat-err-1' }
   })
   t.equal(r4.statusCode, 200, 'the chat stream answers 200 even when it fails')
-  t.match(await r4.body.text(), /"type":\s*"error"/)
+  let chatText = ''
+  let chatCut: unknown = null
+  try {
+    for await (const chunk of r4.body) chatText += String(chunk)
+  } catch (err) {
+    chatCut = err
+  }
+  const chatLines = chatText.trim().split('\n').map((l) => JSON.parse(l) as { type: string, data: Record<string, unknown> })
+  t.same(chatLines.map((l) => l.type), ['error'], 'one error event, nothing else')
+  t.match(chatLines[0]?.data, { message: /^litellm\.InternalServerError: InternalServerError: Custom_openaiException - /, retryable: false })
+  t.ok(chatCut !== null, 'then the gateway drops the connection (react.py re-raises after the error event)')
 
   const records = await h.exchanges()
   const byId = new Map(records.map((r) => [r.correlation_id, r]))
@@ -108,8 +119,10 @@ t.test('resets, truncated and erroring streams', async (t) => {
   t.equal(byId.get('cut-1')?.status, 200)
   t.same(byId.get('trunc-1')?.flags, ['stream_truncated'])
   t.equal(byId.get('trunc-1')?.meta.stream_complete, false)
-  t.same(byId.get('chat-err-1')?.flags, ['stream_error'])
-  t.match(byId.get('chat-err-1')?.meta.stream_error, /A1003|error|500/)
+  t.same(byId.get('chat-err-1')?.flags, ['stream_aborted', 'stream_error'], 'the error event is the failure, the drop follows it')
+  t.match(byId.get('chat-err-1')?.meta.stream_error, /^litellm\.InternalServerError: InternalServerError: Custom_openaiException - /)
+  t.match(byId.get('chat-err-1')?.diagnosis?.cause, /model server failed \(5xx\).*Duo Chat got an error event, then the gateway dropped the connection/)
+  t.equal(model.requests.filter((q) => q.headers['x-sim-fault'] === 'status:500').length, 3, 'litellm\'s OpenAI SDK tried the model 3 times')
 })
 
 t.test('a caller hanging up mid-stream is client_aborted, and the upstream request is cancelled', async (t) => {

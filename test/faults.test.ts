@@ -30,7 +30,8 @@ t.test('off unless enabled', async (t) => {
 t.test('presets and actions', async (t) => {
   const model = await startModelServer({ completion: Array.from({ length: 12 }, (_, i) => `piece${i} `) })
   const h = await startHarness({
-    routes: [{ name: 'model', upstream: model.url, timeouts: { headers_ms: 300 } }],
+    // Both hops: a route named `model` is on the model hop, one named `gateway` on the gateway hop.
+    routes: [{ name: 'model', upstream: model.url, timeouts: { headers_ms: 300 } }, { name: 'gateway', upstream: model.url, timeouts: { headers_ms: 300 } }],
     extra: { faults: { enabled: true, rules: [{ name: 'from-config', path: '/v1/models', header: 'x-stage: config', error_body: 'rate_limited' }] } }
   })
   t.teardown(async () => { await h.close(); await model.close() })
@@ -61,25 +62,43 @@ t.test('presets and actions', async (t) => {
     throw new Error(`no record ${id}`)
   }
 
-  const presets: Array<[string, number, string[], RegExp]> = [
-    ['missing-v1', 404, ['not_found'], /lacks the \/v1 suffix/],
-    ['jwt-forbidden', 401, ['unauthorized'], /rejected GitLab's token/],
-    ['instance-mismatch', 401, ['unauthorized'], /instance identity changed/],
-    ['no-seat', 403, ['forbidden'], /code suggestions/],
-    ['gateway-down', 502, ['connection_refused'], /not reachable/],
-    ['model-timeout', 504, ['headers_timeout', 'timeout'], /did not answer in time/],
-    ['inference-failed', 503, ['upstream_error'], /could not get an answer from the model/]
+  // GitLab's request on the gateway hop: a code completion.
+  const gatewayCall = async (id: string): Promise<{ status: number | undefined, error: unknown }> => {
+    try {
+      const r = await request(`${h.url('gateway')}/v2/code/completions`, {
+        method: 'POST',
+        body: JSON.stringify({ current_file: { file_name: 'a.py', content_above_cursor: 'def f(', content_below_cursor: '' }, model_provider: 'litellm', model_name: 'mistral' }),
+        headers: { ...JSON_HEADERS, 'x-request-id': id }
+      })
+      await r.body.text()
+      return { status: r.statusCode, error: null }
+    } catch (err) {
+      return { status: undefined, error: err }
+    }
+  }
+
+  // Each preset on the hop where its failure happens for real.
+  const presets: Array<['model' | 'gateway', string, number, string[], RegExp]> = [
+    ['model', 'missing-v1', 404, ['not_found'], /lacks the \/v1 suffix/],
+    ['gateway', 'jwt-forbidden', 401, ['unauthorized'], /rejected GitLab's token/],
+    ['gateway', 'instance-mismatch', 401, ['unauthorized'], /instance identity changed/],
+    ['gateway', 'no-seat', 403, ['forbidden'], /lacks the scope for code completions/],
+    ['gateway', 'gateway-down', 502, ['connection_refused'], /The AI gateway is not reachable/],
+    ['model', 'model-timeout', 504, ['headers_timeout', 'timeout'], /The model is too slow or stuck: it did not answer in time/],
+    ['gateway', 'inference-failed', 503, ['upstream_error'], /could not reach the model, or the model failed/],
+    ['gateway', 'model-unhandled', 500, ['upstream_error'], /The gateway's model call failed with an error it does not handle \(a bare 500\)/]
   ]
-  for (const [preset, status, flags, cause] of presets) {
+  for (const [hop, preset, status, flags, cause] of presets) {
     await rule({ preset })
-    const r = await call(`p-${preset}`)
-    t.equal(r.status, status, `${preset}: the openai SDK sees ${status}`)
+    const r = hop === 'model' ? await call(`p-${preset}`) : await gatewayCall(`p-${preset}`)
+    t.equal(r.status, status, `${preset}: the ${hop === 'model' ? 'openai SDK' : 'caller'} sees ${status}`)
     const ex = await record(`p-${preset}`)
+    t.equal(ex.hop, hop, `${preset}: on the ${hop} hop`)
     t.same(ex.flags, [...flags, 'fault_injected'], `${preset}: recorded like the real failure, and marked`)
     t.match(ex.diagnosis?.cause, cause, `${preset}: the real failure's cause`)
     t.match(ex.diagnosis?.evidence.join(' '), new RegExp(`injected by fault rule "${preset}"`))
   }
-  t.equal(model.requests.filter((q) => q.path === '/v1/chat/completions').length, 0, 'none of them reached the model')
+  t.equal(model.requests.filter((q) => q.path === '/v1/chat/completions' || q.path === '/chat/completions' || q.path === '/v2/code/completions').length, 0, 'none of them reached the upstream')
 
   await rule({ preset: 'stream-cut' })
   const cut = await request(`${h.url()}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: DEFAULT_MODEL, messages: [], stream: true }), headers: { ...JSON_HEADERS, 'x-request-id': 'cut' } })
@@ -89,9 +108,14 @@ t.test('presets and actions', async (t) => {
 
   await rule({ name: 'trunc', truncate_after_chunks: 3 })
   const stream = await client.chat.completions.create({ model: DEFAULT_MODEL, messages: [], stream: true }, { headers: { 'x-request-id': 'trunc' } })
+  let chunks = 0
   let pieces = 0
-  for await (const chunk of stream) if (chunk.choices[0]?.delta?.content) pieces++
-  t.equal(pieces, 3, 'truncated after 3 chunks, cleanly: the SDK just sees the stream end')
+  for await (const chunk of stream) {
+    chunks++
+    if (chunk.choices[0]?.delta?.content) pieces++
+  }
+  t.equal(chunks, 3, 'truncated after 3 chunks, cleanly: the SDK just sees the stream end')
+  t.equal(pieces, 2, 'vLLM\'s first chunk carries only the role (serving_chat.py), so 2 of them had content')
   t.same((await record('trunc')).flags, ['stream_truncated', 'fault_injected'])
 
   await rule({ name: 'reset-early', reset: 'before_headers' })

@@ -67,7 +67,7 @@ t.test('each exchange is a span; model calls are children of their gateway reque
   const res = await request(`${h.url('gitlab-aigw')}/v2/code/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-request-id': 'otel-1', traceparent },
-    body: JSON.stringify({ current_file: { file_name: 'a.py', content_above_cursor: 'x', content_below_cursor: '' }, model_provider: 'litellm', model_endpoint: `${h.url('model')}/v1`, model_name: DEFAULT_MODEL })
+    body: JSON.stringify({ current_file: { file_name: 'a.py', content_above_cursor: 'x', content_below_cursor: '' }, model_provider: 'litellm', model_endpoint: `${h.url('model')}/v1`, model_name: 'mistral', model_identifier: `custom_openai/${DEFAULT_MODEL}` })
   })
   t.equal(res.statusCode, 200)
   await res.body.text()
@@ -89,8 +89,8 @@ t.test('each exchange is a span; model calls are children of their gateway reque
   t.equal(attr(gw, 'url.path'), '/v2/code/completions')
   t.equal(attr(gw, 'server.address'), '127.0.0.1')
   t.equal(attr(gw, 'gitlab.correlation_id'), 'otel-1')
-  t.equal(attr(gw, 'gen_ai.request.model'), DEFAULT_MODEL)
-  t.equal(attr(child, 'gen_ai.request.model'), DEFAULT_MODEL)
+  t.equal(attr(gw, 'gen_ai.request.model'), 'mistral', 'the gateway request names the family')
+  t.equal(attr(child, 'gen_ai.request.model'), DEFAULT_MODEL, 'the model call, the served name (from model_identifier)')
   t.type(attr(child, 'gen_ai.usage.input_tokens'), 'number')
   t.type(attr(child, 'gen_ai.usage.output_tokens'), 'number')
   t.same(attr(child, 'gen_ai.response.finish_reasons'), ['stop'])

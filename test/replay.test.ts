@@ -23,7 +23,10 @@ function codeBody (modelEndpoint: string, stream = false): Record<string, unknow
   return {
     current_file: { file_name: 'calc.py', language_identifier: 'python', content_above_cursor: ABOVE, content_below_cursor: '\nprint(add(1, 2))\n' },
     model_provider: 'litellm',
-    model_name: DEFAULT_MODEL,
+    // The family GitLab names (litellm's list; another name is a 422); the model is asked for
+    // the served name in the identifier (a 2025 gateway sends nothing without one).
+    model_name: 'mistral',
+    model_identifier: `custom_openai/${DEFAULT_MODEL}`,
     model_endpoint: modelEndpoint,
     stream,
     prompt_version: 1
@@ -85,13 +88,14 @@ t.test('replay to a staging gateway: synthesized without bodies, exact with verb
     t.equal(got.headers['x-duo-diag-replay-of'], original.id)
     t.equal(got.headers.authorization, undefined, 'the customer credential was only a fingerprint: not sent')
     t.equal(got.headers['x-gitlab-instance-id'], 'inst-1', 'other headers are copied')
-    const sent = JSON.parse(got.body.toString()) as { current_file: Record<string, string>, model_name: string, model_endpoint: string, stream: boolean }
+    const sent = JSON.parse(got.body.toString()) as { current_file: Record<string, string>, model_name: string, model_identifier: string, model_endpoint: string, stream: boolean }
     t.same(Object.keys(sent.current_file).sort(), ['content_above_cursor', 'content_below_cursor', 'file_name', 'language_identifier'])
     t.equal(sent.current_file.file_name, 'calc.py')
     t.equal(sent.current_file.language_identifier, 'python')
     t.match(sent.current_file.content_above_cursor, /^# duo-diag-proxy replay placeholder 0001/)
     t.notMatch(got.body.toString(), /Adds two numbers/, 'no original text: it was never captured')
-    t.equal(sent.model_name, DEFAULT_MODEL)
+    t.equal(sent.model_name, 'mistral')
+    t.equal(sent.model_identifier, `custom_openai/${DEFAULT_MODEL}`, 'the served name goes with it')
     t.equal(sent.model_endpoint, `${model.url}/v1`)
     t.equal(sent.stream, false)
     const ratio = got.body.byteLength / original.request.bytes
@@ -140,7 +144,9 @@ t.test('replay to a staging gateway: synthesized without bodies, exact with verb
   t.test('verbose: the captured body is sent exactly; the staging proxy records the replay', async (t) => {
     staging.requests.length = 0
     const completion = codeBody(`${model.url}/v1`, true)
-    const generation = { ...codeBody(`${model.url}/v1`), current_file: { file_name: 'gen.py', language_identifier: 'python', content_above_cursor: '# write a parser\n', content_below_cursor: '' } }
+    // As GitLab's self-hosted generation message sends it: prompt_id, so the prompt registry
+    // calls the model (the legacy path, without it, would ask for the family name instead).
+    const generation = { ...codeBody(`${model.url}/v1`), current_file: { file_name: 'gen.py', language_identifier: 'python', content_above_cursor: '# write a parser\n', content_below_cursor: '' }, prompt_id: 'code_suggestions/generations', prompt_version: 2 }
     const headers = { authorization: 'Bearer customer-credential-0123456789', 'x-request-id': 'verbose-1' }
     t.equal(await post(`${verbose.url()}/v2/code/completions`, completion, headers), 200)
     t.equal(await post(`${verbose.url()}/v2/code/generations`, generation, headers), 200)

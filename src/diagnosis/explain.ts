@@ -221,7 +221,7 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
         : 'The AI gateway is not reachable: nothing accepts connections at its address (wrong URL, gateway down, or a firewall).',
       evidence: [`connect to ${up} refused (${err?.code ?? 'ECONNREFUSED'})`],
       next_steps: [
-        `Check the service runs and listens on ${new URL(up).port || 'the default port'}: curl ${up}${ex.hop === 'model' ? '/health' : '/monitoring/healthz'}.`,
+        `Check the service runs and listens on ${new URL(up).port || 'the default port'}: curl ${up}${ex.hop === 'model' ? '/v1/models' : '/monitoring/healthz'}${ex.hop === 'model' ? ' (vLLM, the LiteLLM proxy and Ollama all answer it)' : ''}.`,
         ...(local ? ['The address is localhost: inside a container, localhost is that container itself. Use the host name or IP the other container can reach.'] : []),
         'Check firewalls and security groups between the proxy and the upstream.'
       ]

@@ -57,10 +57,13 @@ function shapeFor (o: ReplayOriginal, endpoint: string | undefined): { shape: st
   const p = o.path
   if (o.hop === 'gateway') {
     if (/^\/v\d+\/(?:code\/)?completions\/?$/.test(p) && !/^\/v3\//.test(p)) {
-      return { shape: 'code completion (current_file)', build: (t) => ({ current_file: file(m, t), ...gatewayModel(m, endpoint), ...stream, prompt_version: 1 }) }
+      // What GitLab sends (ee/lib/code_suggestions/prompts/code_completion/ai_gateway_code_completion_message.rb).
+      return { shape: 'code completion (current_file)', build: (t) => ({ current_file: file(m, t), ...gatewayModel(m, endpoint), ...stream, prompt_version: 2, prompt: null }) }
     }
     if (/^\/v\d+\/code\/generations\/?$/.test(p)) {
-      return { shape: 'code generation (current_file)', build: (t) => ({ current_file: file(m, t), ...gatewayModel(m, endpoint), ...stream, prompt_version: 1 }) }
+      // GitLab's self-hosted generation (ee/lib/code_suggestions/prompts/code_generation/ai_gateway_self_hosted_messages.rb):
+      // with prompt_id the gateway goes through its prompt registry, which honours model_identifier.
+      return { shape: 'code generation (current_file)', build: (t) => ({ current_file: file(m, t), ...gatewayModel(m, endpoint), ...stream, prompt_version: 2, prompt_id: 'code_suggestions/generations', prompt: '' }) }
     }
     if (/^\/v3\/code\/completions\/?$/.test(p) || /^\/v\d+\/code\/suggestions\/?$/.test(p)) {
       const type = m.feature === 'code_generations' ? 'code_editor_generation' : 'code_editor_completion'
@@ -74,7 +77,7 @@ function shapeFor (o: ReplayOriginal, endpoint: string | undefined): { shape: st
       return { shape: 'chat (messages)', build: (t) => ({ messages: [{ role: 'user', content: t }], ...(Object.keys(metadata).length > 0 ? { model_metadata: metadata } : {}) }) }
     }
     if (/^\/v1\/chat\/[\w-]+\/?$/.test(p)) {
-      const payload = defined({ provider: m.model_provider, model: m.model_name, model_endpoint: endpoint })
+      const payload = defined({ provider: m.model_provider, model: m.model_name, model_endpoint: endpoint, model_identifier: m.model_identifier })
       return { shape: 'chat (prompt_components)', build: (t) => ({ prompt_components: [{ type: 'prompt', payload: { content: t, ...payload } }], ...stream }) }
     }
     if (/^\/v\d+\/prompts\//.test(p)) {

@@ -67,7 +67,8 @@ export async function chatAgentV2 (rc: RouteContext): Promise<void> {
   // 2025 api/middleware/model_config.py: invalid metadata is dropped silently and the chat runs
   // on its default (GitLab-managed) model.
   if (version === '2025' && meta !== undefined && (meta.name === undefined || !SELF_HOSTED_2025.includes(meta.name))) meta = undefined
-  const resolved = meta === undefined ? { ok: true as const, target: undefined } : resolveTarget(rc.env, meta, 'registry')
+  // No (valid) metadata: the gateway's default model, whose stand-in is modelEndpoint, as on the code paths.
+  const resolved = resolveTarget(rc.env, meta, 'registry')
   if (version === '2025' && !resolved.ok) return internalServerError(rc.sim.res)
   const provider = resolved.ok && resolved.target !== undefined ? resolved.target.provider : meta?.provider ?? 'openai'
   const { writer } = rc
