@@ -119,34 +119,61 @@ t.test('demo --once: the failures table names each scripted failure with its fla
   t.match(stdout, /Every scripted failure was recorded with its flag/)
 
   const rows = failureRows(stdout)
-  const find = (route: string, flag: string): Row | undefined => rows.find((r) => r.route === route && r.flags.includes(flag))
-  const expected: Array<[scenario: string | null, route: string, flag: string]> = [
-    ['expired GitLab token (401)', 'gitlab-aigw', 'unauthorized'],
-    [null, 'model', 'not_found'],
-    ['model endpoint without /v1', 'gitlab-aigw', 'upstream_error'],
-    ['gateway hangs (headers timeout)', 'gitlab-aigw', 'headers_timeout'],
-    ['self-signed gateway certificate', 'aigw-self-signed', 'tls_error'],
-    ['chat stream cancelled by the IDE', 'gitlab-aigw', 'client_aborted']
-  ]
-  for (const [scenario, route, flag] of expected) {
-    const row = find(route, flag)
-    t.ok(row, `a ${route} row flagged ${flag}`)
-    if (row === undefined) continue
-    t.not(row.cause, '', `${route} ${flag}: the diagnosis' cause is printed`)
-    // The model hop loses the correlation id: its row carries the one the proxy minted.
-    if (scenario !== null) t.equal(row.correlationId, requestId(stdout, scenario), `${route} ${flag}: under the request's X-Request-ID`)
+  const byScenario = (scenario: string, route: string, flag: string): Row | undefined => {
+    const id = requestId(stdout, scenario)
+    return rows.find((r) => r.route === route && r.flags.includes(flag) && r.correlationId === id)
   }
-  t.equal(find('gitlab-aigw', 'unauthorized')?.status, '401')
-  t.equal(find('model', 'not_found')?.status, '404')
-  t.equal(find('gitlab-aigw', 'upstream_error')?.status, '503')
-  t.equal(find('gitlab-aigw', 'headers_timeout')?.status, 'proxy', 'no upstream answer: the proxy answered')
-  t.match(find('model', 'not_found')?.cause, /\/v1/)
-  t.match(find('aigw-self-signed', 'tls_error')?.cause, /self-signed/)
+  // Gateway-hop rows, under the X-Request-ID the scenario sent.
+  const expected: Array<[scenario: string, route: string, flag: string, status: string, cause: RegExp]> = [
+    ['expired GitLab token (401)', 'gitlab-aigw', 'unauthorized', '401', /expired/],
+    // Starlette's bare 500: the gateway maps no litellm error (the old 503 "Inference failed" is not what it sends).
+    ['model endpoint without /v1', 'gitlab-aigw', 'upstream_error', '500', /\/v1/],
+    ['unknown model (identifier typo)', 'gitlab-aigw', 'upstream_error', '500', /Mistral-7B-Instruct-v0\.3/],
+    // The chat stream: 200, an error line, then the drop.
+    ['model timeout (Duo Chat)', 'gitlab-aigw', 'stream_error', '200', /model timeout/],
+    ['gateway hangs (headers timeout)', 'gitlab-aigw', 'headers_timeout', 'proxy', /did not answer in time/],
+    ['gateway down (connection refused)', 'aigw-down', 'connection_refused', 'proxy', /not reachable/],
+    ['self-signed gateway certificate', 'aigw-self-signed', 'tls_error', 'proxy', /self-signed/],
+    ['chat stream cancelled by the IDE', 'gitlab-aigw', 'client_aborted', '200', /hung up/]
+  ]
+  for (const [scenario, route, flag, status, cause] of expected) {
+    const row = byScenario(scenario, route, flag)
+    t.ok(row, `${scenario}: a ${route} row flagged ${flag} under the request's X-Request-ID`)
+    if (row === undefined) continue
+    t.equal(row.status, status, `${scenario}: status ${status}`)
+    t.match(row.cause, cause, `${scenario}: the diagnosis' cause is printed`)
+  }
+  t.ok(byScenario('model timeout (Duo Chat)', 'gitlab-aigw', 'stream_aborted'), 'the connection drops after the error line')
   t.equal(rows.filter((r) => r.flags.includes('client_aborted') && r.route === 'gitlab-aigw').length, 1, 'the cancelled stream is recorded once')
-  t.equal(rows.length, 7, 'the healthy traffic is not in the table')
+
+  // Model-hop rows: the model server never sees the correlation id; the proxy mints one.
+  const notFound = rows.filter((r) => r.route === 'model' && r.flags.includes('not_found'))
+  t.equal(notFound.length, 2, 'one model 404 each for the missing /v1 and the unknown model')
+  t.ok(notFound.every((r) => r.status === '404'))
+  t.ok(notFound.some((r) => /\/v1/.test(r.cause)), 'the missing /v1 named on the model hop')
+  t.ok(notFound.some((r) => /Mistral-7B-Instruct-v0\.3/.test(r.cause)), 'the unserved name named on the model hop')
+  const timedOut = rows.filter((r) => r.route === 'model' && r.flags.includes('model_timeout'))
+  t.equal(timedOut.length, 6, "the gateway's 6 attempts (the SDK's 3, ChatLiteLLM's 2), each abandoned at its model timeout")
+  t.ok(timedOut.every((r) => r.status === '-' && r.flags.includes('client_aborted')), 'no answer: the gateway hung up')
+  const cancelledModel = rows.filter((r) => r.route === 'model' && r.flags.includes('client_aborted') && !r.flags.includes('model_timeout'))
+  t.equal(cancelledModel.length, 1, 'the cancelled chat: the gateway hangs up on the model too')
+
+  // 8 gateway-hop rows + 2 model 404s + 6 model timeouts + the cancelled chat's model call.
+  t.equal(rows.length, 17, 'the healthy traffic is not in the table')
+  for (const healthy of ['code completion', 'code completion, streamed', 'Duo Chat stream']) {
+    const id = requestId(stdout, healthy)
+    t.ok(id, `${healthy}: its x-request-id is printed`)
+    t.notOk(rows.some((r) => r.correlationId === id), `${healthy}: not in the failures table`)
+  }
+
+  // What the client saw: the chat model's ReAct answer reaches GitLab as final_answer_delta lines.
+  t.match(stdout, /Duo Chat stream\s+200: \d+ final_answer_delta, usage\s/)
+  t.match(stdout, /model endpoint without \/v1\s+500 Internal Server Error\s/)
+  t.match(stdout, /model timeout \(Duo Chat\)\s+200: error "litellm\.Timeout", then dropped\s/)
 
   t.match(stdout, /Summary: \d+ exchanges recorded/)
   t.match(stdout, /\/api\/exchanges\?flag=unauthorized/)
+  t.match(stdout, /\/api\/exchanges\?flag=model_timeout/)
   t.match(stdout, /\/api\/traces\/[0-9a-f]{32}/)
 })
 
@@ -161,6 +188,8 @@ t.test('demo without --once stays up, admin API included, until SIGTERM; then ex
   const res = await fetch(`${admin}/api/exchanges?flag=tls_error`)
   t.equal(res.status, 200)
   t.equal(((await res.json()) as { items: unknown[] }).items.length, 1, 'still queryable after the summary')
+  const down = await fetch(`${admin}/api/exchanges?flag=connection_refused`)
+  t.match(await down.json(), { items: [{ route: 'aigw-down', proxy_answered: true }] }, 'the gateway that is down')
   demo.child.kill('SIGTERM')
   t.equal(await demo.exit(15_000), 0, `exit 0 on SIGTERM; stderr: ${demo.stderr()}`)
 })

@@ -74,7 +74,8 @@ t.test('model server through the openai SDK', async (t) => {
       finishes.push(choice.finish_reason)
     }
   }
-  t.same(pieces, DEFAULT_COMPLETION)
+  // vLLM's first chunk carries the role and an empty content (serving_chat.py).
+  t.same(pieces, ['', ...DEFAULT_COMPLETION])
   t.equal(finishes.at(-1), 'stop')
   t.equal(usage?.total_tokens, (usage?.prompt_tokens ?? 0) + DEFAULT_COMPLETION.length)
 
@@ -91,7 +92,9 @@ t.test('model server through the openai SDK', async (t) => {
   const wrongKey = new OpenAI({ baseURL: `${ms.url}/v1`, apiKey: 'sk-wrong', maxRetries: 0 })
   const err = await wrongKey.chat.completions.create(chatBody).catch((e: unknown) => e)
   t.ok(err instanceof OpenAI.AuthenticationError)
-  t.equal((err as InstanceType<typeof OpenAI.AuthenticationError>).code, 'invalid_api_key')
+  // vLLM's AuthenticationMiddleware: 401 {"error":"Unauthorized"}, no OpenAI error code.
+  t.equal((err as InstanceType<typeof OpenAI.AuthenticationError>).status, 401)
+  t.match((err as Error).message, /Unauthorized/)
   t.equal(ms.requests.at(-1)?.headers.authorization, 'Bearer sk-wrong', 'requests are recorded with headers')
 })
 
@@ -118,9 +121,9 @@ t.test('model server HTTP details and errors', async (t) => {
   t.match(invalid.json(), { object: 'error', type: 'BadRequestError', code: 400 })
 
   const sse = await call(`${ms.url}/v1/chat/completions?x=1`, { body: { model: 'codestral', messages: [], stream: true } })
-  t.equal(sse.headers['content-type'], 'text/event-stream')
+  t.equal(sse.headers['content-type'], 'text/event-stream; charset=utf-8', 'Starlette appends the charset')
   const events = parseSse(sse.text)
-  t.equal(events.length, 3, 'two chunks and [DONE]')
+  t.equal(events.length, 4, 'the role chunk, two chunks and [DONE]')
   t.equal(events.at(-1)?.data, '[DONE]')
   t.equal(ms.requests.at(-1)?.path, '/v1/chat/completions?x=1')
   t.same(JSON.parse(ms.requests.at(-1)?.body.toString() ?? '{}'), { model: 'codestral', messages: [], stream: true })
@@ -153,7 +156,7 @@ t.test('model server x-sim-fault', async (t) => {
 
   const truncated = await call(url, { body: streamBody, headers: fault('truncate') })
   const chunks = parseSse(truncated.text)
-  t.equal(chunks.length, DEFAULT_COMPLETION.length)
+  t.equal(chunks.length, 1 + DEFAULT_COMPLETION.length, 'the role chunk and one per piece')
   t.notOk(chunks.some((e) => e.data === '[DONE]' || e.data.includes('"finish_reason":"stop"')))
 
   const started = Date.now()
@@ -200,32 +203,65 @@ t.test('certificates against a real https server', async (t) => {
   }
 })
 
+/** A model answer in the ReAct form the chat/react prompt asks for. */
+const REACT_ANSWER = ['Thought: The user asks about GitLab.', '\nFinal Answer:', ' A merge', ' request', ' proposes changes.']
+
+/** A response whose connection may drop before its end: what arrived, and the error code if it dropped. */
+async function callUntilDrop(
+  url: string,
+  opts: { body: unknown; headers: Record<string, string> },
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; dropped?: string }> {
+  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...opts.headers }, body: JSON.stringify(opts.body) })
+  let text = ''
+  const dropped = await errorCode((async () => {
+    for await (const chunk of res.body) text += (chunk as Buffer).toString()
+  })())
+  return { status: res.statusCode, headers: res.headers, text, dropped }
+}
+
 t.test('AI gateway', async (t) => {
   const keys = makeJwtKeys()
   const ms = await startModelServer({ apiKey: 'model-key' })
   t.teardown(ms.close)
-  const gw = await startAiGateway({ jwtPublicKey: keys.publicKey, modelEndpoint: `${ms.url}/v1`, modelTimeoutMs: 500 })
+  const reactModel = await startModelServer({ completion: REACT_ANSWER })
+  t.teardown(reactModel.close)
+  const gw = await startAiGateway({ jwtPublicKey: keys.publicKey, modelEndpoint: `${ms.url}/v1`, modelTimeoutMs: 300, retryWaitScale: 0.001 })
   t.teardown(gw.close)
   const claims = gatewayClaims()
   const headers = gitlabHeaders(signJwt(claims, keys.privateKey), claims)
+  // What GitLab sends for a self-hosted model: the family as model_name, the served name in
+  // model_identifier (the 2025 gateway takes the model from it), the endpoint with /v1.
   const code = {
     current_file: { file_name: 'main.py', language_identifier: 'Python', content_above_cursor: 'def add(a, b):\n', content_below_cursor: '' },
     model_provider: 'litellm',
-    model_name: DEFAULT_MODEL,
+    model_name: 'mistral',
+    model_endpoint: `${ms.url}/v1`,
+    model_identifier: `custom_openai/${DEFAULT_MODEL}`,
     model_api_key: 'model-key',
+    prompt_version: 2,
   }
+  const modelMetadata = { provider: 'openai', name: 'mistral', endpoint: `${ms.url}/v1`, api_key: 'model-key', identifier: `custom_openai/${DEFAULT_MODEL}` }
+  const hopBody = (server: { requests: Array<{ body: Buffer }> }, i: number): Record<string, unknown> =>
+    JSON.parse(server.requests[i]?.body.toString() ?? '{}') as Record<string, unknown>
 
   t.test('monitoring, request id and process time', async (t) => {
     const health = await call(`${gw.url}/monitoring/healthz`)
     t.equal(health.status, 200)
-    t.same(health.json(), { status: 'ok' })
-    t.match(health.headers['x-request-id'], /^[0-9a-f]{32}$/)
+    t.same(health.json(), {}, 'fastapi-health answers {}')
+    t.match(health.headers['x-request-id'], /^[0-9a-f]{32}$/, 'uuid4().hex')
     t.match(health.headers['x-process-time'], /^\d+\.\d+$/)
     t.equal(health.headers['content-type'], 'application/json')
-    t.equal((await call(`${gw.url}/monitoring/ready`)).status, 200)
+    const ready = await call(`${gw.url}/monitoring/ready`)
+    t.equal(ready.status, 200)
+    t.same(ready.json(), {})
     gw.setReady(false)
-    t.equal((await call(`${gw.url}/monitoring/ready`)).status, 503)
+    const notReady = await call(`${gw.url}/monitoring/ready`)
+    t.equal(notReady.status, 503)
+    t.same(notReady.json(), {})
     gw.setReady(true)
+    const metrics = await call(`${gw.url}/metrics`)
+    t.equal(metrics.status, 404, 'Prometheus is on its own port, not the API port')
+    t.same(metrics.json(), { detail: 'Not Found' })
   })
 
   t.test('code completion through the model', async (t) => {
@@ -233,26 +269,61 @@ t.test('AI gateway', async (t) => {
     const reply = await call(`${gw.url}/v2/code/completions`, { body: code, headers })
     t.equal(reply.status, 200)
     t.equal(reply.headers['x-request-id'], headers['x-request-id'])
+    t.match(reply.headers['x-process-time'], /^\d+\.\d+$/)
     t.match(reply.json(), {
-      id: 'id', object: 'text_completion', model: { engine: 'litellm', name: DEFAULT_MODEL, lang: 'python' },
-      choices: [{ text: DEFAULT_COMPLETION.join(''), index: 0, finish_reason: 'length' }],
+      id: 'id', object: 'text_completion', model: { engine: 'litellm', name: 'mistral', lang: 'python' },
+      choices: [{ text: DEFAULT_COMPLETION.join(''), index: 0, finish_reason: 'stop' }],
     })
+    t.equal(ms.requests.length - before, 1, 'one model call')
     const hop = ms.requests[before]
     t.equal(hop?.path, '/v1/chat/completions')
     t.equal(hop?.headers.authorization, 'Bearer model-key')
+    t.equal(hop?.headers['user-agent'], 'AsyncOpenAI/Python 2.54.0')
+    t.equal(hop?.headers['x-stainless-retry-count'], '0')
     t.notOk(hop?.headers['x-request-id'], 'the model hop loses the correlation id')
-    t.match(JSON.parse(hop?.body.toString() ?? '{}'), { model: DEFAULT_MODEL, stream: false, max_tokens: Number })
+    const body = hopBody(ms, before)
+    t.match(body, { model: DEFAULT_MODEL, max_tokens: Number })
+    t.notOk('stream' in body, 'a non-stream call has no stream key')
+    t.notOk('stream_options' in body)
 
-    const streamed = await call(`${gw.url}/v2/code/generations`, { body: { ...code, stream: true }, headers })
-    t.equal(streamed.headers['content-type'], 'text/event-stream')
+    const streamed = await call(`${gw.url}/v2/code/completions`, { body: { ...code, stream: true }, headers })
+    t.equal(streamed.status, 200)
+    t.equal(streamed.headers['content-type'], 'text/event-stream; charset=utf-8')
     t.equal(streamed.text, DEFAULT_COMPLETION.join(''), 'raw text, no data: framing')
+    t.match(hopBody(ms, ms.requests.length - 1), { model: DEFAULT_MODEL, stream: true })
 
+    // Generations without prompt_id: the legacy LiteLlmChatModel, model custom_openai/<model_name>
+    // (the identifier is not read), so the family name reaches a server that serves another.
+    const beforeGeneration = ms.requests.length
+    const generation = await call(`${gw.url}/v2/code/generations`, { body: code, headers })
+    t.equal(generation.status, 500)
+    t.equal(generation.text, 'Internal Server Error')
+    t.equal(ms.requests.length - beforeGeneration, 1, '404 is not retried')
+    t.match(hopBody(ms, beforeGeneration), { model: 'mistral' })
+
+    const beforeNoV1 = ms.requests.length
     const noV1 = await call(`${gw.url}/v2/code/completions`, { body: { ...code, model_endpoint: ms.url }, headers })
-    t.equal(noV1.status, 503)
-    t.same(noV1.json(), { detail: 'Inference failed' })
+    t.equal(noV1.status, 500, "litellm's NotFoundError is unhandled: Starlette's bare 500")
+    t.equal(noV1.text, 'Internal Server Error')
+    t.equal(noV1.headers['content-type'], 'text/plain; charset=utf-8')
+    t.notOk(noV1.headers['x-request-id'], 'sent outside the correlation-id middleware')
+    t.notOk(noV1.headers['x-process-time'])
+    t.equal(ms.requests.length - beforeNoV1, 1)
+    t.equal(ms.requests[beforeNoV1]?.path, '/chat/completions', 'api_base taken as given, nothing appended')
 
+    const beforeBare = ms.requests.length
+    const bare = await call(`${gw.url}/v2/code/completions`, { body: { ...code, model_identifier: undefined }, headers })
+    t.equal(bare.status, 500, 'no identifier: litellm cannot place the family name')
+    t.equal(ms.requests.length, beforeBare, 'no model call at all')
+
+    const beforeSlow = ms.requests.length
     const slowModel = await call(`${gw.url}/v2/code/completions`, { body: code, headers: { ...headers, 'x-sim-model-fault': 'hang' } })
-    t.equal(slowModel.status, 503, 'model timeout')
+    t.equal(slowModel.status, 500, 'model timeout')
+    t.same(
+      ms.requests.slice(beforeSlow).map((r) => r.headers['x-stainless-retry-count']),
+      ['0', '1', '2', '0', '1', '2'],
+      "the SDK's 3 attempts, twice (ChatLiteLLM retries litellm.Timeout)",
+    )
 
     const invalid = await call(`${gw.url}/v2/code/completions`, { body: { stream: false }, headers })
     t.equal(invalid.status, 422)
@@ -260,45 +331,89 @@ t.test('AI gateway', async (t) => {
   })
 
   t.test('v3 and v4 code suggestions', async (t) => {
-    const components = [{ type: 'code_editor_completion', payload: { ...code.current_file, model_provider: 'litellm', model_name: DEFAULT_MODEL, model_api_key: 'model-key' } }]
-    const v3 = await call(`${gw.url}/v3/code/completions`, { body: { prompt_components: components }, headers })
-    t.match(v3.json(), { choices: [{ text: DEFAULT_COMPLETION.join('') }], metadata: { model: { name: DEFAULT_MODEL } } })
+    const components = [{ type: 'code_editor_completion', payload: code.current_file }]
+    const body = { prompt_components: components, model_metadata: modelMetadata }
+    const v3 = await call(`${gw.url}/v3/code/completions`, { body, headers })
+    t.equal(v3.status, 200)
+    t.match(v3.json(), { choices: [{ text: DEFAULT_COMPLETION.join('') }], metadata: { model: { name: 'mistral' } } })
 
-    const v4 = await call(`${gw.url}/v4/code/suggestions`, { body: { prompt_components: components }, headers })
+    const v4 = await call(`${gw.url}/v4/code/suggestions`, { body, headers })
+    t.equal(v4.headers['content-type'], 'text/event-stream; charset=utf-8')
     t.equal(v4.headers['x-streaming-format'], 'sse')
     const events = parseSse(v4.text)
     t.same(events.map((e) => e.event), ['stream_start', ...DEFAULT_COMPLETION.map(() => 'content_chunk'), 'stream_end'])
     t.same(JSON.parse(events[1]?.data ?? '{}'), { choices: [{ delta: { content: DEFAULT_COMPLETION[0] } }] })
 
-    const truncated = await call(`${gw.url}/v4/code/suggestions`, { body: { prompt_components: components }, headers: { ...headers, 'x-sim-fault': 'truncate' } })
+    const truncated = await call(`${gw.url}/v4/code/suggestions`, { body, headers: { ...headers, 'x-sim-fault': 'truncate' } })
     t.notOk(parseSse(truncated.text).some((e) => e.event === 'stream_end'), 'truncate drops stream_end')
   })
 
   t.test('chat and prompts', async (t) => {
-    const chat = { messages: [{ role: 'user', content: 'What is a merge request?' }], options: {}, model_metadata: { provider: 'openai', name: DEFAULT_MODEL, endpoint: `${ms.url}/v1`, api_key: 'model-key', identifier: '' } }
+    const chat = { messages: [{ role: 'user', content: 'What is a merge request?' }], options: {}, model_metadata: { ...modelMetadata, endpoint: `${reactModel.url}/v1` } }
+    const before = reactModel.requests.length
     const answer = await call(`${gw.url}/v2/chat/agent`, { body: chat, headers })
-    t.equal(answer.headers['content-type'], 'application/x-ndjson')
+    t.equal(answer.status, 200)
+    t.equal(answer.headers['content-type'], 'application/x-ndjson; charset=utf-8')
+    t.ok(answer.text.startsWith('{"type": "final_answer_delta", "data": {"text": "A merge", "finish_reason": null}}\n'), "Python json.dumps spacing")
     const lines = parseNdjson(answer.text) as Array<{ type: string; data: Record<string, unknown> }>
-    t.same(lines.map((l) => l.type), ['action', ...DEFAULT_COMPLETION.map(() => 'final_answer_delta'), 'usage'])
-    t.equal(lines.filter((l) => l.type === 'final_answer_delta').map((l) => l.data.text).join(''), DEFAULT_COMPLETION.join(''))
-    t.match(lines.at(-1)?.data, { input_tokens: Number, output_tokens: DEFAULT_COMPLETION.length })
+    t.same(lines.slice(0, -1), [
+      { type: 'final_answer_delta', data: { text: 'A merge', finish_reason: null } },
+      { type: 'final_answer_delta', data: { text: ' request', finish_reason: null } },
+      { type: 'final_answer_delta', data: { text: ' proposes changes.', finish_reason: null } },
+      { type: 'final_answer_delta', data: { text: '', finish_reason: 'stop' } },
+    ], 'deltas after "Final Answer:" only, then the finish reason')
+    t.match(lines.at(-1), { type: 'usage', data: { usage: { [DEFAULT_MODEL]: { input_tokens: Number, output_tokens: REACT_ANSWER.length } } } })
+    t.equal(reactModel.requests.length - before, 1)
+    t.match(hopBody(reactModel, before), { model: DEFAULT_MODEL, stream: true, stream_options: { include_usage: true }, stop: ['Observation:'] })
+    t.equal(reactModel.requests[before]?.headers.authorization, 'Bearer model-key')
 
-    const failed = await call(`${gw.url}/v2/chat/agent`, { body: chat, headers: { ...headers, 'x-sim-model-fault': 'status:500' } })
+    const plain = await call(`${gw.url}/v2/chat/agent`, { body: { ...chat, model_metadata: modelMetadata }, headers })
+    const plainLines = parseNdjson(plain.text) as Array<{ type: string; data: Record<string, unknown> }>
+    t.same(plainLines.map((l) => l.type), ['unknown', 'usage'], 'no "Final Answer:": one unknown line')
+    t.equal(plainLines[0]?.data.text, DEFAULT_COMPLETION.join(''))
+
+    const beforeFailed = reactModel.requests.length
+    const failed = await callUntilDrop(`${gw.url}/v2/chat/agent`, { body: chat, headers: { ...headers, 'x-sim-model-fault': 'status:500' } })
     t.equal(failed.status, 200, 'chat failures travel inside the stream')
-    t.match(parseNdjson(failed.text).at(-1), { type: 'error', data: { message: /500/, error_code: 'A1003' } })
+    t.ok(failed.dropped, `then the connection drops (${failed.dropped})`)
+    const failedLines = parseNdjson(failed.text) as Array<{ type: string; data: Record<string, unknown> }>
+    t.equal(failedLines.length, 1, 'one error line, no usage')
+    t.match(failedLines[0], { type: 'error', data: { message: /^litellm\.InternalServerError: InternalServerError: Custom_openaiException - /, retryable: false } })
+    t.same(Object.keys(failedLines[0]?.data ?? {}), ['message', 'retryable'], 'no error_code')
+    t.equal(reactModel.requests.length - beforeFailed, 3, "the OpenAI SDK's two retries on a 500")
 
     const v1 = await call(`${gw.url}/v1/chat/agent`, {
-      body: { prompt_components: [{ type: 'prompt', payload: { content: 'hi', provider: 'litellm', model: DEFAULT_MODEL, model_endpoint: `${ms.url}/v1`, model_api_key: 'model-key' } }] },
+      body: { prompt_components: [{ type: 'prompt', payload: { content: 'hi', provider: 'litellm', model: DEFAULT_MODEL, model_endpoint: `${ms.url}/v1`, model_api_key: 'model-key', model_identifier: `custom_openai/${DEFAULT_MODEL}` } }] },
       headers,
     })
     t.match(v1.json(), { response: DEFAULT_COMPLETION.join(''), metadata: { model: DEFAULT_MODEL } })
 
-    const prompt = { inputs: { question: 'hi' }, prompt_version: '^1.0.0', stream: false, model_metadata: { ...chat.model_metadata, endpoint: `${ms.url}/v1` } }
+    const prompt = { inputs: { question: 'hi' }, prompt_version: '^1.0.0', stream: false, model_metadata: modelMetadata }
     const ok = await call(`${gw.url}/v1/prompts/chat/explain_code`, { body: prompt, headers })
+    t.equal(ok.status, 200)
     t.equal(ok.json(), DEFAULT_COMPLETION.join(''))
-    const missingV1 = await call(`${gw.url}/v2/prompts/chat/explain_code`, { body: { ...prompt, model_metadata: { ...prompt.model_metadata, endpoint: ms.url } }, headers })
+    const missingV1 = await call(`${gw.url}/v2/prompts/chat/explain_code`, { body: { ...prompt, model_metadata: { ...modelMetadata, endpoint: ms.url } }, headers })
     t.equal(missingV1.status, 421)
     t.same(missingV1.json(), { detail: '404: Not Found' })
+  })
+
+  t.test('2024 gateway: older SDK, the key placeholder "None", no usage line', async (t) => {
+    const old = await startAiGateway({ version: '2024', retryWaitScale: 0.001 })
+    t.teardown(old.close)
+    const before = reactModel.requests.length
+    const { api_key: _key, ...noKey } = { ...modelMetadata, endpoint: `${reactModel.url}/v1` }
+    const answer = await call(`${old.url}/v2/chat/agent`, { body: { messages: [{ role: 'user', content: 'hi' }], model_metadata: noKey } })
+    t.equal(answer.status, 200)
+    t.same(parseNdjson(answer.text), [
+      { type: 'final_answer_delta', data: { text: 'A merge' } },
+      { type: 'final_answer_delta', data: { text: ' request' } },
+      { type: 'final_answer_delta', data: { text: ' proposes changes.' } },
+    ])
+    const hop = reactModel.requests[before]
+    t.equal(hop?.headers['user-agent'], 'AsyncOpenAI/Python 1.57.0')
+    t.equal(hop?.headers.authorization, 'Bearer None', 'prompts/base.py: str(None)')
+    t.notOk(hop?.headers['x-stainless-read-timeout'])
+    t.notOk('stream_options' in hopBody(reactModel, before), 'the 2024 ChatLiteLLM sends no stream_options')
   })
 
   t.test('auth failures', async (t) => {

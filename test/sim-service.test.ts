@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { DEFAULT_COMPLETION, DEFAULT_MODEL } from './fixtures/model-server.js'
 import { parseNdjson } from './fixtures/wire.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -63,8 +64,13 @@ t.test('model and gateway services: listening line, traffic across them, SIGTERM
     body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }] })
   })
   t.equal(res.status, 200)
-  const events = parseNdjson(await res.text()) as Array<{ type: string }>
-  t.same(events.map((e) => e.type).filter((type, i, all) => all.indexOf(type) === i), ['action', 'final_answer_delta', 'usage'], 'answered by the model, not an error line')
+  t.equal(res.headers.get('content-type'), 'application/x-ndjson; charset=utf-8')
+  // The model service's answer has no "Final Answer:", so the ReAct parser gives one unknown
+  // line with the whole text; the 2025 gateway then adds the usage line under the served name.
+  const events = parseNdjson(await res.text()) as Array<{ type: string, data: Record<string, unknown> }>
+  t.same(events.map((e) => e.type), ['unknown', 'usage'], 'answered by the model, not an error line')
+  t.equal(events[0]?.data.text, DEFAULT_COMPLETION.join(''))
+  t.match(events[1]?.data, { usage: { [DEFAULT_MODEL]: { input_tokens: Number, output_tokens: DEFAULT_COMPLETION.length } } })
 
   // The other gateway's model endpoint refuses connections: the failure shows in the stream.
   const other = await gateway.started
@@ -73,7 +79,20 @@ t.test('model and gateway services: listening line, traffic across them, SIGTERM
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }] })
   })
-  t.match(await failed.text(), /"type":"error"/)
+  t.equal(failed.status, 200, 'the stream starts before the model is called')
+  // One error line, then the connection drops (react.py re-raises): no usage line, no clean end.
+  let text = ''
+  let dropped: unknown
+  try {
+    for await (const chunk of failed.body!) text += Buffer.from(chunk).toString()
+  } catch (err) {
+    dropped = err
+  }
+  t.ok(dropped, 'the connection drops after the error line')
+  t.same(parseNdjson(text), [{
+    type: 'error',
+    data: { message: 'litellm.InternalServerError: InternalServerError: Custom_openaiException - Connection error.', retryable: false }
+  }])
 
   for (const s of [model, pointed, gateway]) s.child.kill('SIGTERM')
   for (const s of [model, pointed, gateway]) {

@@ -2,18 +2,20 @@ import { parseArgs } from 'node:util'
 import { ConfigError } from '../config/errors.js'
 import { parseHostPort } from '../config/parse.js'
 import { fetchExchanges, formatChecks, formatExplore, formatFailures, formatSummary, checkExpectations } from '../demo/report.js'
-import { DEMO_HEADERS_TIMEOUT_MS, GATEWAY_ROUTE, MODEL_ROUTE, settle, startDemoStack, TLS_ROUTE, type DemoStack } from '../demo/stack.js'
+import { DEMO_HEADERS_TIMEOUT_MS, DOWN_ROUTE, GATEWAY_ROUTE, MODEL_ROUTE, settle, startDemoStack, TLS_ROUTE, type DemoStack } from '../demo/stack.js'
 import { runTraffic } from '../demo/traffic.js'
 import { type ExitCode, out, UsageError } from './output.js'
 
 export const DEMO_HELP = `Usage: duo-diag-proxy demo [flags]
 
 Shows what the proxy does in under a minute, without a GitLab instance. Starts, on 127.0.0.1:
-a simulated OpenAI-compatible model server, a simulated AI gateway (GitLab JWT auth on), a
+a simulated vLLM model server, a simulated AI gateway (the 2025 line, GitLab JWT auth on), a
 second gateway behind a self-signed certificate, and the proxy in front of them (routes
-${GATEWAY_ROUTE}, ${MODEL_ROUTE}, ${TLS_ROUTE}). Then sends a scripted mix of traffic through both hops —
-healthy code completions and chat streams, an expired token (401), a model endpoint missing
-/v1, a hung gateway (timeout), the self-signed gateway, a chat stream the IDE cancels — prints
+${GATEWAY_ROUTE}, ${MODEL_ROUTE}, ${TLS_ROUTE}, and ${DOWN_ROUTE} to a port nothing listens on).
+Then sends GitLab-shaped traffic through both hops — healthy code completions and chat streams,
+an expired token (401), a model endpoint missing /v1 and an unknown model (the gateway's bare
+500, the model's 404), a model that times out on Duo Chat (every retry, then the error line), a
+hung gateway, the self-signed gateway, the gateway down, a chat stream the IDE cancels — prints
 the summary and the failures table from the admin API, and leaves everything up until Ctrl-C.
 
   --admin HOST:PORT         admin/query API address                        [127.0.0.1:5099]

@@ -86,14 +86,17 @@ export function formatChecks (checks: ExpectationCheck[]): string {
 export function formatExplore (stack: DemoStack, results: ScenarioResult[], staying: boolean): string {
   const api = stack.adminUrl
   const missingV1 = results.find((r) => r.scenario.expect.some((e) => e.flag === 'not_found'))
+  const modelTimeout = results.find((r) => r.scenario.expect.some((e) => e.flag === 'model_timeout'))
   const model = stack.routeUrl(MODEL_ROUTE)
   const chat = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] })
   const lines = [
     staying ? 'Explore (jq optional):' : 'Explore (with --once everything stops now: run the demo without it to try these):',
     `  curl -s '${api}/api/exchanges?flag=unauthorized' | jq`,
     `  curl -s '${api}/api/exchanges?flag=not_found&flag=upstream_error' | jq`,
-    `  curl -s '${api}/api/exchanges?flag=headers_timeout' | jq '.items[0].diagnosis'`,
+    `  curl -s '${api}/api/exchanges?flag=model_timeout' | jq '.items[0].diagnosis'`,
+    `  curl -s '${api}/api/exchanges?flag=headers_timeout&flag=connection_refused' | jq '.items[].diagnosis'`,
     ...(missingV1?.correlationId ? [`  curl -s '${api}/api/traces/${missingV1.correlationId}' | jq    # the missing /v1 request on both hops`] : []),
+    ...(modelTimeout?.correlationId ? [`  curl -s '${api}/api/traces/${modelTimeout.correlationId}' | jq    # the chat whose model timed out: every retry`] : []),
     `  curl -s '${api}/api/exchanges?route=${MODEL_ROUTE}&limit=5' | jq '.items[].meta'`,
     `  curl -s '${api}/metrics' | grep duo_diag_exchanges_total`,
     '',

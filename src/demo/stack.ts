@@ -1,7 +1,7 @@
 /**
- * Everything the demo runs, on 127.0.0.1: the simulated model server, the simulated AI gateway
- * (JWT auth on), a second gateway behind a self-signed certificate, and the proxy in front of
- * them with three routes and its admin API.
+ * Everything the demo runs, on 127.0.0.1: the simulated model server (vLLM), the simulated AI
+ * gateway (2025 line, JWT auth on), a second gateway behind a self-signed certificate, and the
+ * proxy in front of them with its routes (one to a gateway that is down) and its admin API.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,15 +13,35 @@ import { createLogger } from '../log/logger.js'
 import { startAiGateway, type AiGateway } from '../sim/ai-gateway.js'
 import { selfSignedCert } from '../sim/certs.js'
 import { GITLAB_URL, makeJwtKeys, type JwtKeys } from '../sim/jwt.js'
+import { refusedPort } from '../sim/fault-servers.js'
 import { startModelServer, type ModelServer } from '../sim/model-server.js'
 
 export const GATEWAY_ROUTE = 'gitlab-aigw'
 export const MODEL_ROUTE = 'model'
 export const TLS_ROUTE = 'aigw-self-signed'
+/** A route whose gateway is down: nothing listens at its upstream. */
+export const DOWN_ROUTE = 'aigw-down'
 /** The gateway route's headers timeout: short, so the demo's hung request times out quickly. */
 export const DEMO_HEADERS_TIMEOUT_MS = 2_000
 /** Between streamed model chunks: slow enough to abort a stream mid-way. */
 const MODEL_CHUNK_DELAY_MS = 60
+/**
+ * The gateway's model timeout (litellm's per-read timeout, 30 s for chat and code in the real
+ * gateway), shortened so the model-timeout scenario takes seconds; the proxy's
+ * diagnosis.gateway_model_timeouts_s is set to match, as an operator would.
+ */
+export const DEMO_MODEL_TIMEOUT_MS = 500
+/** The gateway's retry waits (SDK backoff, ChatLiteLLM's 4 s), scaled down the same way. */
+const DEMO_RETRY_WAIT_SCALE = 0.01
+/**
+ * The model's answer, streamed one piece per chunk, in the ReAct form the gateway's chat/react
+ * prompt asks for: the gateway's parser (ai_gateway/chat/agents/react.py) sends the text after
+ * "Final Answer:" as final_answer_delta lines. The code paths pass the same text on as a suggestion.
+ */
+export const MODEL_ANSWER = [
+  'Thought:', ' I can', ' answer', ' this', ' directly.', '\nFinal Answer:',
+  ' Use', ' `reversed(items)`', ' for', ' an', ' iterator,', ' or', ' `items[::-1]`', ' for', ' a', ' new', ' list.'
+]
 
 export interface StackOptions {
   /** host:port strings, validated by the proxy's configuration loader. */
@@ -57,12 +77,14 @@ export async function startDemoStack (opts: StackOptions): Promise<DemoStack> {
   }
   try {
     const keys = makeJwtKeys()
-    const model = await startModelServer({ record: false, chunkDelayMs: MODEL_CHUNK_DELAY_MS })
+    const model = await startModelServer({ record: false, chunkDelayMs: MODEL_CHUNK_DELAY_MS, completion: MODEL_ANSWER })
     started.push(model)
-    const gateway = await startAiGateway({ record: false, jwtPublicKey: keys.publicKey })
+    const gatewayOptions = { record: false, version: '2025' as const, jwtPublicKey: keys.publicKey, modelTimeoutMs: DEMO_MODEL_TIMEOUT_MS, retryWaitScale: DEMO_RETRY_WAIT_SCALE }
+    const gateway = await startAiGateway(gatewayOptions)
     started.push(gateway)
-    const tlsGateway = await startAiGateway({ record: false, jwtPublicKey: keys.publicKey, tls: selfSignedCert() })
+    const tlsGateway = await startAiGateway({ ...gatewayOptions, tls: selfSignedCert() })
     started.push(tlsGateway)
+    const downUpstream = `http://127.0.0.1:${await refusedPort()}`
 
     const logFile = join(dir, 'proxy.log')
     const dbPath = opts.db ?? join(dir, 'exchanges.db')
@@ -71,12 +93,13 @@ export async function startDemoStack (opts: StackOptions): Promise<DemoStack> {
       routes: [
         { name: GATEWAY_ROUTE, listen: opts.listen, upstream: gateway.url, hop: 'gateway', timeouts: { headers_ms: DEMO_HEADERS_TIMEOUT_MS } },
         { name: MODEL_ROUTE, listen: opts.modelListen, upstream: model.url, hop: 'model' },
-        { name: TLS_ROUTE, listen: '127.0.0.1:0', upstream: tlsGateway.url, hop: 'gateway' }
+        { name: TLS_ROUTE, listen: '127.0.0.1:0', upstream: tlsGateway.url, hop: 'gateway' },
+        { name: DOWN_ROUTE, listen: '127.0.0.1:0', upstream: downUpstream, hop: 'gateway' }
       ],
       admin: { listen: opts.admin },
       store: { path: dbPath, flush_interval_ms: 10 },
       log: { level: 'info', file: logFile },
-      diagnosis: { expected_gitlab_url: GITLAB_URL },
+      diagnosis: { expected_gitlab_url: GITLAB_URL, gateway_model_timeouts_s: [DEMO_MODEL_TIMEOUT_MS / 1000] },
       shutdown_grace_ms: 2_000
     }))
     // The user's DUO_DIAG_* variables are not read: the demo is self-contained.

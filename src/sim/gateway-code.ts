@@ -123,7 +123,9 @@ async function serveCode (rc: RouteContext, code: CodeRequest | undefined, forma
   // The legacy models await the model before answering; registry streams start the response
   // first (StreamingResponse over a lazy generator) and call the model inside it.
   const lazyStream = stream && path !== 'legacy' && path !== 'text-gen'
-  if (lazyStream) writer.start(200, format === 'v4' ? { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' } : RAW_STREAM_HEADERS)
+  // v4: sse-starlette's EventSourceResponse headers plus X-Streaming-Format: sse
+  // (api/v4/code/suggestions.py handle_stream).
+  if (lazyStream) writer.start(200, format === 'v4' ? { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'x-streaming-format': 'sse' } : RAW_STREAM_HEADERS)
   const params = path === 'text-gen' ? {} : callParams(rc, path, code.kind)
   const result = await generate(rc, resolved, messages, params, stream, path === 'legacy' ? { inner: 1, outer: 1 } : registryAttempts(rc.env, stream))
   if (!result.ok) return lazyStream ? dropStream(res) : internalServerError(res)
