@@ -72,6 +72,17 @@ t.test('model and gateway services: listening line, traffic across them, SIGTERM
   t.equal(events[0]?.data.text, DEFAULT_COMPLETION.join(''))
   t.match(events[1]?.data, { usage: { [DEFAULT_MODEL]: { input_tokens: Number, output_tokens: DEFAULT_COMPLETION.length } } })
 
+  // --gateway-version 2024: the older line writes no usage line.
+  const older = startService(['gateway', '--port', '0', '--gateway-version', '2024', '--model-endpoint', `${modelLine.url as string}/v1`])
+  t.teardown(() => {
+    if (older.child.exitCode === null) older.child.kill('SIGKILL')
+  })
+  const olderLine = await older.started
+  const olderRes = await fetch(`${olderLine.url as string}/v2/chat/agent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }] }) })
+  t.same((parseNdjson(await olderRes.text()) as Array<{ type: string }>).map((e) => e.type), ['unknown'], '2024: no usage line')
+  older.child.kill('SIGTERM')
+  t.equal(await older.exited, 0)
+
   // The other gateway's model endpoint refuses connections: the failure shows in the stream.
   const other = await gateway.started
   const failed = await fetch(`${other.url as string}/v2/chat/agent`, {
@@ -102,7 +113,7 @@ t.test('model and gateway services: listening line, traffic across them, SIGTERM
 })
 
 t.test('bad usage exits 2 with a message', async (t) => {
-  for (const args of [[], ['proxy'], ['model', '--port', 'x'], ['gateway', '--model', 'm'], ['model', '--bogus'], ['gateway', '--model-endpoint', 'ftp://x']]) {
+  for (const args of [[], ['proxy'], ['model', '--port', 'x'], ['gateway', '--model', 'm'], ['model', '--bogus'], ['gateway', '--model-endpoint', 'ftp://x'], ['gateway', '--gateway-version', '2023'], ['model', '--gateway-version', '2024']]) {
     const s = startService(args)
     s.started.catch(() => undefined)
     t.equal(await s.exited, 2, `${JSON.stringify(args)}: exit 2`)

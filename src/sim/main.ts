@@ -29,6 +29,9 @@ gateway:
   --model-endpoint URL     model endpoint used when a request names none, e.g.
                            http://model:8000/v1 (none: canned answers)
   --model-name NAME        model name used when a request names none
+  --gateway-version V      the gateway line to behave like: 2024 (ai-assist, litellm 1.55)
+                           or 2025 (ai-gateway, litellm 1.88)                    [2025]
+  --model-timeout-ms N     litellm's model timeout (per read)                    [30000]
   --jwt-public-key FILE    PEM public key: require GitLab JWTs signed by its private key
                            (default: no authentication)
 model:
@@ -69,6 +72,8 @@ async function start (kind: Kind, argv: string[]): Promise<SimServer | null> {
       'model-endpoint': { type: 'string' },
       'model-name': { type: 'string' },
       'jwt-public-key': { type: 'string' },
+      'gateway-version': { type: 'string' },
+      'model-timeout-ms': { type: 'string' },
       model: { type: 'string', multiple: true },
       'api-key': { type: 'string' },
       flavor: { type: 'string' },
@@ -80,7 +85,7 @@ async function start (kind: Kind, argv: string[]): Promise<SimServer | null> {
     process.stdout.write(HELP)
     return null
   }
-  const gatewayOnly = ['model-endpoint', 'model-name', 'jwt-public-key'] as const
+  const gatewayOnly = ['model-endpoint', 'model-name', 'jwt-public-key', 'gateway-version', 'model-timeout-ms'] as const
   const modelOnly = ['model', 'api-key', 'flavor', 'server-version'] as const
   for (const name of kind === 'gateway' ? modelOnly : gatewayOnly) {
     if (values[name] !== undefined) throw new UsageError(`--${name} is not a ${kind} flag`)
@@ -108,7 +113,10 @@ async function start (kind: Kind, argv: string[]): Promise<SimServer | null> {
       throw new UsageError(`--jwt-public-key: cannot read ${values['jwt-public-key']} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
     }
   }
-  return startAiGateway({ listen, record: false, chunkDelayMs, modelEndpoint: endpoint, modelName: values['model-name'], jwtPublicKey })
+  const version = values['gateway-version'] ?? '2025'
+  if (version !== '2024' && version !== '2025') throw new UsageError(`--gateway-version: 2024 or 2025, not "${version}"`)
+  const modelTimeoutMs = intFlag('model-timeout-ms', values['model-timeout-ms'], 30_000, 3_600_000)
+  return startAiGateway({ listen, record: false, chunkDelayMs, modelEndpoint: endpoint, modelName: values['model-name'], jwtPublicKey, version, modelTimeoutMs })
 }
 
 async function main (argv: string[]): Promise<number> {
