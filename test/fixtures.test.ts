@@ -4,39 +4,17 @@
  */
 import t from 'tap'
 import OpenAI from 'openai'
-import { Agent, request, type Dispatcher } from 'undici'
+import { Agent, request } from 'undici'
 import WebSocket from 'ws'
 import { startAiGateway, CANNED_COMPLETION } from './fixtures/ai-gateway.js'
 import { DEFAULT_COMPLETION, DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
 import { parseNdjson, parseSse } from './fixtures/wire.js'
+import { call } from './helpers/call.js'
 import { caSignedCert, expiredCert, selfSignedCert, wrongHostCert } from './helpers/certs.js'
 import {
   refusedPort, startHangingServer, startPlainHttpServer, startResetServer, startTlsServer, startWsEchoServer,
 } from './helpers/fault-servers.js'
 import { gatewayClaims, gitlabHeaders, makeJwtKeys, signJwt, type GatewayClaims } from './helpers/jwt.js'
-
-interface Reply {
-  status: number
-  headers: Record<string, string | string[] | undefined>
-  text: string
-  json: () => unknown
-}
-
-async function call(
-  url: string,
-  opts: { method?: Dispatcher.HttpMethod; body?: unknown; headers?: Record<string, string>; dispatcher?: Dispatcher; headersTimeout?: number; bodyTimeout?: number } = {},
-): Promise<Reply> {
-  const res = await request(url, {
-    method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
-    headers: { 'content-type': 'application/json', ...opts.headers },
-    body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
-    dispatcher: opts.dispatcher,
-    headersTimeout: opts.headersTimeout,
-    bodyTimeout: opts.bodyTimeout,
-  })
-  const text = await res.body.text()
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as unknown }
-}
 
 /** The code of the error a promise rejects with (undici and TLS errors carry one). */
 async function errorCode(promise: Promise<unknown>): Promise<string | undefined> {

@@ -7,29 +7,10 @@
  */
 import t, { type Test } from 'tap'
 import OpenAI from 'openai'
-import { request, type Dispatcher } from 'undici'
+import { request } from 'undici'
 import { DEFAULT_COMPLETION, DEFAULT_MODEL, startModelServer, type ModelServerFlavor } from './fixtures/model-server.js'
 import { parseSse } from './fixtures/wire.js'
-
-interface Reply {
-  status: number
-  headers: Record<string, string | string[] | undefined>
-  text: string
-  json: () => unknown
-}
-
-async function call(
-  url: string,
-  opts: { method?: Dispatcher.HttpMethod; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Reply> {
-  const res = await request(url, {
-    method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
-    headers: { 'content-type': 'application/json', ...opts.headers },
-    body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
-  })
-  const text = await res.body.text()
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as unknown }
-}
+import { call } from './helpers/call.js'
 
 const KEY = 'sk-flavor-test-key'
 const PIECES = ['Sure', ' <b>', ' done']
