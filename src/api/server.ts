@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger.js'
 import type { Metrics } from '../metrics/registry.js'
 import { InvalidCursorError, type StoreReader } from '../store/types.js'
 import { tokenMatches } from './auth.js'
+import type { RequestGuard } from './request-guard.js'
 import { type CollectedRoute, openApiDocument } from './openapi.js'
 import { registerExchangeRoutes } from './routes/exchanges.js'
 import { registerStreamRoutes } from './routes/stream.js'
@@ -14,6 +15,8 @@ export interface AdminDeps {
   store: StoreReader
   metrics: Metrics
   token: string | null
+  /** Host, Origin and request-shape checks (DNS rebinding, cross-site requests). */
+  guard: RequestGuard
   logger: Logger
   version: string
   /** Fault injection's rule set; null when not enabled. */
@@ -29,8 +32,8 @@ const OPEN_PATHS = new Set(['/healthz', '/readyz'])
 
 /**
  * The admin and query API. Local-only by default; token-protected when bound elsewhere (the
- * start-up refuses a non-loopback address without a token). No CORS: browsers on other origins
- * get nothing.
+ * start-up refuses a non-loopback address without a token). No CORS, and request-guard.ts
+ * refuses foreign Host names, other origins and state changes a page could send unasked.
  */
 export function buildAdminServer (deps: AdminDeps): FastifyInstance {
   const app = Fastify({
@@ -47,9 +50,15 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
   })
 
   app.addHook('onRequest', async (req, reply) => {
-    if (deps.token === null || OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return
+    if (OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return
+    const refusal = deps.guard.check(req)
+    if (refusal !== null) {
+      warnRateLimited(deps.logger, req.ip, req.url.split('?')[0] ?? '', refusal.error)
+      return reply.code(refusal.status).send({ error: refusal.error, message: refusal.message })
+    }
+    if (deps.token === null) return
     if (!tokenMatches(req.headers.authorization, deps.token)) {
-      warnRateLimited(deps.logger, req.ip, req.url.split('?')[0] ?? '')
+      warnRateLimited(deps.logger, req.ip, req.url.split('?')[0] ?? '', 'unauthorized')
       return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <admin token>' })
     }
   })
@@ -80,14 +89,14 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
 let lastWarn = 0
 let suppressed = 0
 
-/** A wrong token is logged, but at most once a second: a scanner must not flood the log. */
-function warnRateLimited (logger: Logger, ip: string, path: string): void {
+/** A refused request is logged, but at most once a second: a scanner must not flood the log. */
+function warnRateLimited (logger: Logger, ip: string, path: string, reason: string): void {
   const now = Date.now()
   if (now - lastWarn < 1_000) {
     suppressed++
     return
   }
-  logger.warn({ ip, path, suppressed_since_last: suppressed }, 'admin API: missing or wrong token')
+  logger.warn({ ip, path, reason, suppressed_since_last: suppressed }, 'admin API: request refused')
   lastWarn = now
   suppressed = 0
 }

@@ -21,7 +21,7 @@ export const ROUTE_DEFAULTS = {
 
 export const DEFAULTS = {
   routes: [{ ...DEFAULT_ROUTE }],
-  admin: { listen: '127.0.0.1:5099', token: null },
+  admin: { listen: '127.0.0.1:5099', token: null, allowed_hosts: [] },
   store: {
     path: './data/exchanges.db',
     flush_interval_ms: 25,

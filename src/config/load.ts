@@ -194,7 +194,8 @@ function validate (raw: Raw): Config {
   const adminListen = adminS.nullableString('listen', DEFAULTS.admin.listen)
   const admin = {
     listen: adminListen === null || adminListen === 'off' ? null : parseHostPort(adminListen, 'admin.listen'),
-    token: adminS.nullableString('token', null)
+    token: adminS.nullableString('token', null),
+    allowedHosts: adminS.stringList('allowed_hosts')
   }
   adminS.finish()
 

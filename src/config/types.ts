@@ -96,6 +96,8 @@ export interface AdminConfig {
   /** null disables the admin API. */
   listen: HostPort | null
   token: string | null
+  /** Host names (besides IP addresses, localhost and this machine's name) the API answers to. */
+  allowedHosts: string[]
 }
 
 export interface OtelConfig {
