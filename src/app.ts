@@ -3,6 +3,7 @@ import type { Server } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { buildAdminServer } from './api/server.js'
 import { isLoopback } from './api/auth.js'
+import { createRequestGuard } from './api/request-guard.js'
 import { CapturePipeline } from './capture/pipeline.js'
 import { buildRuleSet, InvalidRuleError } from './capture/redact-rules.js'
 import { ConfigError } from './config/errors.js'
@@ -145,6 +146,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       store: pipeline,
       metrics: m,
       token: config.admin.token,
+      guard: createRequestGuard(config.admin.listen.host, config.admin.allowedHosts),
       logger,
       version: VERSION,
       faults,
