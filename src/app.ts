@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildAdminServer } from './api/server.js'
 import { isLoopback } from './api/auth.js'
 import { createRequestGuard } from './api/request-guard.js'
+import { LiveTails } from './api/live-tail.js'
 import { CapturePipeline } from './capture/pipeline.js'
 import { buildRuleSet, InvalidRuleError } from './capture/redact-rules.js'
 import { ConfigError } from './config/errors.js'
@@ -99,10 +100,12 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
     if (err instanceof StoreOpenError) throw new ConfigError(`store.path: ${err.message}`)
     throw err
   }
+  const tails = new LiveTails((listener) => pipeline.subscribe(listener))
   const m = new Metrics({
     inflight: () => runtimes.map((r) => ({ route: r.name, inflight: r.inflight })),
     capture: () => pipeline.getStats(),
-    storeRows: () => pipeline.count()
+    storeRows: () => pipeline.count(),
+    tails: () => tails.stats()
   })
   metrics = m
 
@@ -150,7 +153,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       logger,
       version: VERSION,
       faults,
-      subscribe: (listener) => pipeline.subscribe(listener),
+      tails,
       ready: () => {
         const stats = pipeline.getStats()
         const listening = routes.every((r) => r.server.listening)
@@ -200,6 +203,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
         const deadline = Date.now() + config.shutdownGraceMs
         while (runtimes.some((r) => r.inflight > 0) && Date.now() < deadline) await sleep(20)
         for (const r of routes) r.server.closeAllConnections()
+        tails.closeAll()
         await admin?.app.close()
         await Promise.all(upstreams.map((u) => u.pool.close().catch(() => u.pool.destroy())))
         await pipeline.close()

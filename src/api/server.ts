@@ -1,10 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { Exchange } from '../capture/exchange.js'
 import type { Logger } from '../log/logger.js'
 import type { Metrics } from '../metrics/registry.js'
 import { InvalidCursorError, type StoreReader } from '../store/types.js'
 import { tokenMatches } from './auth.js'
 import type { RequestGuard } from './request-guard.js'
+import type { LiveTails } from './live-tail.js'
 import { type CollectedRoute, openApiDocument } from './openapi.js'
 import { registerExchangeRoutes } from './routes/exchanges.js'
 import { registerStreamRoutes } from './routes/stream.js'
@@ -21,8 +21,8 @@ export interface AdminDeps {
   version: string
   /** Fault injection's rule set; null when not enabled. */
   faults: FaultRules | null
-  /** Live exchanges; returns the unsubscribe function. */
-  subscribe: (listener: (ex: Exchange) => void) => () => void
+  /** The live tails (GET /api/stream), bounded per reader. */
+  tails: LiveTails
   /** Readiness: listeners up and the store writable. */
   ready: () => { ready: boolean, checks: Record<string, string> }
 }

@@ -22,7 +22,8 @@ export interface QueryClient {
   exportTo (format: ExportFormat, params: FilterParams, dest: Writable): Promise<void>
   purge (params: FilterParams, all: boolean): Promise<number>
   /** Live exchanges until the signal aborts; `onOpen` once the stream is connected. */
-  tail (params: FilterParams, onExchange: (ex: Exchange) => void, signal: AbortSignal, onOpen?: () => void): Promise<void>
+  /** `onDropped`: the proxy skipped this many events because this reader fell behind. */
+  tail (params: FilterParams, onExchange: (ex: Exchange) => void, signal: AbortSignal, onOpen?: () => void, onDropped?: (n: number) => void): Promise<void>
   close (): Promise<void>
 }
 
@@ -95,7 +96,7 @@ export class ApiClient implements QueryClient {
     return (await this.call<{ removed: number }>('DELETE', `/api/exchanges${query({ ...params, ...(all ? { all: true } : {}) })}`))!.removed
   }
 
-  async tail (params: FilterParams, onExchange: (ex: Exchange) => void, signal: AbortSignal, onOpen?: () => void): Promise<void> {
+  async tail (params: FilterParams, onExchange: (ex: Exchange) => void, signal: AbortSignal, onOpen?: () => void, onDropped?: (n: number) => void): Promise<void> {
     let res
     try {
       res = await request(`${this.base}/api/stream${query({ ...params })}`, { headers: this.headers(), signal, bodyTimeout: 0 })
@@ -113,8 +114,11 @@ export class ApiClient implements QueryClient {
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           const event = buffer.slice(0, end)
           buffer = buffer.slice(end + 2)
-          const data = event.split('\n').find((l) => l.startsWith('data: '))
-          if (data !== undefined) onExchange(JSON.parse(data.slice(6)) as Exchange)
+          const lines = event.split('\n')
+          const data = lines.find((l) => l.startsWith('data: '))
+          if (data === undefined) continue
+          if (lines.includes('event: dropped')) onDropped?.((JSON.parse(data.slice(6)) as { dropped: number }).dropped)
+          else onExchange(JSON.parse(data.slice(6)) as Exchange)
         }
       }
     } catch (err) {

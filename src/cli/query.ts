@@ -207,7 +207,8 @@ export async function tailCommand (argv: string[]): Promise<ExitCode> {
       await c.tail(params, (e) => {
         if (values.json) out(JSON.stringify(e) + '\n')
         else out(`${time(e.started_at)}  ${e.route.padEnd(12)} ${String(e.status ?? '-').padEnd(4)} ${e.method} ${e.path}  ${e.correlation_id}${e.flags.length ? `  [${e.flags.join(',')}]` : ''}${e.diagnosis ? `  ${e.diagnosis.cause}` : ''}\n`)
-      }, controller.signal, () => process.stderr.write('tailing live exchanges (Ctrl-C stops)\n'))
+      }, controller.signal, () => process.stderr.write('tailing live exchanges (Ctrl-C stops)\n'),
+      (n) => process.stderr.write(`(this terminal fell behind: the proxy skipped ${n} exchange${n === 1 ? '' : 's'})\n`))
     } finally {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)

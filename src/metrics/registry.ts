@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { CaptureStats } from '../capture/pipeline.js'
 import type { ExchangeSummary } from '../capture/engine.js'
+import type { TailStats } from '../api/live-tail.js'
 
 /** Flags that mean the upstream (not the caller) failed. */
 const UPSTREAM_FAILURE = new Set([
@@ -13,6 +14,8 @@ export interface MetricsSources {
   inflight: () => Array<{ route: string, inflight: number }>
   capture: () => CaptureStats
   storeRows: () => Promise<number>
+  /** Live tails of the admin API, when it runs. */
+  tails?: () => TailStats
 }
 
 /**
@@ -64,6 +67,7 @@ export class Metrics {
         reportedDrops = dropped
       }
     })
+    if (sources.tails !== undefined) registerTailMetrics(this.registry, sources.tails)
     new Gauge({
       name: 'duo_diag_store_rows',
       help: 'Exchanges in the store',
@@ -103,4 +107,31 @@ export class Metrics {
     }
     for (const c of counts.values()) this.exchanges.inc(c.labels, c.n)
   }
+}
+
+function registerTailMetrics (registry: Registry, stats: () => TailStats): void {
+  const registers = [registry]
+  new Gauge({ name: 'duo_diag_tail_clients', help: 'Live tails open (GET /api/stream)', registers, collect () { this.set(stats().clients) } })
+  new Gauge({ name: 'duo_diag_tail_buffered_bytes', help: 'Bytes queued for live tails that have not read them yet (bounded per tail)', registers, collect () { this.set(stats().bufferedBytes) } })
+  const reported = { dropped: 0, disconnected: 0 }
+  new Counter({
+    name: 'duo_diag_tail_dropped_total',
+    help: 'Live-tail events skipped because their reader fell behind (the reader is told how many)',
+    registers,
+    collect () {
+      const n = stats().dropped
+      if (n > reported.dropped) this.inc(n - reported.dropped)
+      reported.dropped = n
+    }
+  })
+  new Counter({
+    name: 'duo_diag_tail_disconnected_total',
+    help: 'Live tails disconnected for not reading',
+    registers,
+    collect () {
+      const n = stats().disconnected
+      if (n > reported.disconnected) this.inc(n - reported.disconnected)
+      reported.disconnected = n
+    }
+  })
 }
