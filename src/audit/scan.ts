@@ -1,15 +1,20 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { decodeEscapes, mayBeEscaped } from '../capture/decode.js'
 import { openStore } from '../store/open.js'
 
-/** Token shapes the audit looks for. Deliberately wider than redaction's scrubber. */
+/**
+ * Token shapes the audit looks for. Deliberately wider than redaction's scrubber, and anchored
+ * the same way (redact.ts): no `\b`, so a token glued to a letter, digit or `=` (`x_glpat-…`)
+ * is found; `sk-` and the AWS key refuse only a letter or digit right before them.
+ */
 const SHAPES: ReadonlyArray<[string, RegExp]> = [
-  ['jwt', /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/],
-  ['gitlab-token', /\bgl(?:pat|dt|oas|rt|ptt|ft|imt|agent|cbt|soat|ffct|wt|cd|sa)-[A-Za-z0-9_.-]{16,}/],
-  ['api-key', /\bsk-[A-Za-z0-9_-]{16,}/],
+  ['jwt', /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/],
+  ['gitlab-token', /gl(?:pat|dt|oas|rt|ptt|ft|imt|agent|cbt|soat|ffct|wt|cd|sa)-[A-Za-z0-9_.-]{16,}/],
+  ['api-key', /(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{16,}/],
   ['bearer', /\b[Bb]earer\s+(?!\[FILTERED)[A-Za-z0-9._~+/=-]{16,}/],
   ['basic-auth', /\bBasic\s+(?!\[FILTERED)[A-Za-z0-9+/=]{12,}/],
-  ['aws-key', /\bAKIA[0-9A-Z]{16}\b/],
+  ['aws-key', /(?<![A-Za-z0-9])AKIA[0-9A-Z]{16}(?![A-Za-z0-9])/],
   ['private-key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/]
 ]
 
@@ -23,10 +28,15 @@ export interface Finding {
   preview: string
 }
 
+/**
+ * Token shapes in a text, as written and with its escapes undone the way the redactor undoes
+ * them (decode.ts): `%3Dglpat-…`, `\u0067lpat-…` and `&#103;lpat-…` are findings too.
+ */
 export function findTokens (text: string): Array<{ kind: string, preview: string }> {
   const out: Array<{ kind: string, preview: string }> = []
+  const decoded = mayBeEscaped(text) ? decodeEscapes(text).text : null
   for (const [kind, re] of SHAPES) {
-    const m = re.exec(text)
+    const m = re.exec(text) ?? (decoded === null ? null : re.exec(decoded))
     if (m !== null) out.push({ kind, preview: `${m[0].slice(0, 6)}…` })
   }
   return out

@@ -10,7 +10,9 @@ import { type BodyRecord, EXCHANGE_ID, type Exchange, type ExchangeMeta } from '
 import { classifyPath } from './features.js'
 import { headText, isComplete, type ObservationRecord, type SampledBody, tailText } from './record.js'
 import { completionResponseMeta, gatewayRequestMeta, gitlabInstance, openaiRequestMeta } from './metadata.js'
-import { type Json, redactForm, redactHeaders, redactJson, redactQuery, scrubText } from './redact.js'
+import { EchoFilter } from './echo.js'
+import { redactJsonText } from './json-text.js'
+import { type Json, redactForm, redactHeaders, redactJson, redactQuery, scrubText, type SecretSink } from './redact.js'
 import type { RuleSet } from './redact-rules.js'
 import { readNdjson, readSse, type StreamFacts } from './streams.js'
 
@@ -113,6 +115,14 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   const reqType = headerValue(obs.requestHeaders, 'content-type')
   const reqKind = bodyKind(reqType)
   const reqJson = reqKind === 'json' ? parseJsonSample(obs.requestBody, 'request', notes) : undefined
+  // What the request's redaction filters must not come back through the response: every kept
+  // response text (error bodies, stream errors, error headers) goes through `echo` (echo.ts).
+  // The request body is walked for its values only when some response text is kept.
+  const echo = new EchoFilter()
+  const safePath = scrubText(path, echo.add)
+  const safeQuery = redactQuery(query, opts.bodyRules, echo.add)
+  echo.defer(() => collectBodyValues(obs.requestBody, reqKind, reqJson, opts.bodyRules, echo.add))
+  const keepText = (text: string): string => scrubText(echo.filter(text))
   if (hop === 'gateway') {
     gatewayRequestMeta(reqJson, meta)
     const gitlab = gitlabInstance(obs.requestHeaders)
@@ -122,11 +132,12 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   }
 
   const request: BodyRecord = {
-    headers: redactHeaders(obs.requestHeaders, opts.headerRules),
+    headers: redactHeaders(obs.requestHeaders, opts.headerRules, echo.add),
     bytes: obs.requestBody.total,
     content_type: reqType
   }
-  if (opts.verbose) keepBody(request, obs.requestBody, reqKind, reqJson, opts, obs.requestBody.headLimit)
+  // The request's own body, in verbose capture: only the rules apply (its text is what was sent).
+  if (opts.verbose) keepBody(request, obs.requestBody, reqKind, reqJson, opts, obs.requestBody.headLimit, scrubText)
 
   let response: BodyRecord | null = null
   let stream: StreamFacts | null = null
@@ -141,7 +152,7 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
       if (stream.usage !== null) meta.usage = stream.usage
       if (stream.finishReason !== null) meta.finish_reason = stream.finishReason
       meta.stream_complete = stream.complete
-      if (stream.error !== null) meta.stream_error = scrubText(stream.error)
+      if (stream.error !== null) meta.stream_error = keepText(looksLikeJson(stream.error) ? redactJsonText(stream.error, opts.bodyRules) : stream.error)
     } else if (resKind === 'json' && !obs.upgraded) {
       resJson = parseJsonSample(sample, 'response', notes)
       completionResponseMeta(resJson, meta)
@@ -152,8 +163,13 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
       content_type: resType
     }
     const status = obs.status ?? 0
-    if (status >= 400) keepBody(response, sample, resKind, resJson, opts, opts.errorBodyBytes)
-    else if (opts.verbose) keepBody(response, sample, resKind, resJson, opts, sample.headLimit)
+    if (status >= 400) {
+      keepBody(response, sample, resKind, resJson, opts, opts.errorBodyBytes, keepText)
+      // An error page may say it in a header too (a reason, a Location back with the query).
+      response.headers = echo.filterJson(response.headers)
+    } else if (opts.verbose) {
+      keepBody(response, sample, resKind, resJson, opts, sample.headLimit, keepText)
+    }
   }
   if (notes.length > 0) meta.notes = notes
   if (obs.faultInjected !== null) meta.fault = obs.faultInjected
@@ -192,15 +208,17 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
     original_correlation_id: obs.originalCorrelationId === null ? null : JSON.stringify(scrubText(obs.originalCorrelationId.slice(0, 256))),
     started_at: new Date(obs.startedAt).toISOString(),
     method: obs.method,
-    path: scrubText(path),
-    query: redactQuery(query, opts.bodyRules),
+    path: safePath,
+    query: safeQuery,
     status: obs.status,
     flags,
     timings: { ttfb_ms: round(obs.ttfbMs), duration_ms: round(obs.durationMs) as number },
     request,
     response,
     client_ip: obs.clientIp,
-    upstream: obs.upstream + path,
+    // The scrubbed path, like `path`: never the one the caller sent.
+    upstream: obs.upstream + safePath,
+    // Written by Node, undici or the proxy, never the upstream's bytes: no echo to look for.
     error: obs.failure === null ? null : { code: obs.failure.code, message: scrubText(obs.failure.message) },
     proxy_answered: obs.proxyAnswered !== null,
     upgraded: obs.upgraded,
@@ -251,12 +269,15 @@ function round (ms: number | null): number | null {
   return ms === null ? null : Math.round(ms * 1000) / 1000
 }
 
-/** Stores a redacted body: JSON structurally, forms by key, text scrubbed, binary as a size. */
-function keepBody (record: BodyRecord, sample: SampledBody, kind: BodyKind, parsed: unknown, opts: BuildOptions, limit: number): void {
+/**
+ * Stores a redacted body: JSON structurally, forms by key, text scrubbed, binary as a size.
+ * `keep` is what becomes of every kept string (scrubbing, and for responses echo filtering).
+ */
+function keepBody (record: BodyRecord, sample: SampledBody, kind: BodyKind, parsed: unknown, opts: BuildOptions, limit: number, keep: (text: string) => string): void {
   if (sample.total === 0 || limit === 0) return
   const truncated = !isComplete(sample) || sample.head.byteLength > limit
   if (kind === 'json' && parsed !== undefined) {
-    const redacted: Json = redactJson(parsed, opts.bodyRules)
+    const redacted: Json = redactJson(parsed, opts.bodyRules, { text: keep })
     const text = JSON.stringify(redacted)
     if (Buffer.byteLength(text) <= limit) {
       record.body = redacted
@@ -272,25 +293,60 @@ function keepBody (record: BodyRecord, sample: SampledBody, kind: BodyKind, pars
   }
   let text = headText(sample)
   if (kind === 'form') text = redactForm(text, opts.bodyRules)
-  else if (!opts.verbose && kind !== 'json') {
-    // Streams and text carry completion text: only their shape is kept unless verbose.
-    if (kind === 'sse' || kind === 'ndjson') text = redactStreamLines(text, opts)
+  else if (kind === 'sse' || kind === 'ndjson') {
+    // Streams carry completion text: only their shape is kept unless verbose.
+    if (!opts.verbose) text = redactStreamLines(text, opts, keep)
+  } else if (kind === 'json' || looksLikeJson(text)) {
+    // JSON no parser read (over the sample bound, cut, invalid, or not labelled JSON): the
+    // rules still apply, by key, to the text as it stands.
+    text = redactJsonText(text, opts.bodyRules)
   }
-  const cut = truncate(scrubText(text), limit)
+  const cut = truncate(keep(text), limit)
   record.body = cut.text
   if (truncated || cut.truncated) record.body_truncated = true
 }
 
-/** Each JSON line of a stream redacted by the body rules; other lines kept as they are. */
-function redactStreamLines (text: string, opts: BuildOptions): string {
+function looksLikeJson (text: string): boolean {
+  return /^\s*[[{]/.test(text)
+}
+
+/** SSE field lines kept in metadata mode: framing, no text. */
+const SSE_FRAMING = /^(?:event|id|retry):/
+
+/**
+ * Each JSON line of a stream redacted by the body rules (a cut line by key, as text); framing
+ * (`event:`, `id:`, blank lines, `[DONE]`) kept; any other line — raw completion text, an error
+ * message that is no JSON — becomes "[FILTERED]": in metadata mode no text is kept.
+ */
+function redactStreamLines (text: string, opts: BuildOptions, keep: (text: string) => string): string {
   return text.split('\n').map((line) => {
-    const prefix = line.startsWith('data:') ? 'data: ' : ''
-    const payload = prefix ? line.slice(5).trim() : line
-    if (!payload.startsWith('{')) return line
+    const bare = line.endsWith('\r') ? line.slice(0, -1) : line
+    if (bare.trim() === '' || SSE_FRAMING.test(bare)) return line
+    const prefix = bare.startsWith('data:') ? 'data: ' : ''
+    const payload = prefix ? bare.slice(5).trim() : bare.trim()
+    if (payload === '' || payload === '[DONE]') return line
+    if (!payload.startsWith('{') && !payload.startsWith('[')) return prefix + '[FILTERED]'
     try {
-      return prefix + JSON.stringify(redactJson(JSON.parse(payload), opts.bodyRules))
+      return prefix + JSON.stringify(redactJson(JSON.parse(payload), opts.bodyRules, { text: keep }))
     } catch {
-      return line
+      return prefix + redactJsonText(payload, opts.bodyRules)
     }
   }).join('\n')
+}
+
+/**
+ * The values the request's redaction filters in its body (rule-matched keys, token-shaped
+ * text), to the sink; the redacted body itself is not needed here.
+ */
+function collectBodyValues (sample: SampledBody, kind: BodyKind, parsed: unknown, rules: RuleSet, sink: SecretSink): void {
+  if (sample.total === 0) return
+  if (parsed !== undefined) {
+    redactJson(parsed, rules, { sink })
+    return
+  }
+  const text = headText(sample)
+  // JSON sent without its Content-Type (or as text) is still read as JSON here.
+  if (kind === 'json' || looksLikeJson(text)) scrubText(redactJsonText(text, rules, sink), sink)
+  else if (kind === 'form') redactForm(text, rules, sink)
+  else if (kind !== 'binary') scrubText(text, sink)
 }

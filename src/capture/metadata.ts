@@ -1,5 +1,6 @@
 import type { ExchangeMeta, GitlabInstance } from './exchange.js'
 import { headerValue } from '../proxy/headers.js'
+import { scrubText } from './redact.js'
 
 type Obj = Record<string, unknown>
 
@@ -7,9 +8,12 @@ function obj (v: unknown): Obj | null {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : null
 }
 
-/** Only short identifier-like strings make it into metadata. */
+/**
+ * Only short identifier-like strings make it into metadata, scrubbed like any kept text: these
+ * keys are not filtered, so a token-shaped file or model name would otherwise be stored as sent.
+ */
 function name (v: unknown): string | undefined {
-  return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : undefined
+  return typeof v === 'string' && v.length > 0 && v.length <= 256 ? scrubText(v) : undefined
 }
 
 // Every request of an instance names the same few endpoints: remember each answer (bounded).
@@ -32,7 +36,7 @@ function parseEndpoint (text: string): string | undefined {
     url.password = ''
     url.search = ''
     url.hash = ''
-    return url.toString()
+    return scrubText(url.toString())
   } catch {
     return undefined
   }
@@ -89,7 +93,7 @@ export function openaiRequestMeta (body: unknown, meta: ExchangeMeta): void {
   if (typeof b.temperature === 'number') set(meta, 'temperature', b.temperature)
   if (typeof b.n === 'number') set(meta, 'n', b.n)
   if (typeof b.stop === 'string' || Array.isArray(b.stop)) {
-    set(meta, 'stop', Array.isArray(b.stop) ? b.stop.filter((s): s is string => typeof s === 'string').slice(0, 8) : b.stop)
+    set(meta, 'stop', Array.isArray(b.stop) ? b.stop.filter((s): s is string => typeof s === 'string').slice(0, 8).map((s) => scrubText(s)) : scrubText(b.stop as string))
   }
 }
 
