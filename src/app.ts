@@ -15,6 +15,7 @@ import { Metrics } from './metrics/registry.js'
 import type { RouteRuntime } from './proxy/forward.js'
 import type { ObservationSink } from './proxy/observation.js'
 import { createRouteServer } from './proxy/server.js'
+import { autoMaxConnections, type ConnectionStats } from './proxy/connections.js'
 import { createUpstream } from './proxy/upstream.js'
 import { describeLocation, parseStoreLocation, StoreOpenError } from './store/store.js'
 import { FaultRules } from './faults/rules.js'
@@ -28,6 +29,8 @@ export interface RunningRoute {
   name: string
   runtime: RouteRuntime
   server: Server
+  /** Callers' connections: open, the cap, refused and evicted. */
+  connections: ConnectionStats
   /** Actual bound address (port 0 in config → the OS-chosen port). */
   address: AddressInfo
   upstream: string
@@ -105,7 +108,8 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
     inflight: () => runtimes.map((r) => ({ route: r.name, inflight: r.inflight })),
     capture: () => pipeline.getStats(),
     storeRows: () => pipeline.count(),
-    tails: () => tails.stats()
+    tails: () => tails.stats(),
+    connections: () => routes.map((r) => ({ route: r.name, ...r.connections }))
   })
   metrics = m
 
@@ -130,17 +134,22 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       sink: config.capture.enabled ? pipeline : DISCARD,
       inflight: 0,
       faults,
-      traces
+      traces,
+      websocketIdleMs: rc.timeouts.websocketIdleMs
     }
     runtimes.push(runtime)
-    const server = createRouteServer(runtime)
+    const { server, connections } = createRouteServer(runtime, {
+      headersMs: rc.timeouts.clientHeadersMs,
+      requestMs: rc.timeouts.clientRequestMs,
+      maxConnections: rc.maxConnections ?? autoMaxConnections(config.routes.length)
+    })
     try {
       await listen(server, rc.listen.host, rc.listen.port)
     } catch (err) {
       await cleanup()
       throw new ConfigError(`routes[${i}].listen: cannot listen on ${formatHostPort(rc.listen)} (${describeListenError(err)})`)
     }
-    routes.push({ name: rc.name, runtime, server, address: server.address() as AddressInfo, upstream: upstream.display })
+    routes.push({ name: rc.name, runtime, server, connections: connections.stats, address: server.address() as AddressInfo, upstream: upstream.display })
   }
 
   let admin: RunningProxy['admin'] = null
@@ -174,7 +183,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
   }
 
   for (const r of routes) {
-    logger.info({ route: r.name, listen: `${r.address.address}:${r.address.port}`, upstream: r.upstream }, 'route listening')
+    logger.info({ route: r.name, listen: `${r.address.address}:${r.address.port}`, upstream: r.upstream, max_connections: r.connections.max }, 'route listening')
     const rc = config.routes.find((c) => c.name === r.name)!
     if (rc.tls.insecureSkipVerify) {
       logger.warn({ route: r.name, upstream: r.upstream }, 'TLS VERIFICATION IS OFF for this upstream (tls.insecure_skip_verify): certificates are not checked')

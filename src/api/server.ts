@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.js'
 import type { Metrics } from '../metrics/registry.js'
 import { InvalidCursorError, type StoreReader } from '../store/types.js'
 import { tokenMatches } from './auth.js'
+import { scrubText } from '../capture/redact.js'
 import type { RequestGuard } from './request-guard.js'
 import type { LiveTails } from './live-tail.js'
 import { type CollectedRoute, openApiDocument } from './openapi.js'
@@ -27,6 +28,9 @@ export interface AdminDeps {
   ready: () => { ready: boolean, checks: Record<string, string> }
 }
 
+/** Tails (16) and the CLI, a browser, a Prometheus scraper: far fewer than this. */
+const MAX_ADMIN_CONNECTIONS = 64
+
 /** Paths anyone on the network may read: liveness and readiness carry no data. */
 const OPEN_PATHS = new Set(['/healthz', '/readyz'])
 
@@ -38,10 +42,15 @@ const OPEN_PATHS = new Set(['/healthz', '/readyz'])
 export function buildAdminServer (deps: AdminDeps): FastifyInstance {
   const app = Fastify({
     logger: false,
+    // A slow or flooding client must not hold the API (it is how you look at a flooded route).
+    connectionTimeout: 0,
+    requestTimeout: 30_000,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 300 },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } }
   })
+  app.server.maxConnections = MAX_ADMIN_CONNECTIONS
+  app.server.headersTimeout = 10_000
   const routes: CollectedRoute[] = []
   app.addHook('onRoute', (r) => {
     for (const method of Array.isArray(r.method) ? r.method : [r.method]) {
@@ -96,7 +105,8 @@ function warnRateLimited (logger: Logger, ip: string, path: string, reason: stri
     suppressed++
     return
   }
-  logger.warn({ ip, path, reason, suppressed_since_last: suppressed }, 'admin API: request refused')
+  // The path is the stranger's text: a token pasted into a URL must not reach the log.
+  logger.warn({ ip, path: scrubText(path.slice(0, 200)), reason, suppressed_since_last: suppressed }, 'admin API: request refused')
   lastWarn = now
   suppressed = 0
 }

@@ -14,8 +14,10 @@ export const ROUTE_DEFAULTS = {
   tls: { ca_file: null, insecure_skip_verify: false },
   // GitLab gives up first (Workhorse 55 s for code suggestions, Rails 30-60 s for chat); the
   // proxy's own limits only protect it from upstreams that never answer.
-  timeouts: { connect_ms: 10_000, headers_ms: 90_000, body_idle_ms: 90_000 },
+  timeouts: { connect_ms: 10_000, headers_ms: 90_000, body_idle_ms: 90_000, client_headers_ms: 10_000, client_request_ms: 60_000, websocket_idle_ms: 600_000 },
   max_body_bytes: 64 * 1024 * 1024,
+  /** null: derived from the process's descriptor limit (proxy/connections.ts). */
+  max_connections: null,
   slow: { ttfb_ms: 15_000, duration_ms: 30_000 }
 } as const
 

@@ -311,9 +311,15 @@ function validateRoute (s: Section, index: number): RouteConfig {
   const timeouts = {
     connectMs: tS.integer('connect_ms', d.connect_ms, 1, 3_600_000),
     headersMs: tS.integer('headers_ms', d.headers_ms, 1, 3_600_000),
-    bodyIdleMs: tS.integer('body_idle_ms', d.body_idle_ms, 1, 3_600_000)
+    bodyIdleMs: tS.integer('body_idle_ms', d.body_idle_ms, 1, 3_600_000),
+    clientHeadersMs: tS.integer('client_headers_ms', d.client_headers_ms, 1, 3_600_000),
+    clientRequestMs: tS.integer('client_request_ms', d.client_request_ms, 1, 3_600_000),
+    websocketIdleMs: tS.integer('websocket_idle_ms', d.websocket_idle_ms, 1, 24 * 3_600_000)
   }
   tS.finish()
+  if (timeouts.clientHeadersMs > timeouts.clientRequestMs) {
+    throw new ConfigError(`${s.path}.timeouts.client_headers_ms: ${timeouts.clientHeadersMs} is longer than client_request_ms (${timeouts.clientRequestMs}), which includes the headers`)
+  }
   const slowS = s.section('slow')
   const slow = {
     ttfbMs: slowS.integer('ttfb_ms', ROUTE_DEFAULTS.slow.ttfb_ms, 1, 3_600_000),
@@ -329,6 +335,7 @@ function validateRoute (s: Section, index: number): RouteConfig {
     tls,
     timeouts,
     maxBodyBytes: s.integer('max_body_bytes', ROUTE_DEFAULTS.max_body_bytes, 0, Number.MAX_SAFE_INTEGER),
+    maxConnections: s.nullableInteger('max_connections', ROUTE_DEFAULTS.max_connections, 1, 1_000_000),
     slow
   }
   s.finish()

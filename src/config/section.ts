@@ -51,6 +51,16 @@ export class Section {
     return n
   }
 
+  /** A whole number, or null (`null`, empty, or absent with a null fallback). */
+  nullableInteger (name: string, fallback: number | null, min: number, max: number): number | null {
+    const v = this.obj[name]
+    if (v === null || v === '' || (v === undefined && fallback === null)) {
+      this.seen.add(name)
+      return null
+    }
+    return this.integer(name, fallback ?? min, min, max)
+  }
+
   boolean (name: string, fallback: boolean): boolean {
     const v = this.take(name)
     if (v === undefined || v === null) return fallback

@@ -21,6 +21,12 @@ export interface RouteTimeouts {
   headersMs: number
   /** Longest silence between two body chunks of the response. */
   bodyIdleMs: number
+  /** The caller's request headers must arrive within this (slowloris). */
+  clientHeadersMs: number
+  /** The caller's whole request, headers and body, must arrive within this. */
+  clientRequestMs: number
+  /** A WebSocket tunnel with no traffic either way for this long is closed. */
+  websocketIdleMs: number
 }
 
 export interface RouteTls {
@@ -42,6 +48,8 @@ export interface RouteConfig {
   timeouts: RouteTimeouts
   /** Largest request body accepted, in bytes (413 above it). */
   maxBodyBytes: number
+  /** Callers' connections at once; null: derived from the descriptor limit. */
+  maxConnections: number | null
   /** Flag `slow` past these: well before GitLab's own timeouts (55 s code, 30-60 s chat). */
   slow: { ttfbMs: number, durationMs: number }
 }

@@ -142,6 +142,9 @@ function validationError (ex: Exchange): Diagnosis {
   }
 }
 
+/** The proxy's own 400s for requests Node's parser accepts (src/proxy/forward.ts). */
+const STRICT_400 = new Set(['DDP_ASTERISK_FORM', 'DDP_HTTP09', 'DDP_URL_FRAGMENT', 'DDP_TE_NOT_CHUNKED', 'DDP_TE_HTTP10', 'DDP_UPGRADE_UNSUPPORTED'])
+
 function has (ex: Exchange, f: Flag): boolean {
   return ex.flags.includes(f)
 }
@@ -171,7 +174,21 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
         next_steps: ['Something adds very large headers (cookies, tokens): find out what; the gateway would reject them too.']
       }
     }
-    if (err !== null && (err.code.startsWith('HPE_') || err.code === 'DDP_ASTERISK_FORM')) {
+    if (err?.code === 'DDP_CONNECT_METHOD') {
+      return {
+        cause: 'A CONNECT request: the caller uses the proxy as a forward (HTTPS) proxy. It forwards to its one upstream and tunnels nothing: it answered 405.',
+        evidence: [`${err.code}: ${err.message}`],
+        next_steps: ["Look for HTTPS_PROXY / https_proxy (or a proxy setting) in the caller's environment naming this proxy: set the route's address as the caller's base URL instead, or exclude it with NO_PROXY."]
+      }
+    }
+    if (err?.code === 'DDP_TRANSFER_CODING') {
+      return {
+        cause: 'The request body uses a transfer coding other than chunked (e.g. gzip, chunked): the proxy answered 501 and did not forward it, as nginx does.',
+        evidence: [`${err.code}: ${err.message}`],
+        next_steps: ['Check what sits between GitLab and the proxy: something adds a transfer coding. A compressed body belongs in Content-Encoding.']
+      }
+    }
+    if (err !== null && (err.code.startsWith('HPE_') || STRICT_400.has(err.code))) {
       return {
         cause: 'The request is not valid HTTP/1.1 (or is shaped like request smuggling): the proxy answered 400 and did not forward it.',
         evidence: [`${err.code}: ${err.message}`],

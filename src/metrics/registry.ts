@@ -14,6 +14,8 @@ export interface MetricsSources {
   inflight: () => Array<{ route: string, inflight: number }>
   capture: () => CaptureStats
   storeRows: () => Promise<number>
+  /** Callers' connections per route. */
+  connections?: () => Array<{ route: string, open: number, max: number, refused: number, evicted: number }>
   /** Live tails of the admin API, when it runs. */
   tails?: () => TailStats
 }
@@ -68,6 +70,7 @@ export class Metrics {
       }
     })
     if (sources.tails !== undefined) registerTailMetrics(this.registry, sources.tails)
+    if (sources.connections !== undefined) registerConnectionMetrics(this.registry, sources.connections)
     new Gauge({
       name: 'duo_diag_store_rows',
       help: 'Exchanges in the store',
@@ -134,4 +137,41 @@ function registerTailMetrics (registry: Registry, stats: () => TailStats): void 
       reported.disconnected = n
     }
   })
+}
+
+function registerConnectionMetrics (registry: Registry, stats: NonNullable<MetricsSources['connections']>): void {
+  const registers = [registry]
+  new Gauge({
+    name: 'duo_diag_connections',
+    help: 'Callers\' connections open, by route (the cap is duo_diag_connections_max)',
+    labelNames: ['route'],
+    registers,
+    collect () { for (const r of stats()) this.set({ route: r.route }, r.open) }
+  })
+  new Gauge({
+    name: 'duo_diag_connections_max',
+    help: 'Callers\' connections a route accepts at once (routes[].max_connections)',
+    labelNames: ['route'],
+    registers,
+    collect () { for (const r of stats()) this.set({ route: r.route }, r.max) }
+  })
+  for (const [name, key, help] of [
+    ['duo_diag_connections_refused_total', 'refused', 'Connections closed on arrival: the route was at its cap and every connection was busy'],
+    ['duo_diag_connections_evicted_total', 'evicted', 'Idle or slow-sending connections closed to make room at the cap (slowloris)']
+  ] as const) {
+    const reported = new Map<string, number>()
+    new Counter({
+      name,
+      help,
+      labelNames: ['route'],
+      registers,
+      collect () {
+        for (const r of stats()) {
+          const before = reported.get(r.route) ?? 0
+          if (r[key] > before) this.inc({ route: r.route }, r[key] - before)
+          reported.set(r.route, r[key])
+        }
+      }
+    })
+  }
 }

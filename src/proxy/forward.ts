@@ -1,4 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import * as nodeHttp from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { CLIENT_ABORTED_CODE, classifyTransport, transportHint } from '../diagnosis/transport.js'
@@ -26,6 +28,8 @@ export interface RouteRuntime {
   faults: FaultRules | null
   /** Starts a W3C trace when the caller sent none (otel.start_traces), or null. */
   traces: TraceStarter | null
+  /** A WebSocket tunnel silent both ways this long is closed. */
+  websocketIdleMs: number
 }
 
 class ClientAbortedError extends Error {
@@ -88,6 +92,79 @@ function requestBodyLength (raw: string[]): number {
   }
   return length
 }
+
+/** All Transfer-Encoding lines of a request, joined and lower-cased ('' when none). */
+function transferCodings (raw: string[]): string {
+  let codings = ''
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') codings = codings === '' ? raw[i + 1] as string : `${codings}, ${raw[i + 1] as string}`
+  }
+  return codings.trim().toLowerCase()
+}
+
+/**
+ * Is this upgrade request a WebSocket handshake the proxy may tunnel? RFC 6455 §4.1: a GET with
+ * `Upgrade: websocket`, and no body: the tunnel starts right after the head, so body bytes
+ * would reach the upstream as WebSocket frames. Anything else (h2c, another protocol, a POST, a
+ * body) is forwarded as a plain request instead.
+ */
+function isWebSocketHandshake (req: IncomingMessage): boolean {
+  if (req.method !== 'GET') return false
+  const raw = req.rawHeaders
+  let upgrade: string | null = null
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = (raw[i] as string).toLowerCase()
+    const value = raw[i + 1] as string
+    if (lower === 'upgrade') {
+      if (upgrade !== null) return false
+      upgrade = value
+    } else if (lower === 'transfer-encoding' || (lower === 'content-length' && Number(value) !== 0)) {
+      return false
+    }
+  }
+  return upgrade !== null && upgrade.trim().toLowerCase() === 'websocket'
+}
+
+/**
+ * The head of an upgrade request as a plain request: the same line and headers, byte for byte,
+ * with the `upgrade` token taken out of Connection (a Connection left empty goes). Without it
+ * Node's parser sees no upgrade (llhttp needs both Upgrade and `Connection: upgrade`).
+ * Upgrade itself stays, for the capture; the forwarder drops it as hop-by-hop. null when no
+ * Connection header names `upgrade` as this reads it: rewriting would change nothing, and the
+ * parser would hand the same request back as an upgrade again (a loop).
+ */
+function plainRequestHead (req: IncomingMessage): string | null {
+  let head = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`
+  let changed = false
+  const raw = req.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    let value = raw[i + 1] as string
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      const tokens = value.split(',').map((t) => t.trim()).filter((t) => t !== '')
+      const kept = tokens.filter((t) => t.toLowerCase() !== 'upgrade')
+      if (kept.length !== tokens.length) changed = true
+      value = kept.join(', ')
+      if (value === '') continue
+    }
+    head += `${name}: ${value}\r\n`
+  }
+  return changed ? head + '\r\n' : null
+}
+
+/** node:http's exported (undocumented, long-stable) listener that sets its parser on a socket. */
+const connectionListener = (nodeHttp as unknown as { _connectionListener?: (this: Server, socket: Duplex) => void })._connectionListener
+
+type WithServer = { server?: Server }
+/** The proxy refused a request on this connection and closes it once that answer is out. */
+const kRefused = Symbol('duo-diag-proxy.refused')
+type WithRefused = { [kRefused]?: true }
+/** node:http's response being written on a socket (Node sets it; null between responses). */
+type WithHttpMessage = { _httpMessage?: ServerResponse | null }
+
+/** What a 405 to CONNECT allows: the methods GitLab and the gateways use (any other is forwarded too). */
+const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 
 /**
  * One exchange in flight, as an undici dispatch handler. undici's core speaks this (legacy)
@@ -165,6 +242,22 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
   protected abstract onDrain (resume: () => void): void
   /** Sends the response head now, without waiting for body bytes. */
   protected abstract flushHead (): void
+
+  /** Drops the exchange: neither answered nor recorded here (someone else does, or no one should). */
+  protected abandon (): void {
+    this.done = true
+    this.route.inflight--
+  }
+
+  /** Answers the request itself without forwarding it, and records why. */
+  protected reject (status: number, statusText: string, error: string, hint: string, req: IncomingMessage, headers?: string[]): void {
+    const a: ProxyAnswer = { status, flag: 'request_rejected', error, hint, correlationId: this.obs.correlationId }
+    if (headers !== undefined) a.headers = headers
+    this.answer(a, statusText)
+    this.obs.proxyAnswered = { status, flag: 'request_rejected' }
+    req.resume()
+    this.finish()
+  }
 
   onConnect (abort: (err?: Error) => void): void {
     // The caller may have left while the request waited for a pooled connection.
@@ -341,6 +434,15 @@ export class HttpForward extends ForwardBase {
 
   start (req: IncomingMessage): void {
     const route = this.route
+    // Pipelined after a request the proxy refused: that refusal closes the connection, and what
+    // the caller sent after it is not trusted (nginx too stops reading after such an error).
+    if ((req.socket as Duplex & WithRefused)[kRefused] === true) {
+      this.abandon()
+      req.resume()
+      return
+    }
+    const length = requestBodyLength(req.rawHeaders)
+    if (this.refusedAsSent(req, length)) return
     // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own check would answer without a record.
     if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && !hasHost(req.rawHeaders)) {
       this.obs.failure = { code: 'HPE_MISSING_HOST', message: 'HTTP/1.1 request without a Host header', afterHeaders: false }
@@ -352,7 +454,6 @@ export class HttpForward extends ForwardBase {
       this.reject(400, 'Bad Request', 'asterisk-form request target (OPTIONS *) is not forwarded', 'Send OPTIONS to a path instead.', req)
       return
     }
-    const length = requestBodyLength(req.rawHeaders)
     if (length > route.maxBodyBytes) {
       this.reject(413, 'Payload Too Large', `request body of ${length} bytes is over the route's limit of ${route.maxBodyBytes}`, 'Raise routes[].max_body_bytes if such bodies are expected.', req)
       return
@@ -366,6 +467,61 @@ export class HttpForward extends ForwardBase {
       if (rule !== null && this.injectFault(rule, req, length)) return
     }
     this.dispatch(req, length)
+  }
+
+  /**
+   * What Node's parser lets through but a reverse proxy must not pass on as it is (issue 15;
+   * nginx's defaults are the reference). Each refusal is recorded (request_rejected, with a
+   * DDP_ code the diagnosis explains) and closes the connection, as nginx does after such an
+   * error: a caller sending these is out of step with HTTP/1.1, its next bytes are not trusted.
+   */
+  private refusedAsSent (req: IncomingMessage, length: number): boolean {
+    // `GET /path` with no version: llhttp takes it for HTTP/0.9 (and even reads headers after
+    // it). Forwarded, it became an HTTP/1.1 request the caller never sent. nginx still serves
+    // 0.9 (a bare body, no status line); nothing that talks to this proxy speaks 0.9, so no.
+    if (req.httpVersionMajor === 0) {
+      return this.refuse(req, 400, 'Bad Request', 'DDP_HTTP09', 'HTTP/0.9 request line (no HTTP version)', 'The request line has no HTTP version; it was not forwarded.')
+    }
+    // A fragment never goes on the wire (RFC 9110 §4.2.4, RFC 9112 §3.2: the request-target has
+    // none). Servers disagree on `/a#b?c` (path `/a#b`, or `/a` with no query): forwarding it
+    // invites path confusion past the proxy's and the gateway's checks. Stripping it would
+    // hide what the caller sent; refusing shows it. (nginx cuts $uri at `#`, but proxy_pass
+    // without a URI part sends the target unchanged, fragment included: not a model here.)
+    if ((req.url ?? '').includes('#')) {
+      return this.refuse(req, 400, 'Bad Request', 'DDP_URL_FRAGMENT', 'request target with a #fragment', 'A client never sends the #fragment of a URL; it was not forwarded.')
+    }
+    if (length === -2) {
+      const codings = transferCodings(req.rawHeaders)
+      // Chunked not last (`xchunked`, `chunked, gzip`): the body has no knowable end (RFC 9112
+      // §6.3: 400 and close). llhttp refuses it too, but only after Node emitted this request.
+      if (!/(?:^|,)\s*chunked$/.test(codings)) {
+        return this.refuse(req, 400, 'Bad Request', 'DDP_TE_NOT_CHUNKED', `Transfer-Encoding "${codings}" does not end in chunked`, 'The body has no knowable end; it was not forwarded.')
+      }
+      // llhttp accepts any coding list ending in chunked (`gzip, chunked`), de-chunks it and
+      // forgets the rest: the upstream got a still-gzipped body with nothing saying so. nginx
+      // accepts exactly `chunked` and answers 501 to anything else; so does the proxy.
+      if (codings !== 'chunked') {
+        return this.refuse(req, 501, 'Not Implemented', 'DDP_TRANSFER_CODING', `unsupported Transfer-Encoding "${codings}" (only "chunked" is accepted)`, 'Send the body with Transfer-Encoding: chunked alone (or a Content-Length); it was not forwarded.')
+      }
+      // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing (no 1.0
+      // hop can have chunked it); llhttp de-chunks it anyway. nginx answers 400.
+      if (req.httpVersionMinor === 0) {
+        return this.refuse(req, 400, 'Bad Request', 'DDP_TE_HTTP10', 'HTTP/1.0 request with Transfer-Encoding', 'HTTP/1.0 has no chunked framing; it was not forwarded.')
+      }
+    }
+    return false
+  }
+
+  /**
+   * A refusal of refusedAsSent: recorded with its code, and the connection closed after it.
+   * Bytes the parser reads after it are not a request of their own (rejectMalformed).
+   */
+  private refuse (req: IncomingMessage, status: number, statusText: string, code: string, message: string, hint: string): true {
+    this.obs.failure = { code, message, afterHeaders: false }
+    this.res.shouldKeepAlive = false
+    ;(req.socket as Duplex & WithRefused)[kRefused] = true
+    this.reject(status, statusText, message, hint, req)
+    return true
   }
 
   private dispatch (req: IncomingMessage, length: number): void {
@@ -432,14 +588,6 @@ export class HttpForward extends ForwardBase {
     return false
   }
 
-  /** Answers the request itself without forwarding it, and records why. */
-  private reject (status: number, statusText: string, error: string, hint: string, req: IncomingMessage): void {
-    this.answer({ status, flag: 'request_rejected', error, hint, correlationId: this.obs.correlationId }, statusText)
-    this.obs.proxyAnswered = { status, flag: 'request_rejected' }
-    req.resume()
-    this.finish()
-  }
-
   protected sendHead (status: number, statusText: string, headers: string[]): void {
     this.res.writeHead(status, statusText, headers)
     // Node holds the head until the first body write. When the body is in the same socket read
@@ -500,6 +648,10 @@ export class UpgradeForward extends ForwardBase {
   }
 
   start (req: IncomingMessage): void {
+    if (!isWebSocketHandshake(req)) {
+      this.asPlainRequest(req)
+      return
+    }
     this.socket.on('error', noop)
     this.socket.once('close', () => this.clientGone())
     this.route.upstream.pool.dispatch({
@@ -509,6 +661,53 @@ export class UpgradeForward extends ForwardBase {
       body: null,
       upgrade: this.upgradeProtocol
     }, this)
+  }
+
+  /**
+   * An upgrade the proxy does not tunnel, handed back to the route's HTTP server as a plain
+   * request: the head rewritten without the upgrade (plainRequestHead), then the bytes that
+   * followed it, then the socket. Node's parser then reads the body with its usual framing and
+   * HttpForward forwards it like any request (Upgrade and HTTP2-Settings dropped as hop-by-hop),
+   * the body intact, the connection kept alive. Before, `Upgrade: h2c` reached the upstream (a
+   * server speaking h2c would switch, and the proxy spliced the caller onto HTTP/2 unchecked),
+   * and a POST's body was left behind (the upstream saw content-length: 0).
+   * nginx forwards Upgrade only when configured to, and then for every protocol; tunnelling
+   * WebSocket alone is the narrower reading.
+   */
+  private asPlainRequest (req: IncomingMessage): void {
+    const socket = this.socket as Duplex & WithServer
+    const head = plainRequestHead(req)
+    const server = socket.server
+    if (head === null || server === undefined) {
+      socket.on('error', noop)
+      this.obs.failure = { code: 'DDP_UPGRADE_UNSUPPORTED', message: `upgrade request that is not a WebSocket handshake (Upgrade: ${this.upgradeProtocol})`, afterHeaders: false }
+      this.reject(400, 'Bad Request', this.obs.failure.message, 'Only WebSocket upgrades (GET, no body) are tunnelled; it was not forwarded.', req)
+      return
+    }
+    // Not an exchange of its own: the plain request will be one.
+    this.abandon()
+    if (socket.destroyed) return
+    // Nothing reads the socket until a parser is back on it: these bytes come first.
+    socket.unshift(Buffer.concat([Buffer.from(head, 'latin1'), this.head]))
+    reattachParser(server, socket)
+  }
+
+  /** CONNECT: this is a reverse proxy for one upstream, never a tunnel to anywhere. */
+  rejectConnect (req: IncomingMessage): void {
+    const socket = this.socket
+    socket.on('error', noop)
+    // Whatever follows (a TLS ClientHello sent early) is read and dropped, so the close that
+    // follows the answer is a FIN, not a reset that could destroy the answer in flight.
+    socket.resume()
+    // Authority-form (`host:443`): kept as sent, not read as a URL.
+    this.obs.url = req.url ?? ''
+    this.obs.failure = { code: 'DDP_CONNECT_METHOD', message: `CONNECT ${this.obs.url}: the proxy is not a forward proxy`, afterHeaders: false }
+    // nginx answers CONNECT with 405 too. RFC 9110 §15.5.6: a 405 names what is allowed.
+    this.reject(405, 'Method Not Allowed', this.obs.failure.message, 'The caller uses this proxy as an HTTP(S) proxy: point it at the route as its base URL instead (check HTTPS_PROXY).', req, ['allow', ALLOW])
+    // The answer ends our side; a caller that keeps its side open is not waited for.
+    const timer = setTimeout(() => socket.destroy(), 5000)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
   }
 
   onUpgrade (statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
@@ -541,6 +740,12 @@ export class UpgradeForward extends ForwardBase {
     }
     client.once('close', onClose)
     upstream.once('close', onClose)
+    // A tunnel silent both ways holds two descriptors for nothing (the client socket's timer
+    // sees traffic in either direction: what it reads and what the upstream sends through it).
+    const socket = client as Partial<Socket>
+    if (typeof socket.setTimeout === 'function') {
+      socket.setTimeout(this.route.websocketIdleMs, () => client.destroy())
+    }
   }
 
   protected sendHead (status: number, statusText: string, headers: string[]): void {
@@ -579,8 +784,42 @@ export class UpgradeForward extends ForwardBase {
 
 function noop (): void {}
 
+/**
+ * Puts node:http's parser back on a socket it gave up for an upgrade. Node's own connection
+ * listener only (what http.Server registers for 'connection'): emitting 'connection' would show
+ * the socket as new to every other listener too (the route's connection guard counts it and, at
+ * its cap, would evict for it).
+ */
+function reattachParser (server: Server, socket: Duplex & WithHttpMessage): void {
+  if (socket.destroyed) return
+  // A response to an earlier, pipelined request still going out: its queue belongs to the old
+  // parser's state, so the new parser starts once that queue is done (else its answers wait forever).
+  const inFlight = socket._httpMessage
+  if (inFlight != null) {
+    inFlight.once('close', () => reattachParser(server, socket))
+    return
+  }
+  // A response that finished after the upgrade armed the old state's keep-alive idle timer,
+  // which the new parser's state does not know to clear: it would close the connection under
+  // a request that waits long for its answer.
+  if (typeof (socket as Partial<Socket>).setTimeout === 'function') (socket as Socket).setTimeout(0)
+  if (connectionListener !== undefined) connectionListener.call(server, socket)
+  else server.emit('connection', socket)
+}
+
+/** A CONNECT request (server 'connect' event): answered 405 and recorded, nothing tunnelled. */
+export function rejectConnect (route: RouteRuntime, req: IncomingMessage, socket: Duplex): void {
+  new UpgradeForward(route, req, socket, Buffer.alloc(0)).rejectConnect(req)
+}
+
 /** Node's parser refused the request (malformed, smuggling-shaped, headers too large). */
-export function rejectMalformed (route: RouteRuntime, err: Error & { code?: string }, socket: Duplex & { remoteAddress?: string }): void {
+export function rejectMalformed (route: RouteRuntime, err: Error & { code?: string }, socket: Duplex & { remoteAddress?: string } & WithRefused & WithHttpMessage): void {
+  // What follows a request the proxy refused (HttpForward.refusedAsSent) is not parsed as a
+  // request: already answered and recorded once; the connection closes after that answer.
+  if (socket[kRefused] === true) {
+    if (socket._httpMessage == null) socket.destroy()
+    return
+  }
   const code = err.code ?? 'HPE_UNKNOWN'
   const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
   const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'

@@ -4,13 +4,18 @@
  * length matches a header we act on — most headers are copied without a single allocation.
  */
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1), plus Expect, which Node has already answered. */
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1), plus Expect, which Node has already answered, and
+ * HTTP2-Settings, which only means something with `Upgrade: h2c` (RFC 7540 §3.2.1 calls it
+ * hop-by-hop). Upgrade itself is always dropped here: a WebSocket upgrade is re-added by undici.
+ */
 function hopByHop (lower: string): boolean {
   switch (lower.length) {
     case 2: return lower === 'te'
     case 6: return lower === 'expect'
     case 7: return lower === 'upgrade' || lower === 'trailer'
     case 10: return lower === 'connection' || lower === 'keep-alive'
+    case 14: return lower === 'http2-settings'
     case 16: return lower === 'proxy-connection'
     case 17: return lower === 'transfer-encoding'
     default: return false
@@ -18,7 +23,7 @@ function hopByHop (lower: string): boolean {
 }
 
 /** Lengths of every name either function below looks at. */
-const INTERESTING_LENGTHS = new Set([2, 4, 6, 7, 10, 12, 15, 16, 17])
+const INTERESTING_LENGTHS = new Set([2, 4, 6, 7, 10, 12, 14, 15, 16, 17])
 
 /**
  * Extra hop-by-hop names the Connection header lists (`Connection: close, x-foo`). The usual
@@ -35,9 +40,10 @@ function connectionTokens (value: string, into: Set<string> | null): Set<string>
 }
 
 /**
- * Builds the upstream request headers: hop-by-hop headers dropped, X-Request-ID replaced by
- * `correlationId` (the caller's when valid), X-Forwarded-For appended to, X-Forwarded-Proto/-Host
- * set when no earlier proxy set them, Host rewritten to `upstreamHost` unless that is null.
+ * Builds the upstream request headers: hop-by-hop headers and names with an underscore dropped,
+ * X-Request-ID replaced by `correlationId` (the caller's when valid), X-Forwarded-For appended
+ * to, X-Forwarded-Proto/-Host set when no earlier proxy set them, Host rewritten to
+ * `upstreamHost` unless that is null.
  */
 export function upstreamRequestHeaders (
   raw: string[],
@@ -55,6 +61,12 @@ export function upstreamRequestHeaders (
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const value = raw[i + 1] as string
+    // `Transfer_Encoding` is a valid token, but WSGI/CGI backends (and some frameworks) fold `_`
+    // and `-` into the same HTTP_TRANSFER_ENCODING variable: a header the proxy did not read as
+    // framing becomes framing upstream, and an X_Forwarded_For overrides what the proxy appends.
+    // nginx drops such names by default (underscores_in_headers off); so does the proxy. The
+    // capture still shows them: requestHeaders is what the caller sent.
+    if (name.includes('_')) continue
     if (!INTERESTING_LENGTHS.has(name.length)) {
       out.push(name, value)
       continue

@@ -12,6 +12,8 @@ export interface ProxyAnswer {
   error: string
   hint: string
   correlationId: string
+  /** More headers for this answer (the Allow of a 405). */
+  headers?: string[]
 }
 
 function body (a: ProxyAnswer): string {
@@ -19,13 +21,15 @@ function body (a: ProxyAnswer): string {
 }
 
 function headerList (a: ProxyAnswer, length: number): string[] {
-  return [
+  const list = [
     'content-type', 'application/json; charset=utf-8',
     'content-length', String(length),
     'x-request-id', a.correlationId,
     FLAG_HEADER, a.flag,
     ORIGIN_HEADER, 'proxy'
   ]
+  if (a.headers !== undefined) list.push(...a.headers)
+  return list
 }
 
 /** Answers the caller when no upstream response can be relayed (or a fault says so). */

@@ -44,8 +44,12 @@ export interface CliProcess {
   exit: (timeoutMs?: number) => Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
-export function spawnCli (args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+/** `nofile`: run under this descriptor limit (bash's ulimit -n), as a small container would. */
+export function spawnCli (args: string[], env: Record<string, string> = {}, opts: { nofile?: number } = {}): CliProcess {
+  const argv = ['--import', 'tsx', MAIN, ...args]
+  const child = opts.nofile === undefined
+    ? spawn(process.execPath, argv, { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('bash', ['-c', `ulimit -n ${opts.nofile} && exec "$0" "$@"`, process.execPath, ...argv], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   const waiters: Array<() => void> = []

@@ -13,7 +13,8 @@ export interface HarnessRoute {
   hop?: 'auto' | 'gateway' | 'model'
   preserve_host?: boolean
   tls?: { ca_file?: string, insecure_skip_verify?: boolean }
-  timeouts?: { connect_ms?: number, headers_ms?: number, body_idle_ms?: number }
+  timeouts?: { connect_ms?: number, headers_ms?: number, body_idle_ms?: number, client_headers_ms?: number, client_request_ms?: number, websocket_idle_ms?: number }
+  max_connections?: number
   max_body_bytes?: number
   slow?: { ttfb_ms?: number, duration_ms?: number }
 }
