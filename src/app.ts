@@ -200,23 +200,47 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
   }, 'capture ready')
 
   let closing: Promise<void> | null = null
+  /** Set while a stop waits for in-flight exchanges; called (a second signal), it stops waiting. */
+  let stopWaiting: ((reason: string) => void) | null = null
   return {
     routes,
     admin,
     pipeline,
     metrics: m,
+    /**
+     * Called again while stopping (a second SIGTERM/SIGINT): stops waiting for in-flight
+     * exchanges — their connections are cut and they are recorded as aborted — and still writes
+     * every record captured before the store is closed.
+     */
     close (reason?: string) {
-      closing ??= (async () => {
+      if (closing !== null) {
+        stopWaiting?.(reason ?? 'close')
+        return closing
+      }
+      closing = (async () => {
+        const inflight = (): number => runtimes.reduce((n, r) => n + r.inflight, 0)
         for (const r of routes) r.server.close()
-        logger.info({ reason: reason ?? 'close', inflight: runtimes.reduce((n, r) => n + r.inflight, 0) }, 'stopping: listeners closed, finishing in-flight exchanges')
+        logger.info({ reason: reason ?? 'close', inflight: inflight() }, 'stopping: listeners closed, finishing in-flight exchanges')
         const deadline = Date.now() + config.shutdownGraceMs
-        while (runtimes.some((r) => r.inflight > 0) && Date.now() < deadline) await sleep(20)
+        const forcedBy = await new Promise<string | null>((resolve) => {
+          stopWaiting = resolve
+          const poll = (): void => {
+            if (inflight() === 0 || Date.now() >= deadline) resolve(null)
+            else setTimeout(poll, 20)
+          }
+          poll()
+        })
+        stopWaiting = null
+        if (forcedBy !== null) logger.warn({ reason: forcedBy, inflight: inflight() }, 'stopping now: in-flight exchanges are cut and recorded as aborted; every record captured is still written')
         for (const r of routes) r.server.closeAllConnections()
+        // A cut exchange is recorded when its connection's close event runs: let those reach capture.
+        const cutDeadline = Date.now() + 1_000
+        while (inflight() > 0 && Date.now() < cutDeadline) await sleep(5)
         tails.closeAll()
         await admin?.app.close()
-        await Promise.all(upstreams.map((u) => u.pool.close().catch(() => u.pool.destroy())))
+        await Promise.all(upstreams.map((u) => forcedBy !== null ? u.pool.destroy() : u.pool.close().catch(() => u.pool.destroy())))
         await pipeline.close()
-        logger.info({ stored: pipeline.stats.stored, dropped: pipeline.stats.dropped }, 'stopped')
+        logger.info({ stored: pipeline.stats.stored, dropped: pipeline.stats.dropped, ...(forcedBy !== null ? { forced: true } : {}) }, 'stopped')
       })()
       return closing
     }

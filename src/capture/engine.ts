@@ -35,14 +35,46 @@ export interface BatchResult {
 const TLS_PROBE_TTL_MS = 60_000
 
 /**
- * Turns observations into exchanges, links the hops, logs them, writes them in one transaction.
- * Runs in the capture worker; every failure is contained here and reported as counts.
+ * About how long a slice of a batch takes to build and write: a large batch (a backlog after a
+ * stall, a burst) is committed in slices, so no completed exchange waits for the rest of its batch
+ * (issue 15: a kill -9 loses at most the last moments).
+ */
+export const SLICE_MS = 20
+
+/** Bounds of the estimated cost of linking and writing a row (ms), by which slices are sized. */
+const MIN_WRITE_MS_PER_ROW = 0.005
+const MAX_WRITE_MS_PER_ROW = 0.2
+
+/** Exchanges kept for enrichment while their upstream's certificate chain is being probed. */
+const MAX_AWAITING_CHAIN = 500
+
+/** A serial task runner shared with the batches (the worker's): store writes never interleave. */
+export type Serial = (task: () => Promise<void>) => Promise<void>
+
+interface AwaitingChain {
+  record: ObservationRecord
+  id: string
+  /** The diagnosis as written, JSON: the row is only enriched if it is still that. */
+  written: string
+}
+
+/**
+ * Turns observations into exchanges, links the hops, writes them, then logs them. Runs in the
+ * capture worker; every failure is contained here and reported as counts.
+ *
+ * Nothing slow comes before the write: a TLS failure's certificate chain is probed in the
+ * background, and the exchanges written meanwhile are enriched with it once it is known.
  */
 export class CaptureEngine {
   private lastStoreError: string | null = null
   private lastLinkError: string | null = null
   private readonly tlsChains = new Map<string, ChainSummary>()
   private readonly tlsProbedAt = new Map<string, number>()
+  /** Probes under way, by origin, with the exchanges written without the chain. */
+  private readonly probing = new Map<string, { done: Promise<void>, awaiting: AwaitingChain[] }>()
+  private stopped = false
+  /** What linking and writing cost per row lately (ms): a slice's building leaves time for them. */
+  private writeMsPerRow = 0.02
   private readonly build: BuildOptions
   /**
    * The per-exchange line carries only fields already redacted (ids, route, path, status, flags,
@@ -56,40 +88,97 @@ export class CaptureEngine {
     private readonly store: ExchangeStore,
     private readonly logger: Logger,
     private readonly retention: Retention,
-    private readonly otel: ExchangeSpanExporter | null = null
+    private readonly otel: ExchangeSpanExporter | null = null,
+    /** Runs enrichment writes in line with the batches; by default, at once. */
+    private readonly serial: Serial = (task) => task(),
+    private readonly probe: typeof probeTlsChain = probeTlsChain
   ) {
     this.build = { ...build, tlsChains: this.tlsChains }
     this.exchangeLog = logger.child({}, { redact: [] })
   }
 
+  /**
+   * Builds and writes a batch in slices of about SLICE_MS (building, linking and writing), each
+   * committed on its own; each slice is logged, exported and summarized after it is written.
+   */
   async process (records: readonly ObservationRecord[]): Promise<{ result: BatchResult, exchanges: Exchange[] }> {
-    await this.probeTlsFailures(records)
+    const probed = this.startTlsProbes(records)
     const exchanges: Exchange[] = []
     const result: BatchResult = { summaries: [], captureErrors: 0, stored: 0, storeFailed: 0, storeError: null }
-    for (const rec of records) {
-      try {
-        exchanges.push(buildExchange(rec, this.build))
-      } catch (err) {
-        result.captureErrors++
-        this.logger.error({ correlation_id: rec.correlationId, route: rec.route, err: { message: (err as Error).message, stack: (err as Error).stack } }, 'capture failed for an exchange (it was forwarded; the record is dropped)')
-      }
+    let i = 0
+    while (i < records.length) {
+      const sliceStart = performance.now()
+      const slice: Exchange[] = []
+      const sliceRecords: ObservationRecord[] = []
+      do {
+        const rec = records[i++]!
+        try {
+          slice.push(buildExchange(rec, this.build))
+          sliceRecords.push(rec)
+        } catch (err) {
+          result.captureErrors++
+          this.logger.error({ correlation_id: rec.correlationId, route: rec.route, err: { message: (err as Error).message, stack: (err as Error).stack } }, 'capture failed for an exchange (it was forwarded; the record is dropped)')
+        }
+      } while (i < records.length && performance.now() - sliceStart + slice.length * this.writeMsPerRow < SLICE_MS)
+      if (slice.length === 0) continue
+      const writeStart = performance.now()
+      const links = await this.link(slice)
+      const written = await this.write(slice, result)
+      // Wall time: a preempted write (a niced thread on a busy core) would shrink the slices to a
+      // record each, many tiny commits for nothing; the estimate is clamped.
+      if (written) this.writeMsPerRow = 0.8 * this.writeMsPerRow + 0.2 * Math.min(MAX_WRITE_MS_PER_ROW, Math.max(MIN_WRITE_MS_PER_ROW, (performance.now() - writeStart) / slice.length))
+      if (written && probed.size > 0) this.awaitChains(sliceRecords, slice, probed)
+      this.afterWrite(slice, links, result)
+      exchanges.push(...slice)
     }
-    let links: Link[] = []
+    return { result, exchanges }
+  }
+
+  private async link (slice: Exchange[]): Promise<Link[]> {
     try {
-      links = await linkBatch(exchanges, this.store)
+      const links = await linkBatch(slice, this.store)
       this.lastLinkError = null
+      return links
     } catch (err) {
       // Once per distinct error: a database that is away fails every batch the same way.
       const message = (err as Error).message
       if (message !== this.lastLinkError) this.logger.warn({ err: { message } }, 'linking model calls to gateway requests failed for a batch')
       this.lastLinkError = message
+      return []
     }
+  }
+
+  private async write (slice: Exchange[], result: BatchResult): Promise<boolean> {
     try {
-      this.otel?.onBatch(exchanges, links)
+      await this.store.insert(slice)
+      result.stored += slice.length
+      if (this.lastStoreError !== null) {
+        this.logger.info({ previous_error: this.lastStoreError }, 'store writable again: capture resumed')
+        this.lastStoreError = null
+      }
+      result.storeError = null
+      return true
+    } catch (err) {
+      const message = (err as Error).message
+      result.storeFailed += slice.length
+      result.storeError = message
+      // Once per distinct error, not once per batch: a full disk must not flood the log.
+      if (message !== this.lastStoreError) {
+        this.logger.error({ err: { message, code: (err as { code?: string }).code } }, 'store write failed: records are dropped and counted, traffic is unaffected')
+        this.lastStoreError = message
+      }
+      return false
+    }
+  }
+
+  /** What follows the write: OpenTelemetry spans, the per-exchange log line, the metrics' summaries. */
+  private afterWrite (slice: Exchange[], links: Link[], result: BatchResult): void {
+    try {
+      this.otel?.onBatch(slice, links)
     } catch (err) {
       this.logger.warn({ err: { message: (err as Error).message } }, 'OpenTelemetry export failed for a batch')
     }
-    for (const ex of exchanges) {
+    for (const ex of slice) {
       this.exchangeLog.info({
         correlation_id: ex.correlation_id,
         route: ex.route,
@@ -110,40 +199,72 @@ export class CaptureEngine {
         durationMs: ex.timings.duration_ms
       })
     }
-    try {
-      await this.store.insert(exchanges)
-      result.stored = exchanges.length
-      if (this.lastStoreError !== null) {
-        this.logger.info({ previous_error: this.lastStoreError }, 'store writable again: capture resumed')
-        this.lastStoreError = null
-      }
-    } catch (err) {
-      const message = (err as Error).message
-      result.storeFailed = exchanges.length
-      result.storeError = message
-      // Once per distinct error, not once per batch: a full disk must not flood the log.
-      if (message !== this.lastStoreError) {
-        this.logger.error({ err: { message, code: (err as { code?: string }).code } }, 'store write failed: records are dropped and counted, traffic is unaffected')
-        this.lastStoreError = message
-      }
-    }
-    return { result, exchanges }
   }
 
-  /** For TLS failures, look once at the chain the upstream presents: the diagnosis quotes it. */
-  private async probeTlsFailures (records: readonly ObservationRecord[]): Promise<void> {
+  /**
+   * For TLS failures, look once at the chain the upstream presents (the diagnosis quotes it):
+   * starts the probes that are due, without waiting for them. Returns the origins whose chain is
+   * being probed now — their exchanges are written without it, then enriched.
+   */
+  private startTlsProbes (records: readonly ObservationRecord[]): Set<string> {
     const origins = new Set<string>()
     for (const r of records) {
       if (r.failure !== null && isTlsErrorCode(r.failure.code) && r.upstream.startsWith('https:')) origins.add(new URL(r.upstream).origin)
     }
+    if (origins.size === 0) return origins
     const now = Date.now()
-    await Promise.all([...origins].filter((o) => now - (this.tlsProbedAt.get(o) ?? 0) > TLS_PROBE_TTL_MS).map(async (origin) => {
+    for (const origin of origins) {
+      if (this.probing.has(origin) || now - (this.tlsProbedAt.get(origin) ?? 0) <= TLS_PROBE_TTL_MS) continue
       this.tlsProbedAt.set(origin, now)
       const url = new URL(origin)
-      const chain = await probeTlsChain(url.hostname, Number(url.port || 443), url.hostname)
-      if (chain !== null) this.tlsChains.set(origin, chain)
-      else this.tlsChains.delete(origin)
-    }))
+      const entry = { done: Promise.resolve(), awaiting: [] as AwaitingChain[] }
+      entry.done = this.probe(url.hostname, Number(url.port || 443), url.hostname).then(async (chain) => {
+        if (chain !== null) this.tlsChains.set(origin, chain)
+        else this.tlsChains.delete(origin)
+        this.probing.delete(origin)
+        if (chain !== null && entry.awaiting.length > 0 && !this.stopped) await this.serial(() => this.enrich(entry.awaiting))
+      }).catch((err: unknown) => {
+        this.probing.delete(origin)
+        this.logger.warn({ err: { message: (err as Error).message }, origin }, 'enriching TLS failures with the presented chain failed')
+      })
+      this.probing.set(origin, entry)
+    }
+    for (const origin of [...origins]) if (!this.probing.has(origin)) origins.delete(origin)
+    return origins
+  }
+
+  /** Exchanges just written whose upstream's chain is being probed: kept for enrichment (bounded). */
+  private awaitChains (records: ObservationRecord[], slice: Exchange[], probed: Set<string>): void {
+    for (const [j, rec] of records.entries()) {
+      if (rec.failure === null || !isTlsErrorCode(rec.failure.code) || !rec.upstream.startsWith('https:')) continue
+      const origin = new URL(rec.upstream).origin
+      const entry = probed.has(origin) ? this.probing.get(origin) : undefined
+      if (entry === undefined || entry.awaiting.length >= MAX_AWAITING_CHAIN) continue
+      const ex = slice[j]!
+      entry.awaiting.push({ record: rec, id: ex.id, written: JSON.stringify(ex.diagnosis) })
+    }
+  }
+
+  /** The written rows, their diagnosis rebuilt with the chain now known (unless changed since). */
+  private async enrich (awaiting: readonly AwaitingChain[]): Promise<void> {
+    for (const a of awaiting) {
+      if (this.stopped) return
+      const rebuilt = buildExchange(a.record, this.build)
+      const current = await this.store.get(a.id)
+      if (current === null || JSON.stringify(current.diagnosis) !== a.written) continue
+      current.diagnosis = rebuilt.diagnosis
+      await this.store.setParent(current)
+    }
+  }
+
+  /** Every probe started so far has finished and its enrichment was written (or given up). */
+  async settled (): Promise<void> {
+    while (this.probing.size > 0) await Promise.all([...this.probing.values()].map((p) => p.done))
+  }
+
+  /** Shutting down: probes still under way enrich nothing. */
+  stop (): void {
+    this.stopped = true
   }
 
   private pruning = false

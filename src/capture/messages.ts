@@ -34,6 +34,8 @@ export type StoreOp =
   | { op: 'trace', correlationId: string }
   | { op: 'summary', filter: ExchangeFilter }
   | { op: 'purge', filter: ExchangeFilter }
+  /** Answers once every batch posted before it is written, enrichment included. */
+  | { op: 'settle' }
 
 export type ToWorker =
   | { type: 'batch', seq: number, records: ObservationRecord[] }

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from '../log/logger.js'
 import type { Observation, ObservationSink } from '../proxy/observation.js'
-import { StoreOpenError } from '../store/store.js'
+import { parseStoreLocation, StoreOpenError } from '../store/store.js'
 import type { ExchangeFilter, Page, PageRequest, StoreReader } from '../store/types.js'
 import { InvalidCursorError } from '../store/types.js'
 import type { Summary } from '../store/summary.js'
@@ -54,21 +54,36 @@ export function heldBytes (obs: Observation): number {
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
 const WORKER_URL = new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url)
+const READER_URL = new URL(FROM_SOURCE ? './reader-worker.ts' : './reader-worker.js', import.meta.url)
 
 /**
  * Built, the worker is plain JS. From source (tests run under tsx), a worker thread does not
  * inherit tsx's loader hooks, so a tiny bootstrap registers them in the worker first.
  */
-function newWorker (init: WorkerInit): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData: init })
+function newWorker (init: WorkerInit, url: URL = WORKER_URL): Worker {
+  if (!FROM_SOURCE) return new Worker(url, { workerData: init })
   const tsx = import.meta.resolve('tsx/esm/api')
-  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}) })`
+  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(url.href)}) })`
   return new Worker(bootstrap, { eval: true, workerData: init })
 }
 
+/** Reads a separate connection can answer: a SQLite file (not :memory:, which only its connection sees). */
+function hasReader (location: string): boolean {
+  try {
+    const loc = parseStoreLocation(location)
+    return loc.kind === 'sqlite' && loc.path !== ':memory:'
+  } catch {
+    return false
+  }
+}
+
+/** The store ops answered by the query thread when there is one; the others are the capture thread's. */
+const READS = new Set<StoreOp['op']>(['list', 'get', 'count', 'trace', 'summary'])
+
 /**
  * The data plane's sink: queues observations (O(1), bounded), ships them in batches to the
- * capture worker, and answers store queries through it. Fails open everywhere: a full queue,
+ * capture worker, and answers store queries through it — reads through the query thread when
+ * the store is a SQLite file (src/capture/reader-worker.ts). Fails open everywhere: a full queue,
  * a failing store or a dead worker loses records — counted — never traffic.
  */
 export class CapturePipeline implements ObservationSink, StoreReader {
@@ -81,14 +96,15 @@ export class CapturePipeline implements ObservationSink, StoreReader {
   private batchSeq = 0
   private readonly batchSizes = new Map<number, number>()
   private queryId = 0
-  private readonly queries = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  private readonly queries = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, reader: boolean }>()
   private closing = false
   private readonly tailListeners = new Set<(ex: Exchange) => void>()
   private drainWaiters: Array<() => void> = []
   readonly stats: CaptureStats = { stored: 0, dropped: 0, droppedQueueFull: 0, droppedStoreError: 0, captureErrors: 0, queued: 0, storeError: null }
 
-  private constructor (private worker: Worker, private readonly opts: PipelineOptions) {
+  private constructor (private worker: Worker, private readonly opts: PipelineOptions, private reader: Worker | null = null) {
     this.attach(worker)
+    if (reader !== null) this.attachReader(reader)
   }
 
   /** Starts the capture worker; rejects with StoreOpenError when the store cannot be opened. */
@@ -98,7 +114,16 @@ export class CapturePipeline implements ObservationSink, StoreReader {
     // worker.ts): make sure the pool is this thread's, at normal priority, before it starts.
     await stat(import.meta.dirname)
     const worker = await spawn(opts.init)
-    return new CapturePipeline(worker, opts)
+    // After the capture thread: it created and migrated the file the reader opens.
+    let reader: Worker | null = null
+    if (hasReader(opts.init.storeLocation)) {
+      try {
+        reader = await spawn(opts.init, READER_URL)
+      } catch (err) {
+        opts.logger.warn({ err: { message: (err as Error).message } }, 'no query thread: the capture thread answers queries')
+      }
+    }
+    return new CapturePipeline(worker, opts, reader)
   }
 
   record (obs: Observation): void {
@@ -177,8 +202,11 @@ export class CapturePipeline implements ObservationSink, StoreReader {
       if (this.closing) return
       // Everything the worker held is lost; count it, and start a fresh worker.
       for (const seq of [...this.batchSizes.keys()]) this.settleBatch(seq, this.batchSizes.get(seq) ?? 0)
-      for (const q of this.queries.values()) q.reject(new Error('capture worker restarted'))
-      this.queries.clear()
+      for (const [id, q] of this.queries) {
+        if (q.reader) continue
+        this.queries.delete(id)
+        q.reject(new Error('capture worker restarted'))
+      }
       this.opts.logger.error({ exit_code: code }, 'capture worker exited; restarting it')
       setTimeout(() => {
         spawn(this.opts.init).then((w) => {
@@ -187,6 +215,27 @@ export class CapturePipeline implements ObservationSink, StoreReader {
           if (this.tailListeners.size > 0) this.post({ type: 'tail', on: true })
         }, (err: Error) => this.opts.logger.error({ err: { message: err.message } }, 'capture worker could not restart: capture is off'))
       }, 1_000).unref()
+    })
+  }
+
+  /** The query thread: if it fails, the capture thread answers queries again. */
+  private attachReader (reader: Worker): void {
+    reader.on('message', (msg: FromWorker) => {
+      if (msg.type === 'reply') this.onMessage(msg)
+    })
+    reader.on('error', (err) => {
+      this.opts.logger.error({ err: { message: err.message, stack: err.stack } }, 'query thread failed')
+    })
+    reader.on('exit', (code) => {
+      if (this.reader !== reader) return
+      this.reader = null
+      if (this.closing) return
+      for (const [id, q] of this.queries) {
+        if (!q.reader) continue
+        this.queries.delete(id)
+        q.reject(new Error('query thread exited'))
+      }
+      this.opts.logger.error({ exit_code: code }, 'query thread exited: the capture thread answers queries')
     })
   }
 
@@ -224,8 +273,18 @@ export class CapturePipeline implements ObservationSink, StoreReader {
   private query<T> (query: StoreOp): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const id = ++this.queryId
-      this.queries.set(id, { resolve: resolve as (v: unknown) => void, reject })
-      this.post({ type: 'query', id, query })
+      const reader = READS.has(query.op) ? this.reader : null
+      this.queries.set(id, { resolve: resolve as (v: unknown) => void, reject, reader: reader !== null })
+      if (reader === null) {
+        this.post({ type: 'query', id, query })
+        return
+      }
+      try {
+        reader.postMessage({ type: 'query', id, query } satisfies ToWorker)
+      } catch (err) {
+        this.queries.delete(id)
+        reject(err as Error)
+      }
     })
   }
 
@@ -262,8 +321,22 @@ export class CapturePipeline implements ObservationSink, StoreReader {
     }
   }
 
-  /** Everything recorded so far is written (or counted as dropped). */
+  /**
+   * Everything recorded so far is written (or counted as dropped), as it will stay: a TLS
+   * failure's record enriched with the certificate chain probed after it was written.
+   */
   async drain (): Promise<void> {
+    await this.drainBatches()
+    if (this.closing) return
+    try {
+      await this.query<null>({ op: 'settle' })
+    } catch {
+      // the worker restarted: what it held is counted as dropped
+    }
+  }
+
+  /** Everything recorded so far has left the worker: written, or counted as dropped. */
+  private async drainBatches (): Promise<void> {
     this.flush()
     if (this.inWorker === 0) return
     await new Promise<void>((resolve) => this.drainWaiters.push(resolve))
@@ -280,19 +353,34 @@ export class CapturePipeline implements ObservationSink, StoreReader {
     return { ...this.stats, queued: this.pending.length + this.inWorker }
   }
 
-  /** Flushes, lets the worker finish its batches, closes the store. */
+  /**
+   * Flushes, lets the worker write every batch, closes the store. Records arriving meanwhile are
+   * still taken (an exchange aborted by a forced stop is recorded as aborted); from the moment
+   * the worker is told to close, they are dropped and counted.
+   */
   async close (): Promise<void> {
-    await this.drain()
+    await this.drainBatches()
     this.closing = true
+    // The reader first: the last connection to close checkpoints the WAL, and it must be the writer's.
+    const reader = this.reader
+    if (reader !== null) {
+      const readerClosed = once(reader, 'exit')
+      try {
+        reader.postMessage({ type: 'close' } satisfies ToWorker)
+      } catch {
+        void reader.terminate()
+      }
+      await readerClosed
+    }
     const closed = once(this.worker, 'exit')
     this.post({ type: 'close' })
     await closed
   }
 }
 
-function spawn (init: WorkerInit): Promise<Worker> {
+function spawn (init: WorkerInit, url: URL = WORKER_URL): Promise<Worker> {
   return new Promise((resolve, reject) => {
-    const worker = newWorker(init)
+    const worker = newWorker(init, url)
     const onMessage = (msg: FromWorker): void => {
       if (msg.type === 'ready') {
         cleanup()

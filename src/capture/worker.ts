@@ -48,6 +48,17 @@ const otel = init.otel === null ? null : new ExchangeSpanExporter(init.otel, log
 const otelTimer = otel === null ? null : setInterval(() => otel.tick(), 1_000)
 otelTimer?.unref()
 
+// Batches, and the enrichment writes that follow TLS probes, run one after another: store writes
+// never interleave. Queries answer at once (a SQLite file's reads go to the query thread instead).
+let batches: Promise<void> = Promise.resolve()
+function serial (task: () => Promise<void>): Promise<void> {
+  const run = batches.then(task)
+  batches = run.catch((err: unknown) => {
+    logger.error({ err: { message: (err as Error).message, stack: (err as Error).stack } }, 'capture task failed')
+  })
+  return batches
+}
+
 const engine = new CaptureEngine({
   proxyInstance: init.proxyInstance,
   bodyRules: buildRuleSet(init.verbose, init.redactionAdd, init.redactionRemove),
@@ -58,7 +69,7 @@ const engine = new CaptureEngine({
   expectedIssuer: init.expectedIssuer,
   clockSkewS: init.clockSkewS,
   gatewayModelTimeoutsS: init.gatewayModelTimeoutsS
-}, store, logger, init.retention, otel)
+}, store, logger, init.retention, otel, serial)
 
 void engine.prune()
 const pruneTimer = setInterval(() => { void engine.prune() }, init.pruneIntervalMs)
@@ -72,19 +83,29 @@ async function runQuery (q: StoreOp): Promise<unknown> {
     case 'trace': return store.trace(q.correlationId)
     case 'summary': return store.summary(q.filter)
     case 'purge': return store.purge(q.filter)
+    case 'settle':
+      // Enrichment after TLS probes included: what was handed over is written as it will stay.
+      await engine.settled()
+      await batches
+      return null
   }
 }
 
-// Batches are processed one after another (processing awaits TLS probes); queries answer at once.
-let batches: Promise<void> = Promise.resolve()
 let tail = false
+let closing = false
 
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'batch':
-      batches = batches.then(async () => {
-        const { result, exchanges } = await engine.process(msg.records)
-        send({ type: 'batch-done', seq: msg.seq, result, ...(tail ? { exchanges } : {}) })
+      void serial(async () => {
+        try {
+          const { result, exchanges } = await engine.process(msg.records)
+          send({ type: 'batch-done', seq: msg.seq, result, ...(tail ? { exchanges } : {}) })
+        } catch (err) {
+          // A bug, not a store error: the batch is counted as lost, the next one is processed.
+          logger.error({ err: { message: (err as Error).message, stack: (err as Error).stack } }, 'capture failed for a batch')
+          send({ type: 'batch-done', seq: msg.seq, result: { summaries: [], captureErrors: msg.records.length, stored: 0, storeFailed: 0, storeError: null } })
+        }
       })
       break
     case 'tail':
@@ -97,6 +118,10 @@ port.on('message', (msg: ToWorker) => {
       )
       break
     case 'close':
+      if (closing) break
+      closing = true
+      // Every batch already posted is written first; probes still under way are not waited for.
+      engine.stop()
       void batches.then(async () => {
         if (otelTimer !== null) clearInterval(otelTimer)
         await otel?.close()

@@ -35,6 +35,10 @@ Flags (each overrides the config file and DUO_DIAG_* environment variables):
   --insecure-skip-verify do not verify upstream TLS certificates (logged loudly; staging only)
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent         [info]
 
+Stopping: SIGTERM/SIGINT lets in-flight exchanges finish (shutdown_grace_ms, 10 s) and writes
+every record. A second signal stops waiting (those exchanges are cut and recorded as aborted,
+every record is still written); a third exits at once.
+
 Environment: DUO_DIAG_<SECTION>__<KEY>, nested with "__" like the AI gateway's AIGW_* variables,
 e.g. DUO_DIAG_STORE__PATH=/data/x.db, DUO_DIAG_CAPTURE__BODIES=true, DUO_DIAG_PROXY_INSTANCE=aigw-0,
 DUO_DIAG_ROUTES__0__UPSTREAM=https://aigw.example.com.
@@ -93,17 +97,31 @@ export async function startCommand (argv: string[]): Promise<ExitCode> {
     logger.flush()
   }
   return new Promise<ExitCode>((resolve) => {
-    const stop = (signal: string): void => {
-      proxy.close(signal).then(() => {
+    // First SIGTERM/SIGINT: a graceful stop (in-flight exchanges finish, within shutdown_grace_ms).
+    // Second: stop waiting for them — cut and recorded as aborted — but still write every record
+    // captured. Third: exit at once.
+    let signals = 0
+    const stop = (signal: NodeJS.Signals): void => {
+      signals++
+      if (signals === 1) {
+        proxy.close(signal).then(() => {
+          logger.flush()
+          resolve(0)
+        }, (error: Error) => {
+          logger.error({ err: { message: error.message } }, 'error while stopping')
+          logger.flush()
+          resolve(1)
+        })
+      } else if (signals === 2) {
+        logger.warn({ signal }, `second ${signal}: not waiting for in-flight exchanges; writing the records captured, then exiting (again to exit at once)`)
+        void proxy.close(signal)
+      } else {
+        logger.error({ signal }, `${signal} again: exiting at once; records not yet written are lost`)
         logger.flush()
-        resolve(0)
-      }, (error: Error) => {
-        logger.error({ err: { message: error.message } }, 'error while stopping')
-        logger.flush()
-        resolve(1)
-      })
+        process.exit(128 + (signal === 'SIGINT' ? 2 : 15))
+      }
     }
-    process.once('SIGTERM', stop)
-    process.once('SIGINT', stop)
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
   })
 }

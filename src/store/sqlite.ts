@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import type { Exchange } from '../capture/exchange.js'
 import { type PageRow, toPage } from './query.js'
@@ -58,11 +59,48 @@ const MIGRATIONS: readonly string[] = [
  * in the capture worker thread (or the CLI), never on the thread that forwards traffic. The async
  * methods are the `ExchangeStore` interface over synchronous calls.
  */
+/**
+ * The WAL's bound (issue 15): checkpoints start when it holds this much (wal_autocheckpoint, in
+ * pages of the file's page size), and a WAL that grew past it (a long reader, a failed checkpoint)
+ * is truncated back to it once reset (journal_size_limit). SQLite's default, 1 000 pages, is
+ * 16 MiB with our 16 KiB pages: on a small volume the WAL alone filled the disk before the first
+ * checkpoint, and then no checkpoint could ever run.
+ */
+export const WAL_LIMIT_BYTES = 4 * 1024 * 1024
+
+/** Idle this long (no write), the WAL is checkpointed and truncated to zero bytes. */
+const IDLE_CHECKPOINT_MS = 1_000
+
+/** While writes fail (disk full), a checkpoint that would free the WAL is tried at most this often. */
+const RECOVERY_CHECKPOINT_MS = 250
+
+/** Errors a checkpoint may cure: the disk (or the file size limit) was full. */
+function isWriteError (err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' && (code.startsWith('SQLITE_FULL') || code.startsWith('SQLITE_IOERR'))
+}
+
+/**
+ * Retention deletes this many rows per transaction on SQLite (PRUNE_CHUNK is sized for
+ * PostgreSQL round trips): each chunk holds the write lock, and capture's commits wait for it.
+ */
+const SQLITE_PRUNE_CHUNK = 1_000
+
+const BUSY_TIMEOUT_MS = 200
+
 export class SqliteStore implements ExchangeStore {
   private readonly db: Database.Database
   private readonly insertExchange: Database.Statement
   private readonly insertFlag: Database.Statement
   private readonly insertMany: (batch: readonly Exchange[]) => void
+  private readonly readonly: boolean
+  /** performance.now() of the last write, and whether the WAL was truncated since. */
+  private lastWriteAt = 0
+  private walDirty = false
+  /** The last write failed (disk full, locked, I/O error). */
+  private writeFailed = false
+  private lastRecoveryCheckpointAt = -Infinity
+  private maintenanceTimer: NodeJS.Timeout | null = null
 
   constructor (readonly path: string, options: { readonly?: boolean, mustExist?: boolean } = {}) {
     const mustExist = (options.readonly ?? false) || (options.mustExist ?? false)
@@ -78,9 +116,12 @@ export class SqliteStore implements ExchangeStore {
         this.db.pragma('journal_mode = WAL')
         // WAL + NORMAL: durable across a process crash; at most the last transactions lost on power loss.
         this.db.pragma('synchronous = NORMAL')
+        const pageSize = this.db.pragma('page_size', { simple: true }) as number
+        this.db.pragma(`wal_autocheckpoint = ${Math.max(16, Math.floor(WAL_LIMIT_BYTES / pageSize))}`)
+        this.db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`)
       }
       // Wait briefly for a lock held elsewhere (a CLI reading the file), then fail the batch.
-      this.db.pragma('busy_timeout = 200')
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
       if (!options.readonly) this.migrate()
     } catch (err) {
       throw new StoreOpenError(`cannot open the store at ${path}: ${(err as Error).message}`)
@@ -95,6 +136,74 @@ export class SqliteStore implements ExchangeStore {
         for (const flag of ex.flags) this.insertFlag.run(flag, row[STARTED_AT], info.lastInsertRowid)
       }
     })
+    this.readonly = options.readonly ?? false
+    if (!this.readonly && path !== ':memory:') {
+      this.maintenanceTimer = setInterval(() => this.checkpointIfIdle(), IDLE_CHECKPOINT_MS)
+      this.maintenanceTimer.unref()
+    }
+  }
+
+  /**
+   * Idle (no write for IDLE_CHECKPOINT_MS): the whole WAL into the database, and the file
+   * truncated to zero bytes. Under load the automatic checkpoints (every WAL_LIMIT_BYTES) bound it.
+   */
+  private checkpointIfIdle (): void {
+    if (!this.walDirty || !this.db.open || performance.now() - this.lastWriteAt < IDLE_CHECKPOINT_MS) return
+    if (this.checkpoint()) this.walDirty = false
+  }
+
+  /**
+   * `wal_checkpoint(TRUNCATE)`: true when every frame reached the database and the WAL file was
+   * truncated. False when a reader holds part of it (busy) or the database file cannot grow to
+   * take the frames (disk full): nothing is lost, the WAL stays as it is.
+   */
+  checkpoint (): boolean {
+    if (this.readonly || !this.db.open || this.db.inTransaction) return false
+    // TRUNCATE waits for readers through the busy handler: not here, the thread has batches to write.
+    this.db.pragma('busy_timeout = 0')
+    try {
+      const r = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number, log: number, checkpointed: number }>
+      return r[0]?.busy === 0
+    } catch {
+      return false
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
+    }
+  }
+
+  /** The WAL's bound (bytes) as set on this connection: wal_autocheckpoint pages × page size. */
+  walSettings (): { autocheckpointPages: number, pageSize: number, journalSizeLimit: number } {
+    return {
+      autocheckpointPages: this.db.pragma('wal_autocheckpoint', { simple: true }) as number,
+      pageSize: this.db.pragma('page_size', { simple: true }) as number,
+      journalSizeLimit: this.db.pragma('journal_size_limit', { simple: true }) as number
+    }
+  }
+
+  /**
+   * A transaction a failed ROLLBACK left open would swallow every later batch (better-sqlite3
+   * nests them as savepoints, never committed): roll it back before the next write.
+   */
+  private rollbackLeftover (): void {
+    if (!this.db.inTransaction) return
+    try {
+      this.db.exec('ROLLBACK')
+    } catch {
+      // nothing to roll back after all
+    }
+  }
+
+  /**
+   * The disk was full: SQLite checkpoints only after a successful commit, which a WAL that cannot
+   * grow prevents, so nothing would ever free it. Checkpoint it ourselves (at most every
+   * RECOVERY_CHECKPOINT_MS): it succeeds once the database file can take the WAL's pages — once
+   * space returns — and the WAL is then empty for the next writes.
+   */
+  private recoveryCheckpoint (): boolean {
+    const now = performance.now()
+    if (now - this.lastRecoveryCheckpointAt < RECOVERY_CHECKPOINT_MS) return false
+    this.lastRecoveryCheckpointAt = now
+    return this.checkpoint()
   }
 
   private migrate (): void {
@@ -113,11 +222,38 @@ export class SqliteStore implements ExchangeStore {
 
   /** One transaction per batch. Throws on a store error; the caller counts the batch as dropped. */
   async insert (batch: readonly Exchange[]): Promise<void> {
-    if (batch.length > 0) this.insertMany(batch)
+    if (batch.length === 0) return
+    if (this.writeFailed) this.rollbackLeftover()
+    try {
+      try {
+        this.insertMany(batch)
+      } catch (err) {
+        // Disk full (or a write error): once a checkpoint could free the WAL, try again at once.
+        if (!isWriteError(err) || !this.recoveryCheckpoint()) throw err
+        this.rollbackLeftover()
+        this.insertMany(batch)
+      }
+    } catch (err) {
+      this.writeFailed = true
+      throw err
+    } finally {
+      this.lastWriteAt = performance.now()
+      this.walDirty = true
+    }
+    this.writeFailed = false
   }
 
+  /**
+   * Called after each read statement. The query thread (src/capture/reader-worker.ts) checkpoints
+   * there: a checkpoint cannot pass a read still running, and the frames written meanwhile are
+   * copied at once, by the reader's thread — not by the writer's next commit, which would wait for it.
+   */
+  afterRead: (() => void) | null = null
+
   private all<T> (q: Sql): T[] {
-    return this.db.prepare(q.text).all(...q.params) as T[]
+    const rows = this.db.prepare(q.text).all(...q.params) as T[]
+    this.afterRead?.()
+    return rows
   }
 
   async list (filter: ExchangeFilter, page: PageRequest): Promise<Page> {
@@ -126,11 +262,14 @@ export class SqliteStore implements ExchangeStore {
 
   async get (id: string): Promise<Exchange | null> {
     const row = this.db.prepare(GET_SQL).get(id) as { data: string } | undefined
+    this.afterRead?.()
     return row === undefined ? null : (JSON.parse(row.data) as Exchange)
   }
 
   async count (): Promise<number> {
-    return (this.db.prepare(COUNT_SQL).get() as { n: number }).n
+    const n = (this.db.prepare(COUNT_SQL).get() as { n: number }).n
+    this.afterRead?.()
+    return n
   }
 
   // Linking runs for every batch with gateway exchanges: its statements are prepared once.
@@ -159,12 +298,14 @@ export class SqliteStore implements ExchangeStore {
 
   async trace (correlationId: string): Promise<Trace | null> {
     const rows = this.db.prepare(BY_CORRELATION_SQL).all(correlationId, correlationId) as Array<{ data: string }>
+    this.afterRead?.()
     return buildTrace(correlationId, rows.map((r) => JSON.parse(r.data) as Exchange))
   }
 
   async summary (filter: ExchangeFilter): Promise<Summary> {
     const q = summarySql(filter)
     const totals = this.db.prepare(q.totals.text).get(...q.totals.params) as { total: number, errors: number }
+    this.afterRead?.()
     return assembleSummary(filter, {
       total: totals.total,
       errors: totals.errors,
@@ -204,20 +345,38 @@ export class SqliteStore implements ExchangeStore {
       return this.db.prepare(`DELETE FROM exchanges WHERE seq IN (${list})`).run(...seqs).changes
     })
     const seqsOf = (rows: unknown[]): number[] => (rows as Array<{ seq: number }>).map((r) => r.seq)
-    for (let seqs = seqsOf(byAge.all(cutoff, PRUNE_CHUNK)); seqs.length > 0; seqs = seqsOf(byAge.all(cutoff, PRUNE_CHUNK))) {
-      removed += deleteChunk(seqs)
+    // Between chunks the thread's event loop runs: capture's batches are written in between
+    // instead of waiting for the whole pass (a minute of traffic at max_rows).
+    const chunk = async (seqs: number[]): Promise<number> => {
+      const n = deleteChunk(seqs)
+      this.lastWriteAt = performance.now()
+      this.walDirty = true
+      await yieldToLoop()
+      return n
     }
-    const boundary = this.db.prepare(PRUNE_BOUNDARY_SQL).get(retention.maxRows) as { seq: number } | undefined
+    const size = Math.min(PRUNE_CHUNK, SQLITE_PRUNE_CHUNK)
+    // The store may be closed while a pass waits between chunks (shutdown): the pass just ends.
+    while (this.db.open) {
+      const seqs = seqsOf(byAge.all(cutoff, size))
+      if (seqs.length === 0) break
+      removed += await chunk(seqs)
+    }
+    const boundary = this.db.open ? this.db.prepare(PRUNE_BOUNDARY_SQL).get(retention.maxRows) as { seq: number } | undefined : undefined
     if (boundary !== undefined) {
       const oldest = this.db.prepare(PRUNE_UP_TO_SQL)
-      for (let seqs = seqsOf(oldest.all(boundary.seq, PRUNE_CHUNK)); seqs.length > 0; seqs = seqsOf(oldest.all(boundary.seq, PRUNE_CHUNK))) {
-        removed += deleteChunk(seqs)
+      while (this.db.open) {
+        const seqs = seqsOf(oldest.all(boundary.seq, size))
+        if (seqs.length === 0) break
+        removed += await chunk(seqs)
       }
     }
     return removed
   }
 
   async close (): Promise<void> {
+    if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer)
+    this.maintenanceTimer = null
+    // The last connection to close checkpoints the WAL and removes it.
     if (this.db.open) this.db.close()
   }
 }
