@@ -135,7 +135,8 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       inflight: 0,
       faults,
       traces,
-      websocketIdleMs: rc.timeouts.websocketIdleMs
+      websocketIdleMs: rc.timeouts.websocketIdleMs,
+      forcedStop: false
     }
     runtimes.push(runtime)
     const { server, connections } = createRouteServer(runtime, {
@@ -232,6 +233,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
         })
         stopWaiting = null
         if (forcedBy !== null) logger.warn({ reason: forcedBy, inflight: inflight() }, 'stopping now: in-flight exchanges are cut and recorded as aborted; every record captured is still written')
+        if (forcedBy !== null) for (const r of runtimes) r.forcedStop = true
         for (const r of routes) r.server.closeAllConnections()
         // A cut exchange is recorded when its connection's close event runs: let those reach capture.
         const cutDeadline = Date.now() + 1_000

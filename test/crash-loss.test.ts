@@ -202,6 +202,8 @@ t.test('a second SIGTERM during the drain: stops waiting for the hanging exchang
   const slowRows = Array.from({ length: SLOW }, (_, i) => byId.get(`slow-${i}`))
   t.equal(slowRows.filter((r) => r !== undefined).length, SLOW, `all ${SLOW} cut exchanges are in the store`)
   t.same(slowRows.filter((r) => r !== undefined && !r.flags.includes('client_aborted')).map((r) => `${r!.correlation_id}: ${r!.flags.join()}`), [], 'each recorded as aborted')
+  t.same(slowRows.filter((r) => r?.error?.code !== 'DDP_PROXY_STOPPED' || !/The proxy was stopped/.test(r.diagnosis?.cause ?? '')).map((r) => r?.correlation_id), [],
+    'cut by the proxy\'s stop, not the caller, and the diagnosis says so')
   const outcomes = await Promise.all(slow)
   t.notOk(outcomes.includes(200), 'no hanging caller got an answer')
 })

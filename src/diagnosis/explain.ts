@@ -4,6 +4,7 @@ import type { Diagnosis } from './diagnosis.js'
 import type { Flag } from './flags.js'
 import { endpointUrl, lacksV1, MODEL_TIMEOUT_STEPS, modelChecks, type ModelCallContext, modelFailureFromText, unhandledModelFailure } from './model-failure.js'
 import type { ChainSummary } from './tls-chain.js'
+import { PROXY_STOPPED_CODE } from './transport.js'
 
 export interface ExplainContext {
   timeouts: { connectMs: number, headersMs: number, bodyIdleMs: number }
@@ -522,6 +523,13 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
       cause: 'Slow: close to the point where GitLab gives up on this request.',
       evidence: [`time to first byte ${ex.timings.ttfb_ms === null ? 'n/a' : seconds(ex.timings.ttfb_ms)}, total ${seconds(ex.timings.duration_ms)} (thresholds ${seconds(ctx.slow.ttfbMs)} / ${seconds(ctx.slow.durationMs)}); ${g.who}`],
       next_steps: ['Look at the model hop for this request: most of the time is usually the model.', 'Consider a smaller model or lower max_tokens for code completion.']
+    }
+  }
+  if (has(ex, 'client_aborted') && ex.error?.code === PROXY_STOPPED_CODE) {
+    return {
+      cause: 'The proxy was stopped (a second SIGTERM/SIGINT) while this exchange was in flight: it cut the connection and recorded what it had.',
+      evidence: [`cut after ${seconds(ex.timings.duration_ms)}`],
+      next_steps: ['Nothing to fix upstream. Stop the proxy with one signal to let exchanges in flight finish (up to shutdown_grace_ms).']
     }
   }
   if (has(ex, 'client_aborted')) {

@@ -2,6 +2,8 @@ import type { Flag } from './flags.js'
 
 /** Our own abort reason when the caller hangs up; never leaves the process. */
 export const CLIENT_ABORTED_CODE = 'DDP_CLIENT_ABORTED'
+/** The proxy itself cut the exchange: a forced stop (a second SIGTERM/SIGINT) while in flight. */
+export const PROXY_STOPPED_CODE = 'DDP_PROXY_STOPPED'
 
 /** OpenSSL certificate-verification codes as Node reports them. */
 const TLS_VERIFY_CODES = new Set([

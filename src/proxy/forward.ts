@@ -3,7 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { CLIENT_ABORTED_CODE, classifyTransport, transportHint } from '../diagnosis/transport.js'
+import { CLIENT_ABORTED_CODE, classifyTransport, PROXY_STOPPED_CODE, transportHint } from '../diagnosis/transport.js'
 import { BodySample } from './body-sample.js'
 import { resolveCorrelation } from './correlation.js'
 import { downstreamResponseHeaders, findRequestId, upstreamRequestHeaders } from './headers.js'
@@ -30,6 +30,8 @@ export interface RouteRuntime {
   traces: TraceStarter | null
   /** A WebSocket tunnel silent both ways this long is closed. */
   websocketIdleMs: number
+  /** Set when a forced stop (a second signal) cuts the exchanges still in flight. */
+  forcedStop: boolean
 }
 
 class ClientAbortedError extends Error {
@@ -390,7 +392,9 @@ abstract class ForwardBase implements Dispatcher.DispatchHandler {
     if (this.done) return
     const aborted = new ClientAbortedError()
     this.obs.clientAborted = true
-    this.obs.failure = { code: aborted.code, message: aborted.message, afterHeaders: this.headersSent }
+    this.obs.failure = this.route.forcedStop
+      ? { code: PROXY_STOPPED_CODE, message: 'the proxy was stopped with this exchange in flight', afterHeaders: this.headersSent }
+      : { code: aborted.code, message: aborted.message, afterHeaders: this.headersSent }
     // Finish first: undici calls onError synchronously from abort(), which must find the
     // exchange done (else it is recorded twice and the inflight count goes negative).
     this.finish()
