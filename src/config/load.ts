@@ -27,6 +27,16 @@ export interface FlagOverrides {
   caFile?: string
   insecureSkipVerify?: boolean
   logLevel?: string
+  /** The settings people change while reproducing a problem, applied to every route. */
+  connectTimeout?: string
+  headersTimeout?: string
+  bodyTimeout?: string
+  slowTtfb?: string
+  slowDuration?: string
+  maxBody?: string
+  faults?: boolean
+  /** `section.key=value` (mitmproxy's --set): any key, highest precedence; the value is YAML. */
+  set?: string[]
 }
 
 export interface ConfigSources {
@@ -146,6 +156,72 @@ function applyFlags (raw: Raw, flags: FlagOverrides): void {
   set('capture', 'bodies', flags.captureBodies)
   set('capture', 'enabled', flags.capture)
   set('log', 'level', flags.logLevel)
+  set('faults', 'enabled', flags.faults)
+  const perRoute: Array<[string | undefined, string, string, string, (v: string, flag: string) => number]> = [
+    [flags.connectTimeout, '--connect-timeout', 'timeouts', 'connect_ms', durationMs],
+    [flags.headersTimeout, '--headers-timeout', 'timeouts', 'headers_ms', durationMs],
+    [flags.bodyTimeout, '--body-timeout', 'timeouts', 'body_idle_ms', durationMs],
+    [flags.slowTtfb, '--slow-ttfb', 'slow', 'ttfb_ms', durationMs],
+    [flags.slowDuration, '--slow-duration', 'slow', 'duration_ms', durationMs],
+    [flags.maxBody, '--max-body', '', 'max_body_bytes', byteCount]
+  ]
+  for (const [value, flag, section, key, convert] of perRoute) {
+    if (value === undefined) continue
+    const n = convert(value, flag)
+    for (const r of routes) {
+      if (!isPlainObject(r)) continue
+      if (section === '') r[key] = n
+      else r[section] = { ...(isPlainObject(r[section]) ? r[section] : {}), [key]: n }
+    }
+  }
+  for (const spec of flags.set ?? []) applySet(raw, spec)
+}
+
+/** `--connect-timeout 5s`: ms, s, m; a bare number is milliseconds. */
+function durationMs (text: string, flag: string): number {
+  const m = /^(\d{1,9}(?:\.\d{1,3})?)(ms|s|m)?$/.exec(text.trim())
+  if (m === null) throw new ConfigError(`${flag} "${text}": expected a duration such as 500ms, 30s or 2m`)
+  return Math.round(Number(m[1]) * { ms: 1, s: 1_000, m: 60_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm'])
+}
+
+/** `--max-body 10MiB`: bytes, KiB/MiB/GiB (K/M/G, KB/MB/GB taken as the same binary units). */
+function byteCount (text: string, flag: string): number {
+  const m = /^(\d{1,12})\s*(?:(k|m|g)(?:i?b)?|b)?$/i.exec(text.trim())
+  if (m === null) throw new ConfigError(`${flag} "${text}": expected a size such as 1048576, 512KiB or 64MiB`)
+  return Number(m[1]) * 1024 ** (m[2] === undefined ? 0 : 'kmg'.indexOf(m[2].toLowerCase()) + 1)
+}
+
+/**
+ * `--set store.flush_interval_ms=10`, `--set routes.0.timeouts.connect_ms=5000` (or
+ * `routes[0]...`), `--set diagnosis.gateway_model_timeouts_s=[30,90]`. The value is read as YAML
+ * (numbers, booleans, lists, null), else kept as text; validation then checks it like any key.
+ */
+function applySet (raw: Raw, spec: string): void {
+  const eq = spec.indexOf('=')
+  const pathText = eq < 0 ? '' : spec.slice(0, eq).trim()
+  if (eq < 0 || !/^[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+|\[\d+\])*$/i.test(pathText)) {
+    throw new ConfigError(`--set "${spec}": expected section.key=value, e.g. store.flush_interval_ms=10 or routes.0.timeouts.connect_ms=5000`)
+  }
+  const text = spec.slice(eq + 1)
+  let value: unknown = text
+  try {
+    value = text.trim() === '' ? '' : parseYaml(text)
+  } catch {
+    // not YAML: the text itself
+  }
+  const path = pathText.replace(/\[(\d+)\]/g, '.$1').toLowerCase().split('.')
+  let node: unknown = raw
+  for (let i = 0; i < path.length - 1; i++) {
+    const key = path[i] as string
+    const container = node as Record<string, unknown>
+    let next = container[key]
+    if (next === undefined || next === null || typeof next !== 'object') {
+      next = /^\d+$/.test(path[i + 1] as string) ? [] : {}
+      container[key] = next
+    }
+    node = next
+  }
+  ;(node as Record<string, unknown>)[path[path.length - 1] as string] = value
 }
 
 const HOPS: readonly HopKind[] = ['auto', 'gateway', 'model']
