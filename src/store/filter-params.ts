@@ -1,3 +1,4 @@
+import { impliedTimeBounds, MAX_QUERY_LENGTH, parseQuery } from './query-language.js'
 import { parseTimeBound } from './time.js'
 import type { ExchangeFilter } from './types.js'
 
@@ -17,6 +18,8 @@ export interface FilterParams {
   min_duration_ms?: number
   /** The proxy instance that recorded it (a shared PostgreSQL store holds several). */
   proxy_instance?: string
+  /** A query in the query language (src/store/query-language.ts), ANDed with the rest. */
+  q?: string
 }
 
 export class FilterParamError extends Error {
@@ -39,12 +42,26 @@ export const FILTER_SCHEMA_PROPERTIES = {
   since: { type: 'string', maxLength: 64, description: 'ISO 8601, or relative: 15m, 2h, 7d' },
   until: { type: 'string', maxLength: 64, description: 'ISO 8601, or relative: 15m, 2h, 7d' },
   min_duration_ms: { type: 'number', minimum: 0 },
-  proxy_instance: { type: 'string', maxLength: 128, description: 'the proxy instance that recorded it' }
+  proxy_instance: { type: 'string', maxLength: 128, description: 'the proxy instance that recorded it' },
+  // The parser bounds it (MAX_QUERY_LENGTH) and answers 400 invalid_query with the column; the
+  // schema's looser bound only keeps absurd strings from reaching it.
+  q: {
+    type: 'string',
+    maxLength: 4 * MAX_QUERY_LENGTH,
+    description: `query language, ANDed with the other filters (at most ${MAX_QUERY_LENGTH} characters): ` +
+      'field:value terms side by side are ANDed; OR, NOT or -term, parentheses; fields route, hop, method, path (prefix), ' +
+      'status (404, 5xx, 400..499, >=500, none), flag, feature, correlation_id (cid), cause (contains), model, proxy_instance, ' +
+      'duration and ttfb (>5s, 100ms..2s), since/until (1h, ISO 8601), time (>2h, A..B); bare words search path and cause. ' +
+      'Example: flag:timeout feature:chat status:5xx since:1h. A bad query gets 400 {error: "invalid_query", message, column}'
+  }
 } as const
 
 const STATUS = /^([1-5][0-9][0-9]|[1-5]xx)$/
 
-/** Parameters → filter. Throws FilterParamError naming the parameter; never anything else. */
+/**
+ * Parameters → filter. Throws FilterParamError naming the parameter, or QueryError (with its
+ * column) for `q`; never anything else.
+ */
 export function toFilter (q: FilterParams, now = Date.now()): ExchangeFilter {
   const f: ExchangeFilter = {}
   if (q.route !== undefined) f.route = q.route
@@ -73,6 +90,16 @@ export function toFilter (q: FilterParams, now = Date.now()): ExchangeFilter {
     f.minDurationMs = q.min_duration_ms
   }
   if (q.proxy_instance !== undefined) f.proxyInstance = q.proxy_instance
+  if (q.q !== undefined) {
+    const query = parseQuery(q.q, { now })
+    if (query !== null) {
+      f.query = query
+      // The query's own time bounds also bound the filter (the summary reports its period).
+      const bounds = impliedTimeBounds(query)
+      if (bounds.since !== undefined) f.since = Math.max(f.since ?? -Infinity, bounds.since)
+      if (bounds.until !== undefined) f.until = Math.min(f.until ?? Infinity, bounds.until)
+    }
+  }
   return f
 }
 

@@ -1,4 +1,5 @@
 import type { Exchange } from '../capture/exchange.js'
+import { evaluateQuery, queryToSql } from './query-language.js'
 import { type ExchangeFilter, InvalidCursorError, type Page } from './types.js'
 
 /**
@@ -22,9 +23,10 @@ export function whereClause (f: ExchangeFilter): Where {
     params.push(f.method.toUpperCase())
   }
   if (f.path !== undefined) {
-    // Prefix match without LIKE wildcards from the input: substr comparison.
+    // Prefix match without LIKE wildcards from the input: substr comparison. substr counts
+    // characters (code points), not UTF-16 units.
     parts.push('substr(exchanges.path, 1, ?) = ?')
-    params.push(f.path.length, f.path)
+    params.push([...f.path].length, f.path)
   }
   if (f.status !== undefined) {
     parts.push('exchanges.status = ?')
@@ -61,6 +63,11 @@ export function whereClause (f: ExchangeFilter): Where {
   if (f.proxyInstance !== undefined) {
     parts.push('exchanges.proxy_instance = ?')
     params.push(f.proxyInstance)
+  }
+  if (f.query !== undefined) {
+    const q = queryToSql(f.query)
+    parts.push(q.sql)
+    params.push(...q.params)
   }
   return { sql: parts.length > 0 ? parts.join(' AND ') : '1 = 1', params }
 }
@@ -112,5 +119,6 @@ export function matches (ex: Exchange, f: ExchangeFilter): boolean {
   if (f.until !== undefined && startedAt > f.until) return false
   if (f.minDurationMs !== undefined && ex.timings.duration_ms < f.minDurationMs) return false
   if (f.proxyInstance !== undefined && ex.proxy_instance !== f.proxyInstance) return false
+  if (f.query !== undefined && !evaluateQuery(f.query, ex)) return false
   return true
 }

@@ -1,4 +1,5 @@
 import type { Exchange } from '../capture/exchange.js'
+import type { QueryNode } from './query-language.js'
 import type { Summary } from './summary.js'
 import type { Trace } from './trace.js'
 
@@ -21,6 +22,8 @@ export interface ExchangeFilter {
   minDurationMs?: number
   /** The proxy instance that recorded it (a shared store holds several). */
   proxyInstance?: string
+  /** A parsed query (`q`, src/store/query-language.ts), ANDed with the fields above. */
+  query?: QueryNode
 }
 
 export interface Retention {
