@@ -9,7 +9,7 @@ import { headerValue } from '../proxy/headers.js'
 import { type BodyRecord, EXCHANGE_ID, type Exchange, type ExchangeMeta } from './exchange.js'
 import { classifyPath } from './features.js'
 import { headText, isComplete, type ObservationRecord, type SampledBody, tailText } from './record.js'
-import { completionResponseMeta, gatewayRequestMeta, gitlabInstance, openaiRequestMeta } from './metadata.js'
+import { completionResponseMeta, gatewayRequestMeta, gitlabInstance, openaiRequestMeta, openaiResponseMeta } from './metadata.js'
 import { EchoFilter } from './echo.js'
 import { redactJsonText } from './json-text.js'
 import { type Json, redactForm, redactHeaders, redactJson, redactQuery, scrubText, type SecretSink } from './redact.js'
@@ -151,11 +151,13 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
       stream = resKind === 'sse' ? readSse(text, fromStart) : readNdjson(text, fromStart)
       if (stream.usage !== null) meta.usage = stream.usage
       if (stream.finishReason !== null) meta.finish_reason = stream.finishReason
+      if (hop === 'model') openaiResponseMeta({ model: stream.responseModel, id: stream.responseId }, meta)
       meta.stream_complete = stream.complete
       if (stream.error !== null) meta.stream_error = keepText(looksLikeJson(stream.error) ? redactJsonText(stream.error, opts.bodyRules) : stream.error)
     } else if (resKind === 'json' && !obs.upgraded) {
       resJson = parseJsonSample(sample, 'response', notes)
       completionResponseMeta(resJson, meta)
+      if (hop === 'model') openaiResponseMeta(resJson, meta)
     }
     response = {
       headers: redactHeaders(obs.responseHeaders, opts.headerRules),
@@ -208,6 +210,7 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
     original_correlation_id: obs.originalCorrelationId === null ? null : JSON.stringify(scrubText(obs.originalCorrelationId.slice(0, 256))),
     started_at: new Date(obs.startedAt).toISOString(),
     method: obs.method,
+    http_version: obs.httpVersion,
     path: safePath,
     query: safeQuery,
     status: obs.status,

@@ -34,6 +34,10 @@ export interface ExchangeMeta {
   stop?: Json
   usage?: Record<string, number>
   finish_reason?: string
+  /** Model hop: the OpenAI response's `model`, the model that answered. */
+  response_model?: string
+  /** Model hop: the OpenAI response's `id` (`chatcmpl-…`, `cmpl-…`). */
+  response_id?: string
   /** Stream end marker seen ([DONE], finish reason, NDJSON usage); null when unknowable. */
   stream_complete?: boolean | null
   /** First error event of a 200 stream. */
@@ -71,6 +75,8 @@ export interface Exchange {
   original_correlation_id: string | null
   started_at: string
   method: string
+  /** The caller's HTTP version (`1.1`, `1.0`); absent in records written before it was kept. */
+  http_version?: string
   path: string
   /** Redacted query string, without '?'; '' when none. */
   query: string

@@ -112,6 +112,14 @@ export function completionResponseMeta (body: unknown, meta: ExchangeMeta): void
   if (typeof reason === 'string') meta.finish_reason = reason
 }
 
+/** The OpenAI response's `model` and `id` (model hop; a gateway's `model` is an object, its `id` a placeholder). */
+export function openaiResponseMeta (body: unknown, meta: ExchangeMeta): void {
+  const b = obj(body)
+  if (b === null) return
+  set(meta, 'response_model', name(b.model))
+  set(meta, 'response_id', name(b.id))
+}
+
 const GITLAB_HEADERS: ReadonlyArray<[string, Exclude<keyof GitlabInstance, 'rails_send_start_ms'>]> = [
   ['x-gitlab-instance-id', 'instance_id'],
   ['x-gitlab-realm', 'realm'],

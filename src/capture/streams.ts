@@ -10,6 +10,9 @@ export interface StreamFacts {
   usage: Record<string, number> | null
   /** First error event, as text (already short). */
   error: string | null
+  /** OpenAI chunks' `model` and `id` (the same on every chunk of a stream). */
+  responseModel?: string
+  responseId?: string
 }
 
 /** Lines of the tail; the first is dropped when the tail starts mid-body (it may be partial). */
@@ -57,8 +60,10 @@ export function readSse (tail: string, fromStart: boolean): StreamFacts {
       facts.complete = true
       continue
     }
-    const chunk = tryJson(data) as { choices?: Array<{ finish_reason?: unknown }>, usage?: unknown, error?: unknown } | undefined
+    const chunk = tryJson(data) as { choices?: Array<{ finish_reason?: unknown }>, usage?: unknown, error?: unknown, model?: unknown, id?: unknown } | undefined
     if (chunk === undefined || chunk === null || typeof chunk !== 'object') continue
+    if (typeof chunk.model === 'string') facts.responseModel ??= chunk.model
+    if (typeof chunk.id === 'string') facts.responseId ??= chunk.id
     if (chunk.error !== undefined && facts.error === null) facts.error = errorText(chunk.error)
     if (event === 'error' && facts.error === 'error event') facts.error = errorText(chunk)
     const usage = numbers(chunk.usage)

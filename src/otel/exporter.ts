@@ -5,13 +5,13 @@ import type { Link } from '../capture/link.js'
 import type { Exchange } from '../capture/exchange.js'
 import type { Logger } from '../log/logger.js'
 import { VERSION } from '../version.js'
-import { toSpan, traceIdsOf } from './spans.js'
+import { placementOf, toSpans } from './spans.js'
 
 export interface OtelOptions {
   endpoint: string
   headers: Record<string, string>
   serviceName: string
-  /** Spans waiting to be sent; past this, new ones are dropped and counted. */
+  /** Spans waiting to be sent (two per exchange: SERVER and CLIENT); past this, new ones are dropped and counted. */
   maxQueue: number
   /** How long a model-hop span waits for its gateway-hop parent before it is sent as a root. */
   holdMs: number
@@ -24,9 +24,12 @@ export interface OtelStats {
 }
 
 /**
- * Sends each exchange as an OTLP/HTTP span, from the capture worker. Model-hop spans are held
- * briefly so they can be sent as children of the gateway-hop span that caused them (the link
- * is known only when the gateway request completes). Batched, bounded, fail-open.
+ * Sends each exchange as OTLP/HTTP spans (a SERVER span and its CLIENT child, see spans.ts),
+ * from the capture worker. Model-hop exchanges are held briefly so their spans can be sent as
+ * children of the gateway-hop exchange that caused them (the link is known only when the
+ * gateway request completes); one whose link never comes is sent as a root after otel.hold_ms.
+ * Span ids derive from exchange ids, so parent and child may go in different batches.
+ * Batched, bounded, fail-open.
  */
 export class ExchangeSpanExporter {
   private readonly exporter: OTLPTraceExporter
@@ -51,13 +54,12 @@ export class ExchangeSpanExporter {
         this.held.set(ex.id, { exchange: ex, until: now + this.opts.holdMs })
         continue
       }
-      const parent = parentOf.get(ex.id)
-      spans.push(toSpan(ex, traceIdsOf(ex, parent === undefined ? undefined : traceIdsOf(parent)), this.resource))
+      spans.push(...toSpans(ex, placementOf(ex, parentOf.get(ex.id)), this.resource))
     }
     // Children written in an earlier batch, linked now.
     for (const { child, parent } of links) {
       if (!this.held.delete(child.id)) continue
-      spans.push(toSpan(child, traceIdsOf(child, traceIdsOf(parent)), this.resource))
+      spans.push(...toSpans(child, placementOf(child, parent), this.resource))
     }
     spans.push(...this.expired(now))
     this.enqueue(spans)
@@ -69,7 +71,7 @@ export class ExchangeSpanExporter {
     for (const [id, h] of this.held) {
       if (h.until > now) continue
       this.held.delete(id)
-      out.push(toSpan(h.exchange, traceIdsOf(h.exchange), this.resource))
+      out.push(...toSpans(h.exchange, placementOf(h.exchange), this.resource))
     }
     return out
   }
