@@ -149,8 +149,9 @@ class TailClient {
     clearInterval(this.heartbeat)
   }
 
+  /** Shutdown: a tail that is not reading would hold the admin server's close; nothing is owed it. */
   end (): void {
     this.stop()
-    this.res.end()
+    this.res.destroy()
   }
 }

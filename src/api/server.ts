@@ -1,12 +1,14 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Logger } from '../log/logger.js'
 import type { Metrics } from '../metrics/registry.js'
+import { QueryError } from '../store/query-language.js'
 import { InvalidCursorError, type StoreReader } from '../store/types.js'
 import { tokenMatches } from './auth.js'
 import { scrubText } from '../capture/redact.js'
 import type { RequestGuard } from './request-guard.js'
 import type { LiveTails } from './live-tail.js'
-import { type CollectedRoute, openApiDocument } from './openapi.js'
+import { registerOpenApi } from './openapi.js'
+import { OPERATIONS } from './schemas.js'
 import { registerExchangeRoutes } from './routes/exchanges.js'
 import { registerStreamRoutes } from './routes/stream.js'
 import { registerFaultRoutes } from './routes/faults.js'
@@ -51,12 +53,8 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
   })
   app.server.maxConnections = MAX_ADMIN_CONNECTIONS
   app.server.headersTimeout = 10_000
-  const routes: CollectedRoute[] = []
-  app.addHook('onRoute', (r) => {
-    for (const method of Array.isArray(r.method) ? r.method : [r.method]) {
-      routes.push({ method, url: r.url, schema: r.schema, summary: (r.config as { summary?: string } | undefined)?.summary })
-    }
-  })
+  // Before the routes: the document is generated from them as they are added.
+  registerOpenApi(app, deps.version)
 
   app.addHook('onRequest', async (req, reply) => {
     if (OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return
@@ -75,23 +73,28 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
   app.setErrorHandler((err: { statusCode?: number, code?: string, message: string, validation?: unknown }, _req, reply) => {
     const status = err instanceof InvalidCursorError ? 400 : err.statusCode ?? 500
     if (status >= 500) deps.logger.error({ err: { message: err.message, code: err.code } }, 'admin API error')
-    return reply.code(status).send({ error: err.code ?? 'error', message: status >= 500 ? 'internal error' : err.message })
+    // A bad `q` says where: {error: 'invalid_query', message, column}.
+    const column = err instanceof QueryError ? { column: err.column } : {}
+    return reply.code(status).send({ error: err.code ?? 'error', message: status >= 500 ? 'internal error' : err.message, ...column })
   })
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }))
 
-  app.get('/healthz', { config: { summary: 'Liveness' } }, async () => ({ status: 'ok' }))
-  app.get('/readyz', { config: { summary: 'Readiness: listeners up, store writable' } }, async (_req, reply) => {
-    const r = deps.ready()
-    return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks })
+  // A plugin of their own, so that they are added once @fastify/swagger is loaded and listening.
+  void app.register(async (app) => {
+    app.get('/healthz', { schema: OPERATIONS.getLiveness }, async () => ({ status: 'ok' }))
+    app.get('/readyz', { schema: OPERATIONS.getReadiness }, async (_req, reply) => {
+      const r = deps.ready()
+      return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks })
+    })
+    app.get('/metrics', { schema: OPERATIONS.getMetrics }, async (_req, reply) => {
+      const text = await deps.metrics.registry.metrics()
+      return reply.type(deps.metrics.registry.contentType).send(text)
+    })
+    registerExchangeRoutes(app, deps)
+    registerStreamRoutes(app, deps)
+    registerFaultRoutes(app, deps)
+    app.get('/api/openapi.json', { schema: OPERATIONS.getOpenApi }, async () => app.swagger())
   })
-  app.get('/metrics', { config: { summary: 'Prometheus metrics' } }, async (_req, reply) => {
-    const text = await deps.metrics.registry.metrics()
-    return reply.type(deps.metrics.registry.contentType).send(text)
-  })
-  registerExchangeRoutes(app, deps)
-  registerStreamRoutes(app, deps)
-  registerFaultRoutes(app, deps)
-  app.get('/api/openapi.json', { config: { summary: 'This document' } }, async () => openApiDocument(routes, deps.version))
   return app
 }
 

@@ -43,8 +43,9 @@ export function fromHarEntry (entry: Obj, index: number): ReplayOriginal {
   const url = str(req.url)
   if (url === undefined) throw new HarError(`HAR entry ${index + 1}: no request.url`)
   const q = url.indexOf('?')
-  // Split by hand: URL parsing would re-encode the query's "[FILTERED]" values.
-  const query = q < 0 ? '' : url.slice(q + 1)
+  // The query as recorded (the URL's is percent-encoded to be a valid URI); from a HAR written
+  // elsewhere, split by hand: URL parsing would re-encode the query's "[FILTERED]" values.
+  const query = str(d.query) ?? (q < 0 ? '' : url.slice(q + 1))
   let path = str(d.path)
   if (path === undefined) {
     try {

@@ -4,6 +4,7 @@ import { exportChunks, type ExportFormat } from '../../store/export.js'
 import { FILTER_SCHEMA_PROPERTIES, type FilterParams, isEmptyFilter, toFilter } from '../../store/filter-params.js'
 import type { AdminDeps } from '../server.js'
 import { EXCHANGE_ID_PATTERN } from '../../capture/exchange.js'
+import { OPERATIONS } from '../schemas.js'
 
 const filterQuery = (extra: Record<string, unknown> = {}) => ({
   type: 'object',
@@ -16,16 +17,20 @@ const EXCHANGE_ID = { type: 'object', properties: { id: { type: 'string', patter
 /** Exchanges, traces, summary, export and purge: all through the store's one query module. */
 export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): void {
   app.get<{ Querystring: FilterParams & { limit: number, cursor?: string } }>('/api/exchanges', {
-    config: { summary: 'Exchanges, newest first, keyset-paginated' },
-    schema: { querystring: filterQuery({ limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, cursor: { type: 'string', maxLength: 128 } }) }
+    schema: {
+      ...OPERATIONS.listExchanges,
+      querystring: filterQuery({
+        limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'page size' },
+        cursor: { type: 'string', maxLength: 128, description: "the previous page's next_cursor" }
+      })
+    }
   }, async (req) => {
     const { limit, cursor, ...params } = req.query
     return deps.store.list(toFilter(params), { limit, cursor: cursor ?? null })
   })
 
   app.get<{ Params: { id: string } }>('/api/exchanges/:id', {
-    config: { summary: 'One exchange' },
-    schema: { params: EXCHANGE_ID }
+    schema: { ...OPERATIONS.getExchange, params: EXCHANGE_ID }
   }, async (req, reply) => {
     const ex = await deps.store.get(req.params.id)
     if (ex === null) return reply.code(404).send({ error: 'not_found', message: `no exchange ${req.params.id}` })
@@ -33,8 +38,7 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
   })
 
   app.delete<{ Querystring: FilterParams & { all?: boolean } }>('/api/exchanges', {
-    config: { summary: 'Purge the exchanges matching the filters (all=true for everything)' },
-    schema: { querystring: filterQuery({ all: { type: 'boolean' } }) }
+    schema: { ...OPERATIONS.purgeExchanges, querystring: filterQuery({ all: { type: 'boolean', description: 'with no filter: delete everything' } }) }
   }, async (req, reply) => {
     const { all, ...params } = req.query
     const filter = toFilter(params)
@@ -47,8 +51,7 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
   })
 
   app.get<{ Params: { correlation_id: string } }>('/api/traces/:correlation_id', {
-    config: { summary: 'A correlation id across both hops: tree, waterfall, root cause' },
-    schema: { params: { type: 'object', properties: { correlation_id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['correlation_id'] } }
+    schema: { ...OPERATIONS.getTrace, params: { type: 'object', properties: { correlation_id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['correlation_id'] } }
   }, async (req, reply) => {
     const trace = await deps.store.trace(req.params.correlation_id)
     if (trace === null) return reply.code(404).send({ error: 'not_found', message: `no exchange with correlation id ${req.params.correlation_id}` })
@@ -56,16 +59,15 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
   })
 
   app.get<{ Querystring: FilterParams }>('/api/summary', {
-    config: { summary: 'Totals, error rate, breakdowns and latency percentiles (computed in the database)' },
-    schema: { querystring: filterQuery() }
+    schema: { ...OPERATIONS.getSummary, querystring: filterQuery() }
   }, async (req) => deps.store.summary(toFilter(req.query)))
 
   app.get<{ Querystring: FilterParams & { format: ExportFormat, max?: number } }>('/api/export', {
-    config: { summary: 'HAR 1.2 or NDJSON, streamed' },
     schema: {
+      ...OPERATIONS.exportExchanges,
       querystring: filterQuery({
-        format: { type: 'string', enum: ['har', 'ndjson'], default: 'har' },
-        max: { type: 'integer', minimum: 1, maximum: 10_000_000 }
+        format: { type: 'string', enum: ['har', 'ndjson'], default: 'har', description: 'har: oldest first; ndjson: newest first' },
+        max: { type: 'integer', minimum: 1, maximum: 10_000_000, description: 'at most this many (the newest); 1 000 000 by default' }
       })
     }
   }, async (req, reply) => {

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import { FILTER_SCHEMA_PROPERTIES, type FilterParams, toFilter } from '../../store/filter-params.js'
 import type { AdminDeps } from '../server.js'
+import { OPERATIONS } from '../schemas.js'
 
 /** GET /api/stream: live exchanges as server-sent events (`event: exchange`), same filters. */
 export function registerStreamRoutes (app: FastifyInstance, deps: AdminDeps): void {
   const tails = deps.tails
   app.get<{ Querystring: FilterParams }>('/api/stream', {
-    config: { summary: 'Live tail as server-sent events: `event: exchange` per exchange; `event: dropped` ({dropped: N}) when this reader fell behind and N were skipped. Same filters.' },
-    schema: { querystring: { type: 'object', additionalProperties: false, properties: FILTER_SCHEMA_PROPERTIES } }
+    schema: { ...OPERATIONS.streamExchanges, querystring: { type: 'object', additionalProperties: false, properties: FILTER_SCHEMA_PROPERTIES } }
   }, async (req, reply) => {
     const filter = toFilter(req.query)
     // `since` would only ever be in the past for a live tail; it bounds nothing here.
