@@ -24,6 +24,12 @@ const STORE_LIMIT = 500
 
 /** The gateway's call must sit inside its request; a little slack for clock rounding. */
 const SLACK_MS = 5
+/**
+ * A model call's record can end after its gateway request's: the gateway answers as soon as it
+ * has read the model's Content-Length worth of body, before the proxy's own completion of the
+ * model exchange fires (measured up to 17 ms in-process on a busy machine). Its start cannot.
+ */
+const END_SLACK_MS = 50
 
 function hostOf (url: string | undefined): string | null {
   if (url === undefined) return null
@@ -74,7 +80,7 @@ export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<L
     for (const c of fromStore) stored.add(c)
     const inBatch = batchModels.filter((m) => m.parent_id === null && ((start(m) >= from && start(m) <= to) || m.request.headers['x-request-id'] === g.correlation_id))
     for (const c of [...inBatch, ...fromStore]) {
-      const link = score(g, c, from, to)
+      const link = score(g, c, from, to, end(g) + END_SLACK_MS)
       if (link === null) continue
       const entry = candidates.get(c.id) ?? { child: c, parents: [] }
       entry.parents.push({ g, link, strict: start(c) >= start(g) && end(c) <= end(g) })
@@ -161,10 +167,10 @@ export function servedNames (g: Exchange): Set<string> {
 }
 
 /** How well a model call fits a gateway request, before sharing among rivals (0 to 1), or null. */
-function score (g: Exchange, c: Exchange, from: number, to: number): ExchangeLink | null {
+function score (g: Exchange, c: Exchange, from: number, to: number, endTo: number): ExchangeLink | null {
   const forwardedId = c.request.headers['x-request-id']
   if (c.correlation_source === 'caller' && forwardedId === g.correlation_id) return { method: 'header', confidence: 1 }
-  if (start(c) < from || end(c) > to) return null
+  if (start(c) < from || start(c) > to || end(c) > endTo) return null
   let s = 0.5
   const names = servedNames(g)
   if (c.meta.model !== undefined && names.size > 0) {
