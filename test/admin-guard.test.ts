@@ -84,7 +84,7 @@ t.test('foreign Host, foreign Origin and simple-shaped state changes are refused
   const typed = await call(port, 'GET', '/api/exchanges', { host: own, 'sec-fetch-site': 'none' })
   t.equal(typed.status, 200, 'a URL typed in the address bar (Sec-Fetch-Site: none) is accepted')
   t.equal((await call(port, 'GET', '/healthz', { host: 'evil.example' })).status, 200, 'liveness carries no data: any Host')
-  t.ok(h.logs().some((l) => l.msg === 'admin API: request refused' && l.reason === 'host_not_allowed'), 'refusals are logged')
+  t.ok(h.logs().some((l) => l.message === 'admin API: request refused' && l.reason === 'host_not_allowed'), 'refusals are logged')
 })
 
 t.test('the Host check holds with a token too, before the token is even looked at', async (t) => {

@@ -88,7 +88,7 @@ t.test('bundle from a running proxy and from its store file', async (t) => {
     t.equal(run.code, 0, run.stderr)
     t.match(run.stdout, /^bundle: 3 exchange\(s\) since 2h/)
     t.match(run.stdout, /audit: 9 files scanned, no token-shaped strings found/)
-    t.match(run.stdout, /wrote .*case-1\.tar\.gz \(.*; unpacks into case-1\/\)/)
+    t.match(run.stderr, /wrote .*case-1\.tar\.gz \(3 exchanges, 9 files, .*; unpacks into case-1\/\)/, 'what was written, on stderr')
     t.equal(statSync(out).mode & 0o777, 0o600, 'owner-only')
     t.notOk(existsSync(`${out}.partial`))
 

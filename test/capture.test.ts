@@ -245,7 +245,7 @@ t.test('redaction: planted secrets reach neither the store, nor the API, nor the
   t.ok(db.includes('a.py'), 'the store file holds the records being checked')
   assertNoSecret(t, 'the SQLite file', db)
   const logs = readFileSync(h.logFile, 'utf8')
-  t.match(logs, /"msg":"exchange"/, 'exchanges were logged')
+  t.match(logs, /"message":"exchange"/, 'exchanges were logged')
   assertNoSecret(t, 'the log', logs)
 })
 

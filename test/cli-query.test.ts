@@ -62,9 +62,9 @@ for (const backend of BACKENDS) t.test(`failures, show, summary, tail, export, p
 
   const failures = await cli(['failures', ...admin])
   t.equal(failures.code, 0, failures.stderr)
-  t.match(failures.stdout, /^time\s+route\s+correlation id\s+status\s+flags\s+cause$/m, 'a table with the issue\'s columns')
-  t.match(failures.stdout, /model\s+nov1-1\s+404\s+not_found\s+The model endpoint URL lacks the \/v1 suffix\./)
-  t.match(failures.stdout, /down\s+down-1\s+-\s+connection_refused\s+The model server is not reachable/)
+  t.match(failures.stdout, /^time\s+route\s+correlation id\s+status\s+method\s+path\s+duration ms\s+ttfb ms\s+flags\s+cause$/m, 'a table with the issue\'s columns, units in the headers')
+  t.match(failures.stdout, /model\s+nov1-1\s+404\s+POST\s+\/chat\/completions\s+[\d.]+\s+[\d.]+\s+not_found\s+The model endpoint URL lacks the \/v1 suffix\./)
+  t.match(failures.stdout, /down\s+down-1\s+-\s+POST\s+\/v1\/chat\/completions\s+[\d.]+\s+-\s+connection_refused\s+The model server is not reachable/)
   t.notMatch(failures.stdout, /good-1/, 'healthy exchanges are not failures')
 
   const json = await cli(['failures', ...admin, '--flag', 'connection_refused', '--json'])
@@ -84,7 +84,7 @@ for (const backend of BACKENDS) t.test(`failures, show, summary, tail, export, p
   t.equal(summary.code, 0)
   t.match(summary.stdout, /3 exchanges, 2 failed \(66\.7%\)/)
   t.match(summary.stdout, /^not_found\s+1$/m)
-  t.match(summary.stdout, /ttfb p50/)
+  t.match(summary.stdout, /ttfb p50 ms/)
 
   // tail: started first, it must print the exchange that happens while it runs.
   let connected: () => void = () => {}

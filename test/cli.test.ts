@@ -81,7 +81,7 @@ function spawnCli (args: string[], env: Record<string, string> = {}): Cli {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms; stdout: ${out}; stderr: ${err}`)), timeoutMs)
         const check = (): void => {
-          const line = logs().find((l) => l.msg === msg)
+          const line = logs().find((l) => l.message === msg)
           if (line !== undefined) {
             clearTimeout(timer)
             resolve(line)
@@ -231,7 +231,7 @@ async function assertBadStarts (t: Test, cases: BadStart[]): Promise<void> {
     t.equal(r.code, 2, `${c.what}: exit 2`)
     t.match(r.stderr, c.stderr, `${c.what}: ${r.stderr.trim()}`)
     t.equal(r.stderr.split('\n').filter(Boolean).length, 1, `${c.what}: exactly one stderr line`)
-    t.notOk(r.logs.some((l) => l.msg === 'route listening' || l.msg === 'admin API listening'), `${c.what}: no listener logged`)
+    t.notOk(r.logs.some((l) => l.message === 'route listening' || l.message === 'admin API listening'), `${c.what}: no listener logged`)
     for (const port of c.free) t.ok(await refused(port), `${c.what}: port ${port} refuses connections`)
     if (c.noDb !== undefined) t.notOk(existsSync(c.noDb), `${c.what}: no store file created`)
   }
@@ -370,7 +370,7 @@ t.test('a full run: traffic recorded, queryable, and kept in the file after SIGT
   cli.child.kill('SIGTERM')
   t.equal(await cli.exit(), 0, 'SIGTERM: exit code 0')
   t.equal(cli.stderr(), '', 'nothing on stderr')
-  const stopped = cli.logs().find((l) => l.msg === 'stopped')
+  const stopped = cli.logs().find((l) => l.message === 'stopped')
   t.same(stopped && { stored: stopped.stored, dropped: stopped.dropped }, { stored: 1, dropped: 0 }, 'the last log line accounts for the record')
   t.equal(countRows(db), 1, 'the record is in the SQLite file')
   t.equal(storedExchanges(db)[0]?.correlation_id, 'cli-run-1')

@@ -34,7 +34,7 @@ function storedExchanges (dbPath: string): Exchange[] {
 }
 
 /**
- * A TLS upstream that fails its first connection at once (plain HTTP bytes: a TLS error for the
+ * A TLS upstream that fails its first TLS connection at once (plain HTTP bytes: a TLS error for the
  * proxy) and leaves every later connection hanging: the capture thread's certificate probe then
  * waits its full timeout (3 s).
  */
@@ -45,7 +45,11 @@ async function startHangingTls (): Promise<{ url: string, connections: () => num
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => undefined)
-    if (n++ === 0) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n')
+    // Counted by what they send (a ClientHello): the proxy's start-up reachability check only
+    // connects, and must not use up the failing connection.
+    socket.once('data', () => {
+      if (n++ === 0) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n')
+    })
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -192,8 +196,8 @@ t.test('a second SIGTERM during the drain: stops waiting for the hanging exchang
   const exitMs = Date.now() - secondAt
   t.same(exit, { code: 0, signal: null }, 'exit code 0, not killed by the second signal')
   t.ok(exitMs < 3_000, `exited ${exitMs} ms after the second SIGTERM (the grace is 10 s)`)
-  t.ok(cli.logs().some((l) => l.msg === 'stopping now: in-flight exchanges are cut and recorded as aborted; every record captured is still written'), 'the forced stop is logged')
-  const stopped = cli.logs().find((l) => l.msg === 'stopped')
+  t.ok(cli.logs().some((l) => l.message === 'stopping now: in-flight exchanges are cut and recorded as aborted; every record captured is still written'), 'the forced stop is logged')
+  const stopped = cli.logs().find((l) => l.message === 'stopped')
   t.same(stopped && { stored: stopped.stored, dropped: stopped.dropped, forced: stopped.forced }, { stored: SLOW + FAST, dropped: 0, forced: true }, 'the last log line: all stored, none dropped')
 
   const rows = storedExchanges(db)
@@ -233,7 +237,9 @@ t.test('a third signal exits at once', async (t) => {
   cli.child.kill('SIGINT')
   cli.child.kill('SIGTERM')
   const exit = await cli.exit(5_000)
-  t.same(exit, { code: 143, signal: null }, 'exit code 128 + SIGTERM, at once')
-  t.ok(cli.logs().some((l) => l.msg === 'SIGTERM again: exiting at once; records not yet written are lost'), 'logged')
+  // Two signals sent together reach the handlers in either order: the third is whichever came last.
+  const third = exit.code === 130 ? 'SIGINT' : 'SIGTERM'
+  t.ok(exit.signal === null && (exit.code === 143 || exit.code === 130), `exit code 128 + the third signal, at once (${exit.code})`)
+  t.ok(cli.logs().some((l) => l.message === `${third} again: exiting at once; records not yet written are lost`), 'logged')
   await hanging
 })

@@ -61,7 +61,7 @@ t.test('TLS upstreams: untrusted is a tls_error; a CA file or the loud opt-out m
   t.same(of('plain').flags, ['tls_error'])
   t.match(of('plain').error?.code, /^(ERR_SSL_|EPROTO)/)
   const logs = h.logs()
-  t.ok(logs.some((l) => l.level === 40 && /TLS VERIFICATION IS OFF/.test(String(l.msg)) && l.route === 'insecure'), 'the opt-out is logged loudly at start')
+  t.ok(logs.some((l) => l.severity === 'WARN' && /TLS VERIFICATION IS OFF/.test(String(l.message)) && l.route === 'insecure'), 'the opt-out is logged loudly at start')
 })
 
 t.test('resets, truncated and erroring streams', async (t) => {

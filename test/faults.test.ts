@@ -193,5 +193,5 @@ t.test('rules from the configuration', async (t) => {
   t.equal(ok.statusCode, 200)
   await ok.body.text()
   await h.close()
-  t.ok(h.logs().some((l) => /FAULT INJECTION IS ENABLED/.test(String(l.msg))), 'the start-up log warns')
+  t.ok(h.logs().some((l) => /FAULT INJECTION IS ENABLED/.test(String(l.message))), 'the start-up log warns')
 })

@@ -159,10 +159,10 @@ t.test('the database goes away under traffic and comes back: traffic unaffected,
   t.equal((await request(`${h.adminUrl}/readyz`)).statusCode, 200, 'ready again')
   await h.close()
   const logs = h.logs()
-  t.ok(logs.some((l) => l.msg === 'store write failed: records are dropped and counted, traffic is unaffected'), 'the outage is logged')
-  const noisy = logs.filter((l) => typeof l.msg === 'string' && /store write failed|linking model calls/.test(l.msg)).length
+  t.ok(logs.some((l) => l.message === 'store write failed: records are dropped and counted, traffic is unaffected'), 'the outage is logged')
+  const noisy = logs.filter((l) => typeof l.message === 'string' && /store write failed|linking model calls/.test(l.message)).length
   t.ok(noisy <= 4, `but not once per batch (${noisy} lines for the whole outage)`)
-  t.ok(logs.some((l) => l.msg === 'store writable again: capture resumed'), 'the recovery is logged')
+  t.ok(logs.some((l) => l.message === 'store writable again: capture resumed'), 'the recovery is logged')
 })
 
 t.test('a database not reachable at start-up: the proxy starts and forwards, says why, masks the password', async (t) => {
@@ -177,7 +177,7 @@ t.test('a database not reachable at start-up: the proxy starts and forwards, say
   t.equal(h.proxy.pipeline.stats.droppedStoreError, 1, 'its record dropped and counted')
   await h.close()
   const logs = h.logs()
-  t.ok(logs.some((l) => typeof l.msg === 'string' && l.msg.includes('is not reachable')), 'the log says the database is not reachable')
+  t.ok(logs.some((l) => typeof l.message === 'string' && l.message.includes('is not reachable')), 'the log says the database is not reachable')
   t.notMatch(JSON.stringify(logs), /s3cret-pw/, 'the password never reaches the log')
   t.match(JSON.stringify(logs), /ddp:\*\*\*@127\.0\.0\.1/, 'the URL is shown masked')
 })

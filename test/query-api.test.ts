@@ -223,7 +223,7 @@ t.test('admin API on a non-loopback address: token required, constant-time check
   await res.body.text()
   t.equal(res.headers['access-control-allow-origin'], undefined, 'no CORS')
   await h.close()
-  const warnings = h.logs().filter((l) => l.msg === 'admin API: request refused')
+  const warnings = h.logs().filter((l) => l.message === 'admin API: request refused')
   t.ok(warnings.length >= 1 && warnings.length <= 2, 'wrong tokens are logged, rate-limited')
   t.notMatch(JSON.stringify(h.logs()), /s3cret-admin-token/, 'the token never reaches the log')
 })

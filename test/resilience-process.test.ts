@@ -132,7 +132,7 @@ t.test('SIGTERM with 200 streams in flight: every stream completes, exit 0, ever
   t.ok(results.every((r) => r.chunksAfterTerm > 0), 'every stream kept receiving chunks after SIGTERM')
   t.equal(results.filter((r) => content(r.text) === pieces.join('') && /data: \[DONE\]\s*$/.test(r.text)).length, N, `all ${N} callers got the whole answer and [DONE]`)
 
-  const stopped = cli.logs().find((l) => l.msg === 'stopped')
+  const stopped = cli.logs().find((l) => l.message === 'stopped')
   t.same(stopped && { stored: stopped.stored, dropped: stopped.dropped }, { stored: N, dropped: 0 }, 'the last log line: all stored, none dropped')
   const rows = storedExchanges(db)
   t.equal(rows.length, N, `${N} rows in the SQLite file`)

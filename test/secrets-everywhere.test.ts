@@ -415,7 +415,7 @@ async function run (t: Test, verbose: boolean): Promise<void> {
   await h.close()
   for (const f of filesBelow(h.dir)) add(`${f.slice(h.dir.length + 1)} (stopped)`, readFileSync(f))
   const log = readFileSync(h.logFile, 'utf8')
-  t.match(log, /"msg":"exchange"/, 'exchanges were logged')
+  t.match(log, /"message":"exchange"/, 'exchanges were logged')
 
   // The CLI against the stopped proxy's store file.
   const bundleDb = join(dir, 'db.tar.gz')

@@ -5,8 +5,8 @@ import { parseArgs } from 'node:util'
 import { collect, type BundleSource } from '../bundle/collect.js'
 import { auditStaged, writeArchive } from '../bundle/write.js'
 import { type FilterParams, toFilter } from '../store/filter-params.js'
-import { err, type ExitCode, out, table, UsageError } from './output.js'
-import { ApiClient, DbClient, type QueryClient } from './query-client.js'
+import { err, type ExitCode, out, progress, size, table, terminal, UsageError } from './output.js'
+import { adminBaseUrl, ApiClient, DbClient, type QueryClient } from './query-client.js'
 
 export const BUNDLE_HELP = `Usage: duo-diag-proxy bundle [--since 24h] [--out FILE] [--admin URL | --db FILE] [flags]
 
@@ -29,14 +29,10 @@ code is 1, naming the file and record.
   --json                 JSON output
 
 Where the data comes from:
-  --admin URL            a running proxy's admin API [http://127.0.0.1:5099]
+  --admin URL|HOST:PORT  a running proxy's admin API [http://127.0.0.1:5099]
   --admin-token TOKEN    its token (or DUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
   --db FILE|URL          read the store directly (a stopped proxy's SQLite file, or postgres://...)
 `
-
-function size (bytes: number): string {
-  return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`
-}
 
 export async function bundleCommand (argv: string[]): Promise<ExitCode> {
   const { values } = parseArgs({
@@ -85,39 +81,48 @@ export async function bundleCommand (argv: string[]): Promise<ExitCode> {
     source = { kind: 'db', path: values.db }
     client = await DbClient.open(values.db)
   } else {
-    const url = (values.admin ?? 'http://127.0.0.1:5099').replace(/\/+$/, '')
-    if (!/^https?:\/\//.test(url)) throw new UsageError(`--admin: "${url}" is not an http(s) URL`)
+    const url = adminBaseUrl(values.admin)
     source = { kind: 'admin', url, token: token || null }
     client = new ApiClient(url, token || null)
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'duo-diag-bundle-'))
+  const status = progress()
   try {
     const doctor = values.gateway === undefined && values.model === undefined
       ? null
       : { gateway: values.gateway ?? null, model: values.model ?? null, modelName: values['model-name'] ?? null, apiKey: null, chat: false, caFile: values['ca-file'] ?? null, timeoutMs: 5_000 }
+    status.update(`collecting exchanges, summary${source.kind === 'admin' ? ', metrics' : ''}, config${doctor !== null ? ' and doctor checks' : ''} from ${source.kind === 'db' ? source.path : source.url}`)
     const staged = await collect(dir, { client, source, params, configFile: values.config ?? null, env: process.env, doctor })
+    status.update(`auditing ${staged.files.length} files for token-shaped strings`)
     const findings = auditStaged(dir, staged.files)
     if (findings.length > 0) {
-      err(`duo-diag-proxy bundle: refused: the secret audit found ${findings.length} token-shaped string(s); nothing was written\n`)
-      err(table(['file', 'record', 'kind', 'starts with'], findings.map((f) => [f.source, f.record, f.kind, f.preview])))
+      status.clear()
+      const term = terminal(process.stderr)
+      err(`duo-diag-proxy bundle: ${term.c.red('refused')}: the secret audit found ${findings.length} token-shaped string(s); nothing was written\n`)
+      err(table(['file', 'record', 'kind', 'starts with'], findings.map((f) => [f.source, f.record, f.kind, f.preview]), { width: term.width, c: term.c }))
       err('Purge or fix those records (duo-diag-proxy purge, or a narrower --since/--route), then bundle again.\n')
       if (values.json) out(JSON.stringify({ ok: false, out: null, findings }, null, 2) + '\n')
       return 1
     }
+    status.update(`writing ${file}`)
     await writeArchive(dir, staged.files, file, folder)
+    status.clear()
+    const bytes = statSync(file).size
+    // What was written, always on stderr (stdout keeps the report, or the JSON).
+    err(`wrote ${file} (${staged.exchanges} exchange${staged.exchanges === 1 ? '' : 's'}, ${staged.files.length} files, ${size(bytes)}; unpacks into ${folder}/)\n`)
     const files = staged.files.map((name) => ({ name, bytes: statSync(join(dir, name)).size }))
     if (values.json) {
-      out(JSON.stringify({ ok: true, out: file, folder, exchanges: staged.exchanges, files, omitted: staged.omitted, bytes: statSync(file).size }, null, 2) + '\n')
+      out(JSON.stringify({ ok: true, out: file, folder, exchanges: staged.exchanges, files, omitted: staged.omitted, bytes }, null, 2) + '\n')
       return 0
     }
     out(`bundle: ${staged.exchanges} exchange(s) since ${params.since}${params.route ? ` on route ${params.route}` : ''}, from ${source.kind === 'db' ? source.path : source.url}\n`)
     for (const f of files) out(`  ${f.name.padEnd(18)} ${size(f.bytes).padStart(10)}\n`)
     for (const [name, why] of Object.entries(staged.omitted)) out(`  ${name.padEnd(18)} not included: ${why}\n`)
     out(`audit: ${files.length} files scanned, no token-shaped strings found\n`)
-    out(`wrote ${file} (${size(statSync(file).size)}; unpacks into ${folder}/)\n`)
     return 0
   } finally {
+    status.clear()
     rmSync(dir, { recursive: true, force: true })
     await client.close()
   }

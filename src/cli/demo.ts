@@ -5,6 +5,7 @@ import { fetchExchanges, formatChecks, formatExplore, formatFailures, formatSumm
 import { DEMO_HEADERS_TIMEOUT_MS, DOWN_ROUTE, GATEWAY_ROUTE, MODEL_ROUTE, settle, startDemoStack, TLS_ROUTE, type DemoStack } from '../demo/stack.js'
 import { runTraffic } from '../demo/traffic.js'
 import { type ExitCode, out, UsageError } from './output.js'
+import { adminListen } from './start.js'
 
 export const DEMO_HELP = `Usage: duo-diag-proxy demo [flags]
 
@@ -18,7 +19,7 @@ an expired token (401), a model endpoint missing /v1 and an unknown model (the g
 hung gateway, the self-signed gateway, the gateway down, a chat stream the IDE cancels — prints
 the summary and the failures table from the admin API, and leaves everything up until Ctrl-C.
 
-  --admin HOST:PORT         admin/query API address                        [127.0.0.1:5099]
+  --admin HOST:PORT|URL     admin/query API address (or http://HOST:PORT)  [127.0.0.1:5099]
   --listen HOST:PORT        the ${GATEWAY_ROUTE} route (GitLab -> proxy -> gateway)  [127.0.0.1:0]
   --model-listen HOST:PORT  the ${MODEL_ROUTE} route (gateway -> proxy -> model)         [127.0.0.1:0]
   --db PATH                 SQLite store file to keep        [a temporary file, removed on exit]
@@ -43,7 +44,7 @@ export async function demoCommand (argv: string[]): Promise<ExitCode> {
     out(DEMO_HELP)
     return 0
   }
-  const admin = values.admin ?? '127.0.0.1:5099'
+  const admin = adminListen(values.admin ?? '127.0.0.1:5099')
   if (admin.trim() === 'off') throw new UsageError('--admin: the demo reads its results from the admin API; it cannot be off')
   for (const [flag, value] of [['--admin', admin], ['--listen', values.listen], ['--model-listen', values['model-listen']]] as const) {
     if (value !== undefined) parseHostPort(value, flag)

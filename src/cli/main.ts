@@ -4,15 +4,18 @@
 // remove it (p99 within 1 ms of the bare pipe) and lower RSS, fewer objects reaching the old
 // generation. Every launcher passes it: this line, `npm start`, the image's NODE_OPTIONS, the bench.
 import { ConfigError } from '../config/errors.js'
-import { auditCommand } from './audit.js'
-import { bundleCommand } from './bundle.js'
-import { replayCommand } from './replay.js'
-import { demoCommand } from './demo.js'
-import { doctorCommand } from './doctor.js'
-import { err, type ExitCode, out, UsageError } from './output.js'
+import { AUDIT_HELP, auditCommand } from './audit.js'
+import { BUNDLE_HELP, bundleCommand } from './bundle.js'
+import { REPLAY_HELP, replayCommand } from './replay.js'
+import { DEMO_HELP, demoCommand } from './demo.js'
+import { DOCTOR_HELP, doctorCommand } from './doctor.js'
+import { err, type ExitCode, out, suggest, UsageError } from './output.js'
 import { ClientError } from './query-client.js'
-import { exportCommand, failuresCommand, purgeCommand, showCommand, summaryCommand, tailCommand } from './query.js'
-import { startCommand } from './start.js'
+import {
+  EXPORT_HELP, exportCommand, FAILURES_HELP, failuresCommand, PURGE_HELP, purgeCommand, SHOW_HELP, showCommand,
+  SUMMARY_HELP, summaryCommand, TAIL_HELP, tailCommand
+} from './query.js'
+import { START_HELP, startCommand } from './start.js'
 import { VERSION } from '../version.js'
 
 
@@ -38,6 +41,11 @@ Run duo-diag-proxy <command> --help for a command's flags.
   -h, --help       this help
   -v, --version    print the version
 Exit codes: 0 success, 1 failed checks or an unexpected error, 2 invalid usage or configuration.
+
+Output: tables fit the terminal's width (the widest column is cut with …, optional columns are
+left out on narrow terminals); piped or redirected output is never cut unless COLUMNS is set.
+Colour on a terminal only; NO_COLOR=1 turns it off, FORCE_COLOR=1 forces it (also into a pipe).
+Progress goes to stderr, on a terminal only.
 `
 
 type Command = (argv: string[]) => Promise<ExitCode>
@@ -69,7 +77,8 @@ async function main (argv: string[]): Promise<ExitCode> {
   }
   const command = COMMANDS[first]
   if (command === undefined) {
-    err(`duo-diag-proxy: unknown command "${first}"\nRun duo-diag-proxy --help for usage.\n`)
+    const what = first.startsWith('-') ? 'option' : 'command'
+    err(`duo-diag-proxy: unknown ${what} "${first}"${suggest(first, first.startsWith('-') ? ['--help', '--version'] : Object.keys(COMMANDS), (s) => `"${s}"`)}\nRun duo-diag-proxy --help for usage.\n`)
     return 2
   }
   try {
@@ -77,6 +86,26 @@ async function main (argv: string[]): Promise<ExitCode> {
   } catch (error) {
     return fail(first, error)
   }
+}
+
+const HELPS: Record<string, string> = {
+  start: START_HELP,
+  failures: FAILURES_HELP,
+  show: SHOW_HELP,
+  tail: TAIL_HELP,
+  summary: SUMMARY_HELP,
+  export: EXPORT_HELP,
+  purge: PURGE_HELP,
+  doctor: DOCTOR_HELP,
+  audit: AUDIT_HELP,
+  demo: DEMO_HELP,
+  replay: REPLAY_HELP,
+  bundle: BUNDLE_HELP
+}
+
+/** A command's options, as its --help lists them (the did-you-mean candidates). */
+function commandOptions (command: string): string[] {
+  return [...new Set([...(HELPS[command] ?? '').matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)].map((m) => m[0]).concat('--help'))]
 }
 
 function fail (command: string, error: unknown): ExitCode {
@@ -88,6 +117,14 @@ function fail (command: string, error: unknown): ExitCode {
   if (error instanceof ClientError) {
     err(`duo-diag-proxy ${command}: ${error.message}\n`)
     return 1
+  }
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    // node:util parseArgs: "Unknown option '--flga'. To specify a positional argument ...".
+    const option = /Unknown option '([^']+)'/.exec((error as Error).message)?.[1]
+    if (option !== undefined) {
+      err(`duo-diag-proxy ${command}: unknown option ${option}${suggest(option, commandOptions(command))}\nRun duo-diag-proxy ${command} --help for usage.\n`)
+      return 2
+    }
   }
   if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
     err(`duo-diag-proxy ${command}: ${(error as Error).message}\nRun duo-diag-proxy ${command} --help for usage.\n`)

@@ -24,11 +24,43 @@ export interface QueryClient {
   /** Live exchanges until the signal aborts; `onOpen` once the stream is connected. */
   /** `onDropped`: the proxy skipped this many events because this reader fell behind. */
   tail (params: FilterParams, onExchange: (ex: Exchange) => void, signal: AbortSignal, onOpen?: () => void, onDropped?: (n: number) => void): Promise<void>
+  /** The running proxy's route names; null when they cannot be learned (a store file, an old proxy). */
+  routes? (): Promise<string[] | null>
   close (): Promise<void>
 }
 
 export class ClientError extends Error {
   readonly code = 'DDP_CLIENT'
+}
+
+export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:5099'
+
+/**
+ * The admin API's base URL from `--admin`: a URL (http://127.0.0.1:5099, https://host/prefix),
+ * or the address `start --admin` listens on: HOST:PORT, [V6]:PORT, :PORT or PORT (0.0.0.0 and
+ * [::] are reached on loopback).
+ */
+export function adminBaseUrl (value: string | undefined, flag = '--admin'): string {
+  if (value === undefined) return DEFAULT_ADMIN_URL
+  const text = value.trim()
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    let url: URL | null = null
+    try {
+      url = new URL(text)
+    } catch {
+      // reported below
+    }
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError(`${flag}: "${value}" is not an http(s) URL`)
+    return `${url.origin}${url.pathname}`.replace(/\/+$/, '')
+  }
+  const m = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]*):)?(\d{1,5})$/.exec(text)
+  if (m === null || Number(m[2]) > 65535) {
+    throw new UsageError(`${flag}: "${value}" is neither a URL nor HOST:PORT (e.g. http://127.0.0.1:5099 or 127.0.0.1:5099)`)
+  }
+  let host = m[1] ?? ''
+  if (host === '' || host === '0.0.0.0') host = '127.0.0.1'
+  if (host === '[::]') host = '[::1]'
+  return `http://${host}:${m[2]}`
 }
 
 function query (params: Record<string, unknown>): string {
@@ -123,6 +155,19 @@ export class ApiClient implements QueryClient {
       }
     } catch (err) {
       if (!signal.aborted) throw err
+    }
+  }
+
+  /** From /metrics: every route has a duo_diag_connections_max series, traffic or not. */
+  async routes (): Promise<string[] | null> {
+    try {
+      const res = await request(`${this.base}/metrics`, { headers: this.headers(), headersTimeout: 5_000, bodyTimeout: 5_000 })
+      const text = await res.body.text()
+      if (res.statusCode !== 200) return null
+      const names = [...text.matchAll(/^duo_diag_connections_max\{(?:[^}]*,)?route="((?:[^"\\]|\\.)*)"/gm)].map((m) => JSON.parse(`"${m[1]!}"`) as string)
+      return names.length === 0 ? null : [...new Set(names)]
+    } catch {
+      return null
     }
   }
 

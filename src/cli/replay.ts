@@ -5,7 +5,7 @@ import { fromExchange, type ReplayOriginal } from '../replay/original.js'
 import { renderReplays } from '../replay/render.js'
 import { replayAll, type ReplayResult } from '../replay/run.js'
 import { err, type ExitCode, out, UsageError } from './output.js'
-import { ApiClient, DbClient, type QueryClient } from './query-client.js'
+import { adminBaseUrl, ApiClient, DbClient, type QueryClient } from './query-client.js'
 
 export const REPLAY_HELP = `Usage: duo-diag-proxy replay <exchange id> | --correlation-id ID | --har FILE  --target URL [flags]
 
@@ -34,7 +34,7 @@ with verbose capture (JSON re-serialised), else synthesized: the same shape and 
 record's metadata, with placeholder text; the output says which.
 
 Where the originals come from (not needed with --har):
-  --admin URL            a running proxy's admin API [http://127.0.0.1:5099]; when given, the
+  --admin URL|HOST:PORT  a running proxy's admin API [http://127.0.0.1:5099]; when given, the
                          replays' own records are looked up there too (flags and cause as the
                          proxy in front of --target diagnosed them)
   --admin-token TOKEN    its token (or DUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
@@ -89,7 +89,7 @@ export async function replayCommand (argv: string[]): Promise<ExitCode> {
   const timeoutMs = values['timeout-ms'] === undefined ? 90_000 : Number(values['timeout-ms'])
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 3_600_000) throw new UsageError('--timeout-ms: a whole number from 100 to 3600000')
   const token = values['admin-token'] ?? process.env.DUO_DIAG_ADMIN_TOKEN ?? process.env.DUO_DIAG_ADMIN__TOKEN ?? null
-  const admin = values.admin === undefined ? null : new ApiClient(httpUrl('--admin', values.admin).replace(/\/+$/, ''), token || null)
+  const admin = values.admin === undefined ? null : new ApiClient(adminBaseUrl(values.admin), token || null)
 
   let originals: ReplayOriginal[]
   if (values.har !== undefined) {
@@ -121,7 +121,7 @@ export async function replayCommand (argv: string[]): Promise<ExitCode> {
     caFile: values['ca-file'] ?? null,
     records: admin,
     recordWaitMs: RECORD_WAIT_MS,
-    faultAdmin: values.admin === undefined ? null : { base: httpUrl('--admin', values.admin).replace(/\/+$/, ''), token: token || null }
+    faultAdmin: values.admin === undefined ? null : { base: adminBaseUrl(values.admin), token: token || null }
   })
   out(values.json ? JSON.stringify(toJson(results, target), null, 2) + '\n' : renderReplays(results, target, values.timing === true))
   const unreached = results.filter((r) => r.response.status === null)

@@ -1,8 +1,13 @@
+import { existsSync } from 'node:fs'
+import { connect } from 'node:net'
 import { parseArgs } from 'node:util'
-import { startProxy } from '../app.js'
+import type { Logger } from 'pino'
+import { type RunningProxy, startProxy } from '../app.js'
 import { type FlagOverrides, type ConfigSources, loadConfig } from '../config/load.js'
+import type { Config, RouteConfig } from '../config/types.js'
 import { createLogger } from '../log/logger.js'
-import { type ExitCode, out } from './output.js'
+import { describeLocation, parseStoreLocation } from '../store/store.js'
+import { err, type ExitCode, out, terminal, UsageError } from './output.js'
 
 export const START_HELP = `Usage: duo-diag-proxy start [flags]
 
@@ -21,7 +26,7 @@ Flags (each overrides the config file and DUO_DIAG_* environment variables):
                          HOP is gateway, model or auto (by path); a route named model or
                          gateway sits on that hop, e.g. vllm:model=0.0.0.0:5054=http://vllm:8000
                          (repeatable; flags-defined routes replace the file's routes)
-  --admin HOST:PORT      admin/query API address, or "off"              [127.0.0.1:5099]
+  --admin HOST:PORT|URL  admin/query API address (or http://HOST:PORT), or "off" [127.0.0.1:5099]
   --admin-token TOKEN    require "Authorization: Bearer TOKEN" on the admin API (needed to
                          bind it to a non-loopback address); also DUO_DIAG_ADMIN__TOKEN
   --db PATH|URL          the store: a SQLite file (or sqlite:PATH, :memory:), or a shared
@@ -34,6 +39,9 @@ Flags (each overrides the config file and DUO_DIAG_* environment variables):
   --ca-file FILE         extra CA bundle (PEM) trusted for https upstreams
   --insecure-skip-verify do not verify upstream TLS certificates (logged loudly; staging only)
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent         [info]
+
+Once started, each route's upstream is tried once (a TCP connect, in the background): when it
+does not answer, a warning says so in plain words (also on stderr, on a terminal).
 
 Stopping: SIGTERM/SIGINT lets in-flight exchanges finish (shutdown_grace_ms, 10 s) and writes
 every record. A second signal stops waiting (those exchanges are cut and recorded as aborted,
@@ -69,7 +77,7 @@ export function parseStartFlags (argv: string[]): { help: boolean, sources: Conf
   if (values.listen !== undefined) flags.listen = values.listen
   if (values.upstream !== undefined) flags.upstream = values.upstream
   if (values.route !== undefined) flags.route = values.route
-  if (values.admin !== undefined) flags.admin = values.admin
+  if (values.admin !== undefined) flags.admin = adminListen(values.admin)
   if (values['admin-token'] !== undefined) flags.adminToken = values['admin-token']
   if (values.db !== undefined) flags.db = values.db
   if (values['proxy-instance'] !== undefined) flags.proxyInstance = values['proxy-instance']
@@ -81,6 +89,87 @@ export function parseStartFlags (argv: string[]): { help: boolean, sources: Conf
   return { help: values.help ?? false, sources: { file: values.config ?? null, env: process.env, flags } }
 }
 
+/**
+ * `--admin` as the address to listen on: HOST:PORT and "off" as they are (the configuration checks
+ * them), or the URL the query commands take, http://HOST:PORT, turned into HOST:PORT.
+ */
+export function adminListen (value: string): string {
+  const text = value.trim()
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return value
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    throw new UsageError(`--admin: "${value}" is neither HOST:PORT nor a URL`)
+  }
+  if (url.protocol !== 'http:') throw new UsageError(`--admin: "${value}": the admin API serves plain http; give HOST:PORT or http://HOST:PORT`)
+  if (url.pathname !== '/' || url.search !== '' || url.username !== '') throw new UsageError(`--admin: "${value}": a listen address is a host and a port, with no path`)
+  return `${url.hostname}:${url.port || '80'}`
+}
+
+/** What an upstream that does not answer means, in plain words. */
+export function upstreamProblem (route: Pick<RouteConfig, 'name' | 'hop'>, host: string, port: number, code: string): string {
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`
+  switch (code) {
+    case 'ECONNREFUSED': {
+      const model = route.hop === 'model' || (route.hop === 'auto' && /model|llm|vllm|ollama|litellm|tgi/i.test(route.name))
+      return `nothing listens on ${address} — is the ${model ? 'model server' : 'AI gateway'} running?`
+    }
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return `the name ${host} does not resolve`
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `${address} does not answer (firewall?)`
+    default:
+      return `${address} cannot be reached (${code})`
+  }
+}
+
+/** One TCP connect to a route's upstream: null when it answers, else the error code. */
+function tryConnect (host: string, port: number, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port })
+    // Neither keeps a stopping proxy alive.
+    socket.unref()
+    const timer = setTimeout(() => finish('ETIMEDOUT'), timeoutMs)
+    timer.unref()
+    function finish (result: string | null): void {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(result)
+    }
+    socket.once('connect', () => finish(null))
+    socket.once('error', (error: NodeJS.ErrnoException) => finish(error.code ?? error.message))
+  })
+}
+
+/**
+ * Once, after the start and off the request path: does each upstream answer? A warning in plain
+ * words for each one that does not (a log line; on a terminal, stderr too). Never throws.
+ */
+export async function checkUpstreams (config: Config, proxy: RunningProxy, logger: Logger, timeoutMs = 3_000): Promise<void> {
+  const warn = terminal(process.stderr)
+  await Promise.all(config.routes.map(async (rc) => {
+    const host = rc.upstream.hostname.replace(/^\[|\]$/g, '')
+    const port = Number(rc.upstream.port || (rc.upstream.protocol === 'https:' ? 443 : 80))
+    const code = await tryConnect(host, port, Math.min(timeoutMs, rc.timeouts.connectMs))
+    if (code === null) return
+    const problem = upstreamProblem(rc, host, port, code)
+    const upstream = proxy.routes.find((r) => r.name === rc.name)?.upstream ?? rc.upstream.origin
+    logger.warn({ route: rc.name, upstream, code }, `upstream check: ${problem}`)
+    if (warn.tty) err(`${warn.c.yellow('warning')}: route ${rc.name} -> ${upstream}: ${problem}\n`)
+  }))
+}
+
+/** On a terminal: what start is doing (the JSON log on stdout says it too, for machines). */
+function announce (text: string): void {
+  const term = terminal(process.stderr)
+  if (term.tty) err(term.c.dim(text) + '\n')
+}
+
 /** Runs until SIGTERM/SIGINT; throws ConfigError (exit 2) on configuration or start-up problems. */
 export async function startCommand (argv: string[]): Promise<ExitCode> {
   const { help, sources } = parseStartFlags(argv)
@@ -90,12 +179,27 @@ export async function startCommand (argv: string[]): Promise<ExitCode> {
   }
   const config = loadConfig(sources)
   const logger = createLogger(config.log.level, config.log.file)
-  let proxy
+  const store = (() => {
+    try {
+      const location = parseStoreLocation(config.store.path)
+      const fresh = location.kind === 'sqlite' && location.path !== ':memory:' && !existsSync(location.path)
+      return `${describeLocation(location)}${fresh ? ' (first start: creating it)' : ''}`
+    } catch {
+      return config.store.path // startProxy reports the problem
+    }
+  })()
+  announce(`starting: ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, store ${store}`)
+  let proxy: RunningProxy
   try {
     proxy = await startProxy(config, logger)
   } finally {
     logger.flush()
   }
+  const at = (a: { address: string, port: number }): string => `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`
+  for (const r of proxy.routes) announce(`route ${r.name}: listening on ${at(r.address)} -> ${r.upstream}`)
+  if (proxy.admin !== null) announce(`admin API: http://${at(proxy.admin.address)} (duo-diag-proxy failures, tail, summary read it)`)
+  announce('ready; Ctrl-C stops')
+  void checkUpstreams(config, proxy, logger).catch(() => {})
   return new Promise<ExitCode>((resolve) => {
     // First SIGTERM/SIGINT: a graceful stop (in-flight exchanges finish, within shutdown_grace_ms).
     // Second: stop waiting for them — cut and recorded as aborted — but still write every record

@@ -25,6 +25,8 @@ export interface DoctorOptions {
   apiKey: string | null
   caFile: string | null
   timeoutMs: number
+  /** Called with each result as its check completes (the CLI prints them as they come). */
+  onResult?: (result: CheckResult) => void
 }
 
 const DAY_MS = 86_400_000
@@ -33,6 +35,14 @@ const EXPIRY_WARN_DAYS = 14
 /** The playbook's quick checks, automated: network, TLS, health, and the model API. */
 export async function runDoctor (opts: DoctorOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = []
+  if (opts.onResult !== undefined) {
+    const report = opts.onResult
+    const push = results.push.bind(results)
+    results.push = (...items: CheckResult[]): number => {
+      for (const item of items) report(item)
+      return push(...items)
+    }
+  }
   const ca = opts.caFile === null ? undefined : [...rootCertificates, readFileSync(opts.caFile, 'utf8')]
   const agent = new Agent({ connect: { timeout: opts.timeoutMs, ...(ca ? { ca } : {}) }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs })
   try {

@@ -84,7 +84,7 @@ export function spawnCli (args: string[], env: Record<string, string> = {}, opts
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms; stdout: ${out}; stderr: ${err}`)), timeoutMs)
         const check = (): void => {
-          const line = logs().find((l) => l.msg === msg)
+          const line = logs().find((l) => l.message === msg)
           if (line !== undefined) {
             clearTimeout(timer)
             resolve(line)
