@@ -59,3 +59,20 @@ t.test('named flags for reproducing a problem, on every route', async (t) => {
   t.throws(() => loadConfig({ flags: { connectTimeout: 'soon' } }), new ConfigError('--connect-timeout "soon": expected a duration such as 500ms, 30s or 2m'))
   t.throws(() => loadConfig({ flags: { maxBody: 'lots' } }), new ConfigError('--max-body "lots": expected a size such as 1048576, 512KiB or 64MiB'))
 })
+
+t.test('start parses them: the command line as a user types it', async (t) => {
+  const { parseStartFlags } = await import('../src/cli/start.js')
+  const { sources } = parseStartFlags([
+    '--route', 'model=127.0.0.1:0=http://127.0.0.1:8000',
+    '--headers-timeout', '45s', '--slow-ttfb', '2s', '--max-body', '1MiB', '--faults',
+    '--set', 'store.flush_interval_ms=15', '--set', 'routes.0.max_connections=100'
+  ])
+  const c = loadConfig({ ...sources, env: {} })
+  t.equal(c.routes[0]!.timeouts.headersMs, 45_000)
+  t.equal(c.routes[0]!.slow.ttfbMs, 2_000)
+  t.equal(c.routes[0]!.maxBodyBytes, 1024 * 1024)
+  t.equal(c.routes[0]!.maxConnections, 100)
+  t.equal(c.store.flushIntervalMs, 15)
+  t.equal(c.faults.enabled, true)
+  t.equal(loadConfig({ ...parseStartFlags(['--no-faults']).sources, env: { DUO_DIAG_FAULTS__ENABLED: 'true' } }).faults.enabled, false, '--no-faults beats the environment')
+})

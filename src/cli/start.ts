@@ -40,6 +40,17 @@ Flags (each overrides the config file and DUO_DIAG_* environment variables):
   --insecure-skip-verify do not verify upstream TLS certificates (logged loudly; staging only)
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent         [info]
 
+While reproducing a problem (each applies to every route):
+  --connect-timeout D    upstream TCP + TLS handshake (500ms, 10s, 2m)    [10s]
+  --headers-timeout D    request sent -> upstream response headers        [90s]
+  --body-timeout D       longest silence between two response chunks      [90s]
+  --slow-ttfb D          flag \`slow\` past this time to first byte          [15s]
+  --slow-duration D      flag \`slow\` past this duration                    [30s]
+  --max-body SIZE        larger request bodies get 413 (bytes, 512KiB, 64MiB) [64MiB]
+  --faults / --no-faults fault injection on or off (staging only)
+  --set KEY=VALUE        any configuration key, e.g. --set store.flush_interval_ms=10,
+                         --set routes.0.timeouts.connect_ms=5000 (value read as YAML; repeatable)
+
 Once started, each route's upstream is tried once (a TCP connect, in the background): when it
 does not answer, a warning says so in plain words (also on stderr, on a terminal).
 
@@ -70,6 +81,15 @@ export function parseStartFlags (argv: string[]): { help: boolean, sources: Conf
       'ca-file': { type: 'string' },
       'insecure-skip-verify': { type: 'boolean' },
       'log-level': { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      'headers-timeout': { type: 'string' },
+      'body-timeout': { type: 'string' },
+      'slow-ttfb': { type: 'string' },
+      'slow-duration': { type: 'string' },
+      'max-body': { type: 'string' },
+      faults: { type: 'boolean' },
+      'no-faults': { type: 'boolean' },
+      set: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -86,6 +106,15 @@ export function parseStartFlags (argv: string[]): { help: boolean, sources: Conf
   if (values['ca-file'] !== undefined) flags.caFile = values['ca-file']
   if (values['insecure-skip-verify'] !== undefined) flags.insecureSkipVerify = values['insecure-skip-verify']
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level']
+  if (values['connect-timeout'] !== undefined) flags.connectTimeout = values['connect-timeout']
+  if (values['headers-timeout'] !== undefined) flags.headersTimeout = values['headers-timeout']
+  if (values['body-timeout'] !== undefined) flags.bodyTimeout = values['body-timeout']
+  if (values['slow-ttfb'] !== undefined) flags.slowTtfb = values['slow-ttfb']
+  if (values['slow-duration'] !== undefined) flags.slowDuration = values['slow-duration']
+  if (values['max-body'] !== undefined) flags.maxBody = values['max-body']
+  if (values.faults !== undefined) flags.faults = values.faults
+  if (values['no-faults'] !== undefined) flags.faults = !values['no-faults']
+  if (values.set !== undefined) flags.set = values.set
   return { help: values.help ?? false, sources: { file: values.config ?? null, env: process.env, flags } }
 }
 
