@@ -12,7 +12,7 @@
  * (Checkpointing here on a timer as well, 100 ms, made no measurable difference to the writer's
  * commit times at 1 000 req/s: the writer keeps its own automatic checkpoints for that.)
  */
-import { setPriority } from 'node:os'
+import { yieldToForwarding } from './thread-priority.js'
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { SqliteStore } from '../store/sqlite.js'
@@ -23,14 +23,7 @@ const init = workerData as WorkerInit
 const port = parentPort
 if (port === null) throw new Error('capture/reader-worker.ts runs as a worker thread only')
 
-// Forwarding first, as for the capture thread (see worker.ts).
-if (process.platform === 'linux' && init.threadNice > 0) {
-  try {
-    setPriority(init.threadNice)
-  } catch {
-    // not permitted
-  }
-}
+yieldToForwarding(init.threadNice)
 
 function send (msg: FromWorker): void {
   port!.postMessage(msg)

@@ -2,7 +2,7 @@
  * The capture thread: owns the store (SQLite, or a PostgreSQL pool), builds exchanges (redaction, metadata, flags),
  * logs them and writes them. Traffic never waits on anything here.
  */
-import { setPriority } from 'node:os'
+import { yieldToForwarding } from './thread-priority.js'
 import { parentPort, workerData } from 'node:worker_threads'
 import { createLogger } from '../log/logger.js'
 import { openStore } from '../store/open.js'
@@ -16,19 +16,7 @@ const init = workerData as WorkerInit
 const port = parentPort
 if (port === null) throw new Error('capture/worker.ts runs as a worker thread only')
 
-/**
- * Forwarding first (capture.thread_nice): when the proxy has one core (a pinned or CPU-limited
- * container), this thread yields it to the thread that forwards traffic. Only on Linux, where
- * nice values are per thread (elsewhere the call would lower the whole process). If capture then
- * falls behind, its bounded queue drops and counts records; traffic is never slowed for it.
- */
-if (process.platform === 'linux' && init.threadNice > 0) {
-  try {
-    setPriority(init.threadNice)
-  } catch {
-    // not permitted: capture runs at normal priority
-  }
-}
+yieldToForwarding(init.threadNice)
 
 function send (msg: FromWorker): void {
   port!.postMessage(msg)

@@ -102,20 +102,23 @@ function applyEnv (raw: Raw, env: NodeJS.ProcessEnv): void {
     if (!name.startsWith(ENV_PREFIX) || CLIENT_ENV.has(name) || value === undefined) continue
     const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__')
     if (path.some((p) => p === '')) throw new ConfigError(`${name}: malformed variable name`)
-    let node: Raw | unknown[] = raw
-    for (let i = 0; i < path.length - 1; i++) {
-      const key = path[i] as string
-      const container = node as Record<string, unknown>
-      let next = container[key]
-      if (next === undefined || next === null || typeof next !== 'object') {
-        next = /^\d+$/.test(path[i + 1] as string) ? [] : {}
-        container[key] = next
-      }
-      node = next as Raw | unknown[]
-    }
-    const last = path[path.length - 1] as string
-    ;(node as Record<string, unknown>)[last] = value
+    setPath(raw, path, value)
   }
+}
+
+/** Sets raw[path[0]][path[1]]... = value, creating mappings (or lists, before an index) on the way. */
+function setPath (raw: Raw, path: readonly string[], value: unknown): void {
+  let node: unknown = raw
+  for (let i = 0; i < path.length - 1; i++) {
+    const container = node as Record<string, unknown>
+    let next = container[path[i] as string]
+    if (next === undefined || next === null || typeof next !== 'object') {
+      next = /^\d+$/.test(path[i + 1] as string) ? [] : {}
+      container[path[i] as string] = next
+    }
+    node = next
+  }
+  ;(node as Record<string, unknown>)[path[path.length - 1] as string] = value
 }
 
 function applyFlags (raw: Raw, flags: FlagOverrides): void {
@@ -209,19 +212,7 @@ function applySet (raw: Raw, spec: string): void {
   } catch {
     // not YAML: the text itself
   }
-  const path = pathText.replace(/\[(\d+)\]/g, '.$1').toLowerCase().split('.')
-  let node: unknown = raw
-  for (let i = 0; i < path.length - 1; i++) {
-    const key = path[i] as string
-    const container = node as Record<string, unknown>
-    let next = container[key]
-    if (next === undefined || next === null || typeof next !== 'object') {
-      next = /^\d+$/.test(path[i + 1] as string) ? [] : {}
-      container[key] = next
-    }
-    node = next
-  }
-  ;(node as Record<string, unknown>)[path[path.length - 1] as string] = value
+  setPath(raw, pathText.replace(/\[(\d+)\]/g, '.$1').toLowerCase().split('.'), value)
 }
 
 const HOPS: readonly HopKind[] = ['auto', 'gateway', 'model']

@@ -58,17 +58,7 @@ export class Metrics {
         for (const r of sources.inflight()) this.set({ route: r.route }, r.inflight)
       }
     })
-    let reportedDrops = 0
-    new Counter({
-      name: 'duo_diag_capture_dropped_total',
-      help: 'Records lost by capture (queue full, store failing, capture error); the traffic itself was forwarded',
-      registers,
-      collect () {
-        const dropped = sources.capture().dropped
-        if (dropped > reportedDrops) this.inc(dropped - reportedDrops)
-        reportedDrops = dropped
-      }
-    })
+    deltaCounter(this.registry, 'duo_diag_capture_dropped_total', 'Records lost by capture (queue full, store failing, capture error); the traffic itself was forwarded', () => sources.capture().dropped)
     if (sources.tails !== undefined) registerTailMetrics(this.registry, sources.tails)
     if (sources.connections !== undefined) registerConnectionMetrics(this.registry, sources.connections)
     new Gauge({
@@ -116,25 +106,21 @@ function registerTailMetrics (registry: Registry, stats: () => TailStats): void 
   const registers = [registry]
   new Gauge({ name: 'duo_diag_tail_clients', help: 'Live tails open (GET /api/stream)', registers, collect () { this.set(stats().clients) } })
   new Gauge({ name: 'duo_diag_tail_buffered_bytes', help: 'Bytes queued for live tails that have not read them yet (bounded per tail)', registers, collect () { this.set(stats().bufferedBytes) } })
-  const reported = { dropped: 0, disconnected: 0 }
+  deltaCounter(registry, 'duo_diag_tail_dropped_total', 'Live-tail events skipped because their reader fell behind (the reader is told how many)', () => stats().dropped)
+  deltaCounter(registry, 'duo_diag_tail_disconnected_total', 'Live tails disconnected for not reading', () => stats().disconnected)
+}
+
+/** A counter fed from a running total kept elsewhere: each scrape adds what it grew by. */
+function deltaCounter (registry: Registry, name: string, help: string, total: () => number): void {
+  let reported = 0
   new Counter({
-    name: 'duo_diag_tail_dropped_total',
-    help: 'Live-tail events skipped because their reader fell behind (the reader is told how many)',
-    registers,
+    name,
+    help,
+    registers: [registry],
     collect () {
-      const n = stats().dropped
-      if (n > reported.dropped) this.inc(n - reported.dropped)
-      reported.dropped = n
-    }
-  })
-  new Counter({
-    name: 'duo_diag_tail_disconnected_total',
-    help: 'Live tails disconnected for not reading',
-    registers,
-    collect () {
-      const n = stats().disconnected
-      if (n > reported.disconnected) this.inc(n - reported.disconnected)
-      reported.disconnected = n
+      const n = total()
+      if (n > reported) this.inc(n - reported)
+      reported = n
     }
   })
 }
