@@ -1185,7 +1185,7 @@ t.test('the image entrypoint runs the built CLI', async (t) => {
   // Every flag the usage lists is one the parser accepts.
   for (const m of help.stdout.matchAll(/^ {2}(--[a-z-]+)/gm)) {
     const flag = m[1] as string
-    const sample = ['--capture-bodies', '--no-capture', '--insecure-skip-verify'].includes(flag) ? [flag] : [flag, flag === '--route' ? 'a=127.0.0.1:1=http://x:1' : 'x']
+    const sample = ['--capture-bodies', '--no-capture', '--insecure-skip-verify', '--faults', '--no-faults'].includes(flag) ? [flag] : [flag, flag === '--route' ? 'a=127.0.0.1:1=http://x:1' : 'x']
     t.doesNotThrow(() => parseStartFlags(sample), `start ${flag} is accepted`)
   }
 
