@@ -36,9 +36,10 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import Database from 'better-sqlite3'
-import { type Dispatcher, Pool } from 'undici'
+import { Pool } from 'undici'
 import type { Exchange } from '../src/capture/exchange.js'
 import type * as SqliteModule from '../src/store/sqlite.js'
+import { TimedRequest } from './load.js'
 import { COMPLETIONS_BODY, COMPLETIONS_HEADERS, COMPLETIONS_PATH } from './payloads.js'
 import { type Child, freePort, killAllNow, NoiseMeter, setUpPinning, startChild, stopAll, stopChild } from './procs.js'
 import { parseProxyEnv, PROXY_NODE_ARGS, startUpstream } from './targets.js'
@@ -74,24 +75,6 @@ function sleep (ms: number): Promise<void> {
 
 function log (msg: string): void {
   process.stderr.write(`[crash ${(performance.now() / 1000).toFixed(1).padStart(5)}s] ${msg}\n`)
-}
-
-class Timed implements Dispatcher.DispatchHandler {
-  status = 0
-  constructor (private readonly done: (status: number, err: Error | null) => void) {}
-  onRequestStart (): void {}
-  onResponseStart (_c: Dispatcher.DispatchController, statusCode: number): void {
-    this.status = statusCode
-  }
-
-  onResponseData (): void {}
-  onResponseEnd (): void {
-    this.done(this.status, null)
-  }
-
-  onResponseError (_c: Dispatcher.DispatchController, err: Error): void {
-    this.done(this.status, err)
-  }
 }
 
 async function waitReady (url: string, child: Child, timeoutMs: number): Promise<void> {
@@ -276,7 +259,7 @@ async function oneKill (scenario: Scenario, k: number, s: Setup, dbPath: string)
   await new Promise<void>((resolve) => {
     const fire = (i: number): void => {
       const headers = { ...COMPLETIONS_HEADERS, 'x-request-id': prefix + i }
-      pool.dispatch({ path: COMPLETIONS_PATH, method: 'POST', headers, body: COMPLETIONS_BODY }, new Timed((status, err) => {
+      pool.dispatch({ path: COMPLETIONS_PATH, method: 'POST', headers, body: COMPLETIONS_BODY }, new TimedRequest((status, err) => {
         if (err === null && status === 200 && killAt < 0) completedAt[i] = performance.now()
       }))
     }

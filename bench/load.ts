@@ -80,7 +80,8 @@ export interface OpenLoopResult {
 
 const NO_SAMPLE = -1
 
-class TimedRequest implements Dispatcher.DispatchHandler {
+/** A request whose only interest is when it ends, and how: status, or the error. */
+export class TimedRequest implements Dispatcher.DispatchHandler {
   status = 0
   constructor (private readonly done: (status: number, err: Error | null) => void) {}
   onRequestStart (): void {}

@@ -1,5 +1,4 @@
 /** `duo-diag-proxy doctor` against real simulated services, healthy and broken. */
-import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -7,25 +6,13 @@ import { startAiGateway } from './fixtures/ai-gateway.js'
 import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
 import { caSignedCert, expiredCert, makeCa, makeLeaf, selfSignedCert } from './helpers/certs.js'
 import { refusedPort } from './helpers/fault-servers.js'
+import { runCli, type Run } from './helpers/command.js'
 
-const ROOT = join(import.meta.dirname, '..')
 
 interface Check { check: string, status: string, evidence: string, next_step?: string }
 
-function doctor (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'doctor', ...args], { cwd: ROOT })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+function doctor (args: string[]): Promise<Run> {
+  return runCli(['doctor', ...args], process.env)
 }
 
 async function doctorJson (t: Test, args: string[]): Promise<{ code: number | null, checks: Map<string, Check> }> {

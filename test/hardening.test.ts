@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import { connect } from 'node:net'
 import t from 'tap'
 import { request } from 'undici'
 import { closeServer, listenEphemeral } from './helpers/net.js'
+import { raw } from './helpers/raw-socket.js'
 import { startHarness } from './helpers/proxy-harness.js'
 
 interface Upstream { server: Server, url: string, seen: Array<{ url: string, sha: string, bytes: number }> }
@@ -28,18 +28,6 @@ async function recordingUpstream (): Promise<Upstream> {
   })
   const port = await listenEphemeral(server)
   return { server, url: `http://127.0.0.1:${port}`, seen }
-}
-
-function raw (port: number, text: string | Buffer): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    let out = ''
-    const timer = setTimeout(() => { socket.destroy(); resolve(out) }, 3000)
-    socket.on('data', (d: Buffer) => { out += d.toString('latin1') })
-    socket.on('close', () => { clearTimeout(timer); resolve(out) })
-    socket.on('error', () => {})
-    socket.write(text)
-  })
 }
 
 t.test('malformed and smuggling-shaped requests: 400/431, recorded, never forwarded', async (t) => {

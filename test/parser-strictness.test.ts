@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http'
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { closeServer, listenEphemeral } from './helpers/net.js'
+import { raw } from './helpers/raw-socket.js'
 import { startHarness, type Harness } from './helpers/proxy-harness.js'
 
 interface Seen {
@@ -49,19 +50,6 @@ async function recordingUpstream (): Promise<Upstream> {
   })
   const port = await listenEphemeral(server)
   return { server, url: `http://127.0.0.1:${port}`, seen }
-}
-
-/** Writes `text` and collects everything the proxy sends until it closes (or 3 s pass). */
-function raw (port: number, text: string | Buffer): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    let out = ''
-    const timer = setTimeout(() => { socket.destroy(); resolve(out) }, 3000)
-    socket.on('data', (d: Buffer) => { out += d.toString('latin1') })
-    socket.on('close', () => { clearTimeout(timer); resolve(out) })
-    socket.on('error', () => {})
-    socket.write(text)
-  })
 }
 
 function names (headers: string[]): string[] {

@@ -5,9 +5,7 @@
  * store's SQL on the same stored exchanges, on SQLite and PostgreSQL; and end to end, `?q=`
  * through a running proxy's admin API (list, summary, live tail) and `failures '<query>'`.
  */
-import { spawn } from 'node:child_process'
 import { get as httpGet, type IncomingMessage } from 'node:http'
-import { join } from 'node:path'
 import fc from 'fast-check'
 import t from 'tap'
 import { request } from 'undici'
@@ -24,6 +22,7 @@ import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
 import { refusedPort } from './helpers/fault-servers.js'
 import { startHarness } from './helpers/proxy-harness.js'
 import { BACKENDS, exchange, freshStore } from './helpers/stores.js'
+import { runCli, type Run } from './helpers/command.js'
 
 const T0 = 1_800_000_000_000 // 2027-01-15T08:00:00.000Z
 const NOW = T0 + 100_000
@@ -381,27 +380,11 @@ for (const backend of BACKENDS) {
 // ---------------------------------------------------------------------------------------------
 // End to end: the admin API and the CLI.
 
-const ROOT = join(import.meta.dirname, '..')
-const MAIN = join(ROOT, 'src/cli/main.ts')
 const CHAT = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] })
 
-interface Run { code: number | null, stdout: string, stderr: string }
 
 function cli (args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, DUO_DIAG_ADMIN_TOKEN: '', NO_COLOR: '1', COLUMNS: '400' }
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+  return runCli(args, { ...process.env, DUO_DIAG_ADMIN_TOKEN: '', NO_COLOR: '1', COLUMNS: '400' })
 }
 
 t.test('end to end: ?q= through a running proxy, and failures \'<query>\'', async (t) => {

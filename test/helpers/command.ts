@@ -30,13 +30,22 @@ export function runCommand (command: string, fn: string, module: string, args: s
         `  process.exitCode = e.code === 'DDP_USAGE' || String(e.code).startsWith('ERR_PARSE_ARGS') ? 2 : 1`,
         '}'
       ].join('\n')]
+  return runNode(argv, env, opts.timeoutMs ?? 60_000)
+}
+
+/** The CLI (src/cli/main.ts) as a real process with exactly this environment, pipes for its output. */
+export function runCli (args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<Run> {
+  return runNode(['--import', 'tsx', MAIN, ...args], env, timeoutMs)
+}
+
+function runNode (argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, argv, { cwd: ROOT, env })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     child.on('error', reject)
     child.on('close', (code) => {
       clearTimeout(timer)

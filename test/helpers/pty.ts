@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stripVTControlCharacters as stripAnsi } from 'node:util'
 import stringWidth from 'string-width'
+import { runCli, type Run } from './command.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
@@ -118,18 +119,6 @@ export function screenLines (output: string): string[] {
 export const columnsOf = (line: string): number => stringWidth(stripAnsi(line))
 
 /** The CLI with pipes for stdout and stderr (not a terminal); `env` as terminalEnv builds it. */
-export function runPiped (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: terminalEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+export function runPiped (args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return runCli(args, terminalEnv(env))
 }
