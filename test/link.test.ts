@@ -91,3 +91,31 @@ eachBackend(t, 'children already stored are updated in the store; a failing chil
   t.same(stored?.link, { method: 'inferred', confidence: 1 })
   t.same(g.diagnosis.root_cause, { exchange_id: c.id, route: 'model', cause: 'The model endpoint URL lacks the /v1 suffix.' })
 })
+
+eachBackend(t, 'a call recorded after its gateway request (a later batch) still links, and the written request takes its cause', async (t, store) => {
+  const g = ex('gateway', 0, 100, GW)
+  g.status = 500
+  g.flags = ['upstream_error']
+  g.diagnosis = { cause: 'The AI gateway answered 500.', evidence: [], next_steps: [] }
+  const other = ex('gateway', 400, 50, GW)
+  t.same(await linkBatch([g, other], store), [], 'nothing to link in the first batch')
+  await store.insert([g, other])
+  // The gateway answers on Content-Length before the proxy's completion of the model call fires:
+  // the call's record ends 17 ms after the request's, in the next batch.
+  const c = ex('model', 10, 107, { model: 'm1' })
+  c.status = 404
+  c.flags = ['not_found']
+  c.diagnosis = { cause: 'The model endpoint URL lacks the /v1 suffix.', evidence: [], next_steps: [] }
+  const links = await linkBatch([c], store)
+  t.equal(links.length, 1)
+  t.equal(c.parent_id, g.id, 'linked to the written request')
+  t.same(c.link, { method: 'inferred', confidence: 1 })
+  const stored = await store.get(g.id)
+  t.same(stored?.diagnosis?.root_cause, { exchange_id: c.id, route: 'model', cause: 'The model endpoint URL lacks the /v1 suffix.' }, 'the written request is rewritten with its child\'s cause')
+  // Past the end slack, or starting after the request ended: not its call.
+  const tooLate = ex('model', 20, 140, { model: 'm1' })
+  const after = ex('model', 120, 10, { model: 'm1' })
+  await linkBatch([tooLate, after], store)
+  t.equal(tooLate.parent_id, null, 'ending 60 ms after the request: not linked')
+  t.equal(after.parent_id, null, 'starting after the request ended: not linked')
+})

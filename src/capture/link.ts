@@ -5,7 +5,7 @@ import type { Exchange, ExchangeLink } from './exchange.js'
 const EXPLAINED_BY_CHILD = new Set(['upstream_error', 'model_error', 'stream_error', 'stream_truncated', 'stream_aborted', 'headers_timeout', 'body_timeout', 'slow', 'not_found'])
 
 /** What linking needs of the store. */
-export type LinkStore = Pick<ExchangeStore, 'unlinkedModelExchanges' | 'gatewaysSpanning' | 'setParent'>
+export type LinkStore = Pick<ExchangeStore, 'unlinkedModelExchanges' | 'gatewaysSpanning' | 'gatewaysEndedSince' | 'setParent'>
 
 // Start times are compared O(gateways x model calls) times per batch: parse each ISO string once.
 const startCache = new WeakMap<Exchange, number>()
@@ -55,10 +55,24 @@ export interface Link {
 }
 
 export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<Link[]> {
-  const gateways = batch.filter((e) => e.hop === 'gateway' && e.meta.feature !== 'health' && e.meta.feature !== 'gateway_metrics')
+  const isParent = (e: Exchange): boolean => e.hop === 'gateway' && e.meta.feature !== 'health' && e.meta.feature !== 'gateway_metrics'
+  const batchModels = batch.filter((e) => e.hop === 'model')
+  const gateways = batch.filter(isParent)
+  // A model call whose record comes after its gateway request's (it can end up to END_SLACK_MS
+  // later, and so land in a later batch): the gateway requests already written compete for it.
+  const storedGateways = new Set<Exchange>()
+  const late = batchModels.filter((m) => m.parent_id === null)
+  if (late.length > 0) {
+    const endFrom = Math.min(...late.map((m) => end(m))) - END_SLACK_MS
+    const startBy = Math.max(...late.map((m) => start(m))) + SLACK_MS
+    for (const g of await store.gatewaysEndedSince(endFrom, startBy)) {
+      if (!isParent(g)) continue
+      storedGateways.add(g)
+      gateways.push(g)
+    }
+  }
   if (gateways.length === 0) return []
   const links: Link[] = []
-  const batchModels = batch.filter((e) => e.hop === 'model')
   const stored = new Set<Exchange>()
   const candidates = new Map<string, { child: Exchange, parents: Array<{ g: Exchange, link: ExchangeLink, strict: boolean }> }>()
   // One store query for the whole batch's span instead of one per gateway exchange (a round trip
@@ -68,15 +82,17 @@ export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<L
   let spanFrom = Infinity
   let spanTo = -Infinity
   for (const g of gateways) {
+    if (storedGateways.has(g)) continue
     spanFrom = Math.min(spanFrom, start(g) - SLACK_MS)
     spanTo = Math.max(spanTo, end(g) + SLACK_MS)
   }
-  const span = await store.unlinkedModelExchanges(spanFrom, spanTo)
+  const span = spanFrom === Infinity ? [] : await store.unlinkedModelExchanges(spanFrom, spanTo)
   const spanComplete = span.length < STORE_LIMIT
   for (const g of gateways) {
     const from = start(g) - SLACK_MS
     const to = end(g) + SLACK_MS
-    const fromStore = spanComplete ? span.filter((c) => start(c) >= from && start(c) <= to) : await store.unlinkedModelExchanges(from, to)
+    // A written gateway request already had its chance at the written calls.
+    const fromStore = storedGateways.has(g) ? [] : spanComplete ? span.filter((c) => start(c) >= from && start(c) <= to) : await store.unlinkedModelExchanges(from, to)
     for (const c of fromStore) stored.add(c)
     const inBatch = batchModels.filter((m) => m.parent_id === null && ((start(m) >= from && start(m) <= to) || m.request.headers['x-request-id'] === g.correlation_id))
     for (const c of [...inBatch, ...fromStore]) {
@@ -95,7 +111,8 @@ export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<L
     const best = parents[0]!
     // Confidence is shared among the requests that fit equally well (concurrent identical
     // requests), including earlier-written gateway requests that span the call.
-    const tied = parents.filter((p) => p.link.confidence === best.link.confidence && p.strict === best.strict).length
+    // A written gateway request that spans the call is counted by gatewaysSpanning already.
+    const tied = parents.filter((p) => p.link.confidence === best.link.confidence && p.strict === best.strict && !(storedGateways.has(p.g) && end(p.g) >= end(child))).length
     const rivals = best.link.method === 'header' ? 1 : tied + await store.gatewaysSpanning(start(child), end(child))
     const link: ExchangeLink = best.link.method === 'header' ? best.link : { method: 'inferred', confidence: Math.round((best.link.confidence / Math.max(1, rivals)) * 100) / 100 }
     if (link.confidence < 0.2) continue
@@ -105,7 +122,11 @@ export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<L
     children.set(best.g, [...(children.get(best.g) ?? []), child])
     links.push({ child, parent: best.g })
   }
-  for (const [g, kids] of children) explainByChildren(g, kids)
+  for (const [g, kids] of children) {
+    explainByChildren(g, kids)
+    // Written before its late child came: rewrite it with what the child explains.
+    if (storedGateways.has(g)) await store.setParent(g)
+  }
   return links
 }
 

@@ -2,7 +2,7 @@ import pg from 'pg'
 import type { Exchange } from '../capture/exchange.js'
 import { type PageRow, toPage } from './query.js'
 import {
-  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
+  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
   PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, type SqlParam, summarySql, unlinkedModelSql
 } from './sql.js'
 import { type ExchangeStore, maskUrl, StoreOpenError } from './store.js'
@@ -251,6 +251,11 @@ export class PgStore implements ExchangeStore {
   async gatewaysSpanning (from: number, to: number): Promise<number> {
     const rows = await this.rows<{ n: string }>(gatewaysSpanningSql(from, to))
     return Number(rows[0]?.n ?? 0)
+  }
+
+  async gatewaysEndedSince (endFrom: number, startBy: number): Promise<Exchange[]> {
+    const rows = await this.rows<{ data: string }>(gatewaysEndedSinceSql(endFrom, startBy))
+    return rows.map((r) => JSON.parse(r.data) as Exchange)
   }
 
   async setParent (child: Exchange): Promise<void> {

@@ -81,6 +81,18 @@ export function gatewaysSpanningSql (from: number, to: number): Sql {
   }
 }
 
+/**
+ * Gateway requests that ended at or after `endFrom` (within the hour) and started by
+ * `startBy`: the possible parents of a model call recorded after them. Same index as above.
+ */
+export function gatewaysEndedSinceSql (endFrom: number, startBy: number): Sql {
+  return {
+    text: `SELECT data FROM exchanges
+      WHERE hop = 'gateway' AND started_at + duration_ms >= ? AND started_at + duration_ms <= ? AND started_at <= ? LIMIT 500`,
+    params: [endFrom, endFrom + 3_600_000, Math.floor(startBy)]
+  }
+}
+
 export const SET_PARENT_SQL = 'UPDATE exchanges SET parent_id = ?, data = ? WHERE id = ?'
 
 export interface SummarySql {

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3'
 import type { Exchange } from '../capture/exchange.js'
 import { type PageRow, toPage } from './query.js'
 import {
-  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK,
+  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK,
   PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, STARTED_AT, summarySql, unlinkedModelSql
 } from './sql.js'
 import { type ExchangeStore, StoreOpenError } from './store.js'
@@ -273,12 +273,13 @@ export class SqliteStore implements ExchangeStore {
   }
 
   // Linking runs for every batch with gateway exchanges: its statements are prepared once.
-  private linkStatements: { unlinked: Database.Statement, spanning: Database.Statement, setParent: Database.Statement } | null = null
+  private linkStatements: { unlinked: Database.Statement, spanning: Database.Statement, endedSince: Database.Statement, setParent: Database.Statement } | null = null
 
   private get link (): NonNullable<SqliteStore['linkStatements']> {
     return this.linkStatements ??= {
       unlinked: this.db.prepare(unlinkedModelSql(0, 0).text),
       spanning: this.db.prepare(gatewaysSpanningSql(0, 0).text),
+      endedSince: this.db.prepare(gatewaysEndedSinceSql(0, 0).text),
       setParent: this.db.prepare(SET_PARENT_SQL)
     }
   }
@@ -290,6 +291,11 @@ export class SqliteStore implements ExchangeStore {
 
   async gatewaysSpanning (from: number, to: number): Promise<number> {
     return (this.link.spanning.get(...gatewaysSpanningSql(from, to).params) as { n: number }).n
+  }
+
+  async gatewaysEndedSince (endFrom: number, startBy: number): Promise<Exchange[]> {
+    const rows = this.link.endedSince.all(...gatewaysEndedSinceSql(endFrom, startBy).params) as Array<{ data: string }>
+    return rows.map((r) => JSON.parse(r.data) as Exchange)
   }
 
   async setParent (child: Exchange): Promise<void> {

@@ -16,7 +16,9 @@ export interface ExchangeStore extends StoreReader {
   unlinkedModelExchanges (from: number, to: number): Promise<Exchange[]>
   /** How many gateway-hop exchanges span [from, to]: the possible parents of a model call. */
   gatewaysSpanning (from: number, to: number): Promise<number>
-  /** Records a stored exchange's new parent (`parent_id` and `link` already set on it). */
+  /** Gateway-hop exchanges that ended at or after `endFrom` and started by `startBy` (at most 500). */
+  gatewaysEndedSince (endFrom: number, startBy: number): Promise<Exchange[]>
+  /** Rewrites a stored exchange after linking (its `parent_id` and `link`, or a diagnosis its children changed). */
   setParent (child: Exchange): Promise<void>
   /** Retention by age and row count, in bounded chunks. Returns how many exchanges were removed. */
   prune (retention: Retention, now?: number): Promise<number>
