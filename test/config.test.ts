@@ -330,7 +330,7 @@ t.test('errors name the exact key', async (t) => {
   rejects(t, { env: { DUO_DIAG_CAPTURE__BODIES: 'maybe' } }, /^capture\.bodies: expected true or false, got "maybe"$/, 'bad boolean (env)')
   rejects(t, { file: yamlFile('routes:\n  - upstream: http://h:1\n    preserve_host: 2\n') }, 'routes[0].preserve_host', 'bad boolean (file)')
   rejects(t, { flags: { logLevel: 'loud' } }, /^log\.level: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"$/, 'bad enum')
-  rejects(t, { file: yamlFile('capture:\n  redaction:\n    add: [1, 2]\n') }, 'capture.redaction.add', 'bad list')
+  rejects(t, { file: yamlFile('capture:\n  redaction:\n    add: [{ a: 1 }]\n') }, /^capture\.redaction\.add\[0\]: expected a string, got a mapping$/, 'bad list item')
   rejects(t, { file: yamlFile('store: /x.db\n') }, /^store: expected a mapping, got "\/x\.db"$/, 'a scalar where a section goes')
 
   rejects(t, { file: yamlFile('routes:\n  - name: a\n    listen: 127.0.0.1:1\n    upstream: http://h:1\n  - name: a\n    listen: 127.0.0.1:2\n    upstream: http://h:2\n') },

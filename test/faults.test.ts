@@ -18,7 +18,7 @@ t.test('off unless enabled', async (t) => {
   t.equal(loadConfig({ env: {} }).faults.enabled, false, 'off by default')
   t.throws(() => loadConfig({ env: { DUO_DIAG_FAULTS__RULES__0__PRESET: 'missing-v1' } }), new ConfigError('faults.rules: set faults.enabled: true to inject faults (never on by accident)'))
   t.equal(loadConfig({ env: { DUO_DIAG_FAULTS__ENABLED: 'true', DUO_DIAG_FAULTS__RULES__0__PRESET: 'missing-v1' } }).faults.rules[0]?.name, 'missing-v1')
-  t.throws(() => loadConfig({ env: { DUO_DIAG_FAULTS__ENABLED: 'true', DUO_DIAG_FAULTS__RULES__0__NAME: 'x', DUO_DIAG_FAULTS__RULES__0__DELAY_MS: 'soon' } }), new ConfigError('faults.rules[0].delay_ms: a whole number from 0 to 600000'))
+  t.throws(() => loadConfig({ env: { DUO_DIAG_FAULTS__ENABLED: 'true', DUO_DIAG_FAULTS__RULES__0__NAME: 'x', DUO_DIAG_FAULTS__RULES__0__DELAY_MS: 'soon' } }), new ConfigError('faults.rules[0].delay_ms: expected a whole number from 0 to 600000, got "soon"'))
   const model = await startModelServer()
   const h = await startHarness({ routes: [{ name: 'model', upstream: model.url }] })
   t.teardown(async () => { await h.close(); await model.close() })
