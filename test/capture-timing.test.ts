@@ -134,7 +134,7 @@ t.test('a TLS failure is written at once; its certificate chain is added when th
   t.equal(result.stored, 2, 'both written while the probe is still out')
   t.same(probes, ['127.0.0.1:9443'], 'the upstream was probed once')
   const id = exchanges[0]!.id
-  t.notMatch((await store.get(id))?.diagnosis?.evidence.join('\n'), /certificate 0/, 'written without the chain')
+  t.notMatch((await store.get(id))?.diagnosis?.evidence.map((l) => l.text).join('\n'), /certificate 0/, 'written without the chain')
 
   let settled = false
   const settling = engine.settled().then(() => { settled = true })
@@ -147,13 +147,13 @@ t.test('a TLS failure is written at once; its certificate chain is added when th
   })
   await settling
   const enriched = await store.get(id)
-  t.match(enriched?.diagnosis?.evidence.join('\n'), /certificate 0: subject CN=upstream\.test, issuer CN=upstream\.test/, 'then enriched with the presented chain')
+  t.match(enriched?.diagnosis?.evidence.map((l) => l.text).join('\n'), /certificate 0: subject CN=upstream\.test, issuer CN=upstream\.test/, 'then enriched with the presented chain')
   t.equal(enriched?.correlation_id, 'timing-0', 'the same row')
   t.equal(await store.count(), 2, 'no row added')
 
   // Within the probe's TTL the chain is known: later failures are written with it at once.
   const later = await engine.process([{ ...failure, correlationId: 'timing-2' }])
-  t.match(later.exchanges[0]?.diagnosis?.evidence.join('\n'), /certificate 0/, 'a later failure has the chain from the start')
+  t.match(later.exchanges[0]?.diagnosis?.evidence.map((l) => l.text).join('\n'), /certificate 0/, 'a later failure has the chain from the start')
   t.equal(probes.length, 1, 'and the upstream is not probed again')
 })
 

@@ -62,32 +62,41 @@ t.test('the model hop: missing /v1, unknown model, refused, timeouts, TLS', asyn
   const noV1 = find('model', '/chat/completions')
   t.same(noV1.flags, ['not_found'])
   t.match(noV1.diagnosis?.cause, /lacks the \/v1 suffix/)
-  t.match(noV1.diagnosis?.next_steps.join(' '), new RegExp(`Set the model endpoint in GitLab to ${base.replace(/\./g, '\\.')}/v1 \\(not ${base.replace(/\./g, '\\.')}\\)`), 'the corrected URL is shown')
+  t.equal(noV1.diagnosis?.code, 'model_endpoint_missing_v1', 'the stable code')
+  t.same(noV1.diagnosis?.next_steps[0]?.params, { base }, 'the corrected URL is a parameter')
+  t.match(noV1.diagnosis?.next_steps.map((l) => l.text).join(' '), new RegExp(`Set the model endpoint in GitLab to ${base.replace(/\./g, '\\.')}/v1 \\(not ${base.replace(/\./g, '\\.')}\\)`), 'the corrected URL is shown')
 
   const unknown = find('model', '/v1/chat/completions')
   t.match(unknown.diagnosis?.cause, /does not serve a model named "llama-3-70b"/)
-  t.match(unknown.diagnosis?.next_steps[0], /\/v1\/models/)
+  t.same([unknown.diagnosis?.code, unknown.diagnosis?.params], ['model_not_found', { model: 'llama-3-70b' }], 'the model name is a parameter')
+  t.match(unknown.diagnosis?.next_steps[0]?.text, /\/v1\/models/)
 
   const ref = find('refused')
   t.same(ref.flags, ['connection_refused'])
   t.match(ref.diagnosis?.cause, /model server is not reachable/)
-  t.match(ref.diagnosis?.next_steps.join(' '), /localhost: inside a container, localhost is that container itself/)
+  t.equal(ref.diagnosis?.code, 'model_server_unreachable')
+  t.match(ref.diagnosis?.next_steps.map((l) => l.text).join(' '), /localhost: inside a container, localhost is that container itself/)
 
   const slow = find('hanging')
   t.same(slow.flags, ['headers_timeout', 'timeout'])
-  t.match(slow.diagnosis?.evidence[0], /timed out after .* while waiting for response headers \(the route allows 0\.30 s\)/)
+  t.equal(slow.diagnosis?.code, 'model_headers_timeout')
+  t.match(slow.diagnosis?.evidence[0], { code: 'timed_out_waiting_headers', params: { limit_ms: 300 } }, 'durations are milliseconds, shown as seconds')
+  t.match(slow.diagnosis?.evidence[0]?.text, /timed out after .* while waiting for response headers \(the route allows 0\.30 s\)/)
 
   const ss = find('self-signed')
   t.equal(ss.error?.code, 'DEPTH_ZERO_SELF_SIGNED_CERT')
   t.match(ss.diagnosis?.cause, /self-signed certificate/)
-  t.match(ss.diagnosis?.evidence.join('\n'), /certificate 0: subject .*CN=.*issuer .*valid .* to /, 'the presented chain is quoted')
-  t.match(ss.diagnosis?.next_steps.join(' '), /does not support self-signed certificates on GitLab/)
-  t.match(ss.diagnosis?.next_steps.join(' '), /SSL_CERT_FILE \/ REQUESTS_CA_BUNDLE/)
-  t.match(ss.diagnosis?.next_steps.join(' '), /tls\.ca_file/)
+  t.equal(ss.diagnosis?.code, 'tls_self_signed_certificate')
+  t.match(ss.diagnosis?.evidence.map((l) => l.text).join('\n'), /certificate 0: subject .*CN=.*issuer .*valid .* to /, 'the presented chain is quoted')
+  t.match(ss.diagnosis?.next_steps.map((l) => l.text).join(' '), /does not support self-signed certificates on GitLab/)
+  t.match(ss.diagnosis?.next_steps.map((l) => l.text).join(' '), /SSL_CERT_FILE \/ REQUESTS_CA_BUNDLE/)
+  t.match(ss.diagnosis?.next_steps.map((l) => l.text).join(' '), /tls\.ca_file/)
   t.equal(find('expired').error?.code, 'CERT_HAS_EXPIRED')
   t.match(find('expired').diagnosis?.cause, /has expired/)
+  t.equal(find('expired').diagnosis?.code, 'tls_certificate_expired')
   t.equal(find('wrong-host').error?.code, 'ERR_TLS_CERT_ALTNAME_INVALID')
   t.match(find('wrong-host').diagnosis?.cause, /does not name the host/)
+  t.equal(find('wrong-host').diagnosis?.code, 'tls_hostname_mismatch')
 })
 
 t.test('the gateway hop: each 401, the 403 scope, validation, rate limit', async (t) => {
@@ -101,12 +110,12 @@ t.test('the gateway hop: each 401, the 403 scope, validation, rate limit', async
   const body = JSON.stringify({ current_file: { file_name: 'a.py', content_above_cursor: 'x', content_below_cursor: '' } })
   const claims = gatewayClaims()
   const good = signJwt(claims, keys.privateKey)
-  const cases: Array<[string, Record<string, string>, RegExp]> = [
-    ['no-header', { 'content-type': 'application/json' }, /without an Authorization header: something between GitLab and the gateway strips it/],
-    ['bad-header', { ...gitlabHeaders(good), authorization: 'Token abc' }, /is not "Bearer <token>"/],
-    ['forbidden', gitlabHeaders(signJwt(claims, makeJwtKeys().privateKey)), /rejected GitLab's token .* AIGW_GITLAB_URL/],
-    ['expired', gitlabHeaders(signJwt(gatewayClaims({ exp: Math.floor(Date.now() / 1000) - 3600 }), keys.privateKey)), /GitLab's token had expired when it reached the gateway: the clocks of GitLab and the gateway disagree/],
-    ['mismatch', gitlabHeaders(good, claims, { 'x-gitlab-instance-id': 'another-instance' }), /X-Gitlab-Instance-Id header differ: the instance identity changed/]
+  const cases: Array<[string, Record<string, string>, RegExp, string]> = [
+    ['no-header', { 'content-type': 'application/json' }, /without an Authorization header: something between GitLab and the gateway strips it/, 'gateway_no_authorization_header'],
+    ['bad-header', { ...gitlabHeaders(good), authorization: 'Token abc' }, /is not "Bearer <token>"/, 'gateway_invalid_authorization_header'],
+    ['forbidden', gitlabHeaders(signJwt(claims, makeJwtKeys().privateKey)), /rejected GitLab's token .* AIGW_GITLAB_URL/, 'jwt_rejected'],
+    ['expired', gitlabHeaders(signJwt(gatewayClaims({ exp: Math.floor(Date.now() / 1000) - 3600 }), keys.privateKey)), /GitLab's token had expired when it reached the gateway: the clocks of GitLab and the gateway disagree/, 'jwt_expired'],
+    ['mismatch', gitlabHeaders(good, claims, { 'x-gitlab-instance-id': 'another-instance' }), /X-Gitlab-Instance-Id header differ: the instance identity changed/, 'instance_id_mismatch']
   ]
   for (const [id, headers, _] of cases) {
     t.equal(await send(url, { method: 'POST', body, headers: { ...headers, 'x-request-id': id } }), 401, `${id}: 401`)
@@ -118,27 +127,30 @@ t.test('the gateway hop: each 401, the 403 scope, validation, rate limit', async
 
   const all = await h.exchanges()
   const byId = (id: string): Exchange => all.find((e) => e.correlation_id === id)!
-  for (const [id, _h, cause] of cases) {
+  for (const [id, _h, cause, code] of cases) {
     const ex = byId(id)
+    t.equal(ex.diagnosis?.code, code, `${id}: its own code`)
+    t.same(ex.diagnosis?.next_steps.slice(-4).map((l) => l.code), ['check_duo_seat', 'check_license', 'check_gateway_url_setting', 'check_aigw_gitlab_url'], `${id}: the playbook's checks, by code`)
     t.same(ex.flags.filter((f) => !f.startsWith('token_')), ['unauthorized'], `${id}: unauthorized`)
     t.match(ex.diagnosis?.cause, cause, `${id}: its own cause`)
-    const steps = ex.diagnosis?.next_steps.join('\n') ?? ''
+    const steps = ex.diagnosis?.next_steps.map((l) => l.text).join('\n') ?? ''
     t.match(steps, /GitLab Duo seat/, `${id}: the playbook's seat check`)
     t.match(steps, /license/, `${id}: license check`)
     t.match(steps, /AI gateway URL/, `${id}: gateway URL check`)
     t.match(steps, /AIGW_GITLAB_URL/, `${id}: AIGW_GITLAB_URL check`)
   }
   t.ok(byId('expired').flags.includes('token_expired'), 'the expired token is also named from its claims')
-  t.match(byId('expired').diagnosis?.next_steps[0], /Synchronise the clocks/, 'expired: the clocks first')
+  t.match(byId('expired').diagnosis?.next_steps[0]?.text, /Synchronise the clocks/, 'expired: the clocks first')
   t.notOk(byId('forbidden').flags.includes('token_expired'), 'a token signed by another key is not expired')
   t.ok(byId('mismatch').flags.includes('token_header_mismatch'))
   const scope = byId('scope')
   t.same(scope.flags, ['forbidden'])
   t.match(scope.diagnosis?.cause, /lacks the scope for duo chat/)
+  t.same([scope.diagnosis?.code, scope.diagnosis?.params], ['seat_not_assigned', { scope: 'duo chat' }])
   t.same(byId('invalid').flags, ['client_error'])
   t.match(byId('invalid').diagnosis?.cause, /validation error/)
   t.same(byId('limited').flags, ['rate_limited'])
-  t.match(byId('limited').diagnosis?.evidence[0], /Retry-After: 1/)
+  t.match(byId('limited').diagnosis?.evidence[0]?.text, /Retry-After: 1/)
 })
 
 t.test('token findings predict failures even when the upstream accepted the request', async (t) => {
@@ -172,7 +184,7 @@ t.test('token findings predict failures even when the upstream accepted the requ
   t.same(flags('issuer'), ['token_issuer_mismatch'])
   t.same(flags('header'), ['token_header_mismatch'])
   const ex = all.find((e) => e.correlation_id === 'header')!
-  t.match(ex.diagnosis?.evidence.join(' '), /header x-gitlab-realm is "saas" but the token's gitlab_realm is "self-managed"/)
+  t.match(ex.diagnosis?.evidence.map((l) => l.text).join(' '), /header x-gitlab-realm is "saas" but the token's gitlab_realm is "self-managed"/)
   const ok = all.find((e) => e.correlation_id === 'ok')!
   t.match(ok.meta.token, { iss: GITLAB_URL, aud: 'gitlab-ai-gateway', gitlab_realm: 'self-managed', scopes: Array, exp: Number })
   const stored = JSON.stringify(all)
@@ -238,9 +250,12 @@ t.test('one trace across both hops: a gateway failure gets its model call\'s cau
   t.match(root.exchange.diagnosis?.root_cause, { exchange_id: child.id, route: 'model', cause: /lacks the \/v1 suffix/ })
   t.match(trace.root_cause?.cause, /lacks the \/v1 suffix/, 'the trace names the root cause')
   t.match(root.exchange.diagnosis?.cause, /lacks the \/v1 suffix/, 'the gateway request takes the model call\'s cause')
-  t.match(root.exchange.diagnosis?.evidence.join('\n'), /the gateway's own answer: .*bare 500/, 'the gateway\'s own answer is kept as evidence')
-  t.match(root.exchange.diagnosis?.evidence.join('\n'), /500 text\/plain "Internal Server Error"/)
-  t.match(root.exchange.diagnosis?.next_steps[0], new RegExp(`Set the model endpoint in GitLab to ${endpoint.replace(/\./g, '\\.')}/v1`))
+  t.equal(root.exchange.diagnosis?.code, child.diagnosis?.code, 'and its code: it is counted under the model call\'s cause')
+  t.equal(root.exchange.diagnosis?.root_cause?.code, 'model_endpoint_missing_v1')
+  t.match(root.exchange.diagnosis?.evidence.find((l) => l.code === 'gateway_own_answer')?.params, { answer: { code: /^cause\.gateway_500_/ } }, 'the gateway\'s own answer is quoted by its code')
+  t.match(root.exchange.diagnosis?.evidence.map((l) => l.text).join('\n'), /the gateway's own answer: .*bare 500/, 'the gateway\'s own answer is kept as evidence')
+  t.match(root.exchange.diagnosis?.evidence.map((l) => l.text).join('\n'), /500 text\/plain "Internal Server Error"/)
+  t.match(root.exchange.diagnosis?.next_steps[0]?.text, new RegExp(`Set the model endpoint in GitLab to ${endpoint.replace(/\./g, '\\.')}/v1`))
   const events = trace.waterfall.map((w) => w.event)
   t.same(events.slice(0, 3), ['gitlab_sent', 'gateway_request_received', 'model_request_received'])
   t.ok(events.includes('model_first_byte') && events.includes('gateway_failed'))
@@ -262,7 +277,7 @@ t.test('slow: over the route thresholds, with GitLab\'s timeout for comparison',
   t.equal(await send(`${h.url()}/v1/chat/completions`, { method: 'POST', body: CHAT, headers: { ...JSON_HEADERS, 'x-sim-fault': 'delay-headers:250' } }), 200)
   const ex = (await h.exchanges())[0]!
   t.same(ex.flags, ['slow'])
-  t.match(ex.diagnosis?.evidence[0], /time to first byte 0\.\d+ s.*thresholds 0\.10 s/)
+  t.match(ex.diagnosis?.evidence[0]?.text, /time to first byte 0\.\d+ s.*thresholds 0\.10 s/)
 })
 
 t.test('more transport failures: DNS, connect timeout (TLS never answered), body stall; the gateway\'s 421', async (t) => {
@@ -297,11 +312,12 @@ t.test('more transport failures: DNS, connect timeout (TLS never answered), body
   t.ok(of('dns').flags[0] === 'dns_failure' || of('dns').error?.code === 'EAI_AGAIN', `DNS failure named (${of('dns').error?.code})`)
   t.match(of('dns').diagnosis?.cause, /does not resolve/)
   t.same(of('handshake').flags, ['connect_timeout', 'timeout'])
-  t.match(of('handshake').diagnosis?.evidence[0], /while connecting/)
+  t.match(of('handshake').diagnosis?.evidence[0]?.text, /while connecting/)
   t.same(of('stall').flags, ['body_timeout', 'timeout', 'stream_aborted'])
-  t.match(of('stall').diagnosis?.evidence[0], /waiting for the next body chunk/)
+  t.match(of('stall').diagnosis?.evidence[0]?.text, /waiting for the next body chunk/)
   const p = of('gitlab-aigw')
   t.same(p.flags, ['model_error'])
   t.match(p.diagnosis?.cause, /lacks the \/v1 suffix: the model answered 404/)
-  t.match(p.diagnosis?.next_steps[0], new RegExp(`Set the model endpoint in GitLab to ${model.url.replace(/\./g, '\\.')}/v1`))
+  t.equal(p.diagnosis?.code, 'prompt_model_endpoint_missing_v1')
+  t.match(p.diagnosis?.next_steps[0]?.text, new RegExp(`Set the model endpoint in GitLab to ${model.url.replace(/\./g, '\\.')}/v1`))
 })

@@ -96,7 +96,7 @@ t.test('presets and actions', async (t) => {
     t.equal(ex.hop, hop, `${preset}: on the ${hop} hop`)
     t.same(ex.flags, [...flags, 'fault_injected'], `${preset}: recorded like the real failure, and marked`)
     t.match(ex.diagnosis?.cause, cause, `${preset}: the real failure's cause`)
-    t.match(ex.diagnosis?.evidence.join(' '), new RegExp(`injected by fault rule "${preset}"`))
+    t.match(ex.diagnosis?.evidence.map((l) => l.text).join(' '), new RegExp(`injected by fault rule "${preset}"`))
   }
   t.equal(model.requests.filter((q) => q.path === '/v1/chat/completions' || q.path === '/chat/completions' || q.path === '/v2/code/completions').length, 0, 'none of them reached the upstream')
 

@@ -2,6 +2,7 @@
 import t, { type Test } from 'tap'
 import type { Exchange } from '../src/capture/exchange.js'
 import { linkBatch } from '../src/capture/link.js'
+import { cause, fromCause } from '../src/diagnosis/codes.js'
 import type { ExchangeStore } from '../src/store/store.js'
 import { eachBackend, freshStore } from './helpers/stores.js'
 
@@ -79,24 +80,28 @@ eachBackend(t, 'children already stored are updated in the store; a failing chil
   const g = ex('gateway', 0, 100, GW)
   g.status = 503
   g.flags = ['upstream_error']
-  g.diagnosis = { cause: 'The gateway could not get an answer from the model (the model hop failed).', evidence: [], next_steps: [] }
+  const gd = fromCause(cause('gateway_failed'))
+  g.diagnosis = gd
   const c = ex('model', 10, 20, { model: 'm1' })
   c.status = 404
   c.flags = ['not_found']
-  c.diagnosis = { cause: 'The model endpoint URL lacks the /v1 suffix.', evidence: [], next_steps: [] }
+  c.diagnosis = fromCause(cause('model_endpoint_missing_v1'))
   await store.insert([c])
   await linkBatch([g], store)
   const stored = await store.get(c.id)
   t.equal(stored?.parent_id, g.id, 'the stored child now names its parent')
   t.same(stored?.link, { method: 'inferred', confidence: 1 })
-  t.same(g.diagnosis.root_cause, { exchange_id: c.id, route: 'model', cause: 'The model endpoint URL lacks the /v1 suffix.' })
+  t.same(gd.root_cause, { exchange_id: c.id, route: 'model', code: 'model_endpoint_missing_v1', params: {}, cause: 'The model endpoint URL lacks the /v1 suffix.' })
+  t.equal(gd.code, 'model_endpoint_missing_v1', 'the gateway request is counted under its model call\'s code')
+  t.same(gd.evidence.map((l) => l.text), ['the model call behind it (exchange ' + c.id + ' on route model) failed: The model endpoint URL lacks the /v1 suffix.', 'the gateway\'s own answer: The AI gateway failed.'])
+  t.same(gd.evidence[1]?.params, { answer: { code: 'cause.gateway_failed', params: {} } }, 'the gateway\'s own answer is quoted by its code')
 })
 
 eachBackend(t, 'a call recorded after its gateway request (a later batch) still links, and the written request takes its cause', async (t, store) => {
   const g = ex('gateway', 0, 100, GW)
   g.status = 500
   g.flags = ['upstream_error']
-  g.diagnosis = { cause: 'The AI gateway answered 500.', evidence: [], next_steps: [] }
+  g.diagnosis = fromCause(cause('gateway_failed'))
   const other = ex('gateway', 400, 50, GW)
   t.same(await linkBatch([g, other], store), [], 'nothing to link in the first batch')
   await store.insert([g, other])
@@ -105,17 +110,37 @@ eachBackend(t, 'a call recorded after its gateway request (a later batch) still 
   const c = ex('model', 10, 107, { model: 'm1' })
   c.status = 404
   c.flags = ['not_found']
-  c.diagnosis = { cause: 'The model endpoint URL lacks the /v1 suffix.', evidence: [], next_steps: [] }
+  c.diagnosis = fromCause(cause('model_endpoint_missing_v1'))
   const links = await linkBatch([c], store)
   t.equal(links.length, 1)
   t.equal(c.parent_id, g.id, 'linked to the written request')
   t.same(c.link, { method: 'inferred', confidence: 1 })
   const stored = await store.get(g.id)
-  t.same(stored?.diagnosis?.root_cause, { exchange_id: c.id, route: 'model', cause: 'The model endpoint URL lacks the /v1 suffix.' }, 'the written request is rewritten with its child\'s cause')
+  t.same(stored?.diagnosis?.root_cause, { exchange_id: c.id, route: 'model', code: 'model_endpoint_missing_v1', params: {}, cause: 'The model endpoint URL lacks the /v1 suffix.' }, 'the written request is rewritten with its child\'s cause')
   // Past the end slack, or starting after the request ended: not its call.
   const tooLate = ex('model', 20, 140, { model: 'm1' })
   const after = ex('model', 120, 10, { model: 'm1' })
   await linkBatch([tooLate, after], store)
   t.equal(tooLate.parent_id, null, 'ending 60 ms after the request: not linked')
   t.equal(after.parent_id, null, 'starting after the request ended: not linked')
+})
+
+t.test('a gateway request written by an older version (no codes, plain-string evidence) is read into codes when its call comes', async (t) => {
+  const g = ex('gateway', 0, 100, GW)
+  g.status = 500
+  g.flags = ['upstream_error']
+  g.diagnosis = { cause: 'The AI gateway failed.', evidence: ['500 from http://x/v2/code/completions'], next_steps: ['Check the gateway\'s logs.'] } as unknown as Exchange['diagnosis']
+  const c = ex('model', 10, 20, { model: 'm1' })
+  c.status = 404
+  c.flags = ['not_found']
+  c.diagnosis = fromCause(cause('model_endpoint_missing_v1'))
+  await linkBatch([g, c], await emptyStore(t))
+  const d = g.diagnosis!
+  t.equal(d.code, 'model_endpoint_missing_v1')
+  t.same(d.evidence.map((l) => [l.code, l.text]), [
+    ['model_call_failed', `the model call behind it (exchange ${c.id} on route model) failed: The model endpoint URL lacks the /v1 suffix.`],
+    ['gateway_own_answer', 'the gateway\'s own answer: The AI gateway failed.'],
+    ['text', '500 from http://x/v2/code/completions']
+  ], 'the old cause is quoted by its words')
+  t.same(d.next_steps.map((l) => l.code), ['text'])
 })

@@ -82,7 +82,7 @@ t.test('CONNECT: 405 with Allow, recorded as request_rejected, nothing tunnelled
   t.same(r!.flags, ['request_rejected'])
   t.equal(r!.error?.code, 'DDP_CONNECT_METHOD')
   t.match(r!.diagnosis?.cause, /CONNECT/)
-  t.match(r!.diagnosis?.next_steps.join(' '), /HTTPS_PROXY/)
+  t.match(r!.diagnosis?.next_steps.map((l) => l.text).join(' '), /HTTPS_PROXY/)
 })
 
 t.test('header names with underscores are not forwarded (nginx: underscores_in_headers off)', async (t) => {

@@ -197,8 +197,8 @@ t.test('endpoint without /v1: the gateway\'s bare 500 takes the model hop\'s 404
   t.match(models[0]?.diagnosis?.cause, /lacks the \/v1 suffix/)
   t.match(gateway.diagnosis?.cause, /lacks the \/v1 suffix/, 'the gateway hop names the model hop\'s cause')
   t.equal(gateway.diagnosis?.root_cause?.exchange_id, models[0]?.id)
-  t.match(gateway.diagnosis?.next_steps.join('\n'), new RegExp(`Set the model endpoint in GitLab to ${noV1}/v1`))
-  t.notMatch(gateway.diagnosis?.next_steps.join('\n'), /Route the model endpoint through this proxy/, 'no advice to route what is routed')
+  t.match(gateway.diagnosis?.next_steps.map((l) => l.text).join('\n'), new RegExp(`Set the model endpoint in GitLab to ${noV1}/v1`))
+  t.notMatch(gateway.diagnosis?.next_steps.map((l) => l.text).join('\n'), /Route the model endpoint through this proxy/, 'no advice to route what is routed')
 })
 
 t.test('without a model route, the bare 500 lists the model-side failures and names the likely one', async (t) => {
@@ -215,16 +215,16 @@ t.test('without a model route, the bare 500 lists the model-side failures and na
   await post(`${h.url()}/v2/code/completions`, completionBody(`${model.url}/v1`, { model_identifier: '' }), headers('direct-no-identifier'))
   const [noV1] = await h.exchanges('correlation_id=direct-no-v1')
   t.match(noV1?.diagnosis?.cause, /a bare 500\); most likely the model endpoint URL lacks the \/v1 suffix/)
-  t.match(noV1?.diagnosis?.next_steps[0], new RegExp(`Set the model endpoint in GitLab to ${model.url}/v1`))
+  t.match(noV1?.diagnosis?.next_steps[0]?.text, new RegExp(`Set the model endpoint in GitLab to ${model.url}/v1`))
   const [noIdentifier] = await h.exchanges('correlation_id=direct-no-identifier')
   t.match(noIdentifier?.diagnosis?.cause, /most likely the self-hosted model has no model identifier/)
-  t.match(noIdentifier?.diagnosis?.next_steps[0], /custom_openai\/<served model name>/)
+  t.match(noIdentifier?.diagnosis?.next_steps[0]?.text, /custom_openai\/<served model name>/)
   t.same(model.requests.map((r) => [r.path, (JSON.parse(r.body.toString()) as { model: string }).model]), [['/chat/completions', SERVED], ['/v1/chat/completions', 'not-served']],
     'the model server saw the call without /v1 and the one for an unserved name; none for the request without an identifier')
   const [unknown] = await h.exchanges('correlation_id=direct-unknown')
   t.same(unknown?.flags, ['upstream_error'])
   t.match(unknown?.diagnosis?.cause, /endpoint lacks \/v1, the model name is not served, the model server rejected the API key, or the model timed out/)
-  const steps = unknown?.diagnosis?.next_steps.join('\n') ?? ''
+  const steps = unknown?.diagnosis?.next_steps.map((l) => l.text).join('\n') ?? ''
   t.match(steps, /Route the model endpoint through this proxy/)
   t.match(steps, /docker logs <ai-gateway-container> .*litellm/)
   t.match(steps, new RegExp(`curl ${model.url}/v1/models`), 'the endpoint as configured, /v1 not doubled')
@@ -238,7 +238,7 @@ t.test('a model that does not answer: model_timeout on the model hop, the root c
   t.equal(models.length, 1)
   t.same(models[0]?.flags, ['client_aborted', 'timeout', 'model_timeout'])
   t.match(models[0]?.diagnosis?.cause, /did not answer within the AI gateway's 1.5 s model timeout/)
-  t.match(models[0]?.diagnosis?.next_steps.join('\n'), /max_tokens/)
+  t.match(models[0]?.diagnosis?.next_steps.map((l) => l.text).join('\n'), /max_tokens/)
   t.match(gateway.diagnosis?.cause, /model timeout/)
   t.equal(gateway.diagnosis?.root_cause?.exchange_id, models[0]?.id)
 })
@@ -255,7 +255,7 @@ t.test('chat: the error event then the dropped connection is stream_error, with 
   t.same(models[0]?.flags, ['not_found'])
   t.match(models[0]?.diagnosis?.cause, /does not serve a model named "not-served"/)
   t.match(gateway.diagnosis?.cause, /does not serve a model named "not-served"/)
-  t.match(gateway.diagnosis?.evidence.join('\n'), /error event: litellm\.NotFoundError/)
+  t.match(gateway.diagnosis?.evidence.map((l) => l.text).join('\n'), /error event: litellm\.NotFoundError/)
   t.equal(gateway.diagnosis?.root_cause?.exchange_id, models[0]?.id)
 })
 
@@ -267,7 +267,7 @@ t.test('2025 retries: every attempt links to the one gateway request, and the tr
   t.equal(models.length, 3, 'the OpenAI SDK inside litellm tries a 503 three times')
   t.ok(models.every((m) => m.flags.includes('upstream_error')))
   t.ok(models.every((m) => m.link?.method === 'inferred' && m.link.confidence === 1), 'each attempt linked with full confidence')
-  t.match(gateway.diagnosis?.evidence.join('\n'), /called the model 3 times for this request \(it retried\)/)
+  t.match(gateway.diagnosis?.evidence.map((l) => l.text).join('\n'), /called the model 3 times for this request \(it retried\)/)
   const tr = (await (await fetch(`${h.adminUrl}/api/traces/retried`)).json()) as Trace
   t.same(tr.roots[0]?.children.map((c) => c.attempt), [1, 2, 3])
 })
@@ -318,7 +318,7 @@ t.test('each model server in its own words: vLLM, LiteLLM and Ollama failures be
   t.same(key.models[0]?.flags, ['unauthorized'])
   t.match(key.models[0]?.diagnosis?.cause, /requires an API key, and none is configured in GitLab: the gateway sent its placeholder "dummy_key"/)
   t.match(key.gateway.diagnosis?.cause, /placeholder "dummy_key"/, 'the gateway\'s 500 takes it as its cause')
-  t.notMatch(key.models[0]?.diagnosis?.next_steps.join('\n'), /Duo seat/, 'not the GitLab seat checks: this is the model server\'s key')
+  t.notMatch(key.models[0]?.diagnosis?.next_steps.map((l) => l.text).join('\n'), /Duo seat/, 'not the GitLab seat checks: this is the model server\'s key')
 
   const lite = await trace(h, 'litellm-model')
   t.equal(lite.models[0]?.status, 400, 'the LiteLLM proxy answers an unknown model with 400')

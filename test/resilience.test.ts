@@ -282,9 +282,9 @@ t.test('upstream slower than each timeout in turn: 504 with the phase flag, or a
     t.equal(one(id).error?.code, 'UND_ERR_BODY_TIMEOUT')
     t.ok((one(id).timings.ttfb_ms ?? Infinity) < LIMIT, `${id}: headers arrived in time (ttfb ${one(id).timings.ttfb_ms} ms)`)
   }
-  t.match(one('connect-slow').diagnosis?.evidence[0], /while connecting \(the route allows 0\.30 s\)/)
-  t.match(one('headers-hang').diagnosis?.evidence[0], /while waiting for response headers/)
-  t.match(one('body-stall').diagnosis?.evidence[0], /while waiting for the next body chunk/)
+  t.match(one('connect-slow').diagnosis?.evidence[0]?.text, /while connecting \(the route allows 0\.30 s\)/)
+  t.match(one('headers-hang').diagnosis?.evidence[0]?.text, /while waiting for response headers/)
+  t.match(one('body-stall').diagnosis?.evidence[0]?.text, /while waiting for the next body chunk/)
   t.same(one('headers-ok').flags, [])
   t.same(one('body-ok').flags, [])
   t.same(h.proxy.routes.map((r) => r.runtime.inflight), [0, 0, 0], 'nothing left in flight on any route')

@@ -382,7 +382,7 @@ async function run (t: Test, verbose: boolean): Promise<void> {
   t.match(pathEx.path, /^\/api\/v4\/projects\/\[FILTERED\]\//, 'a token in the path is filtered')
   t.equal(pathEx.upstream, `${upstream.url}${pathEx.path}`, 'upstream is built from the filtered path')
   t.match(by('422').request.headers.cookie, /^_gitlab_session=\[FILTERED sha256:[0-9a-f]{8}\]; \[FILTERED sha256:[0-9a-f]{8}\]; \[FILTERED sha256:[0-9a-f]{8}\]$/, 'the nameless cookies are fingerprinted')
-  t.match(by('422').diagnosis?.evidence.join('\n'), /current_file\.content_above_cursor: String should have at most 10 characters/, 'the 422 still names the field')
+  t.match(by('422').diagnosis?.evidence.map((l) => l.text).join('\n'), /current_file\.content_above_cursor: String should have at most 10 characters/, 'the 422 still names the field')
   t.match(by('chat-ndjson').meta.stream_error, /APIConnectionError/, 'the stream error keeps its words')
   t.match(by('model-stream').meta.stream_error, /BadRequestError/)
   const big = by('big-json').response?.body

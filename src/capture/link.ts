@@ -1,3 +1,8 @@
+import { ev, MODEL_HOP_STEPS, part } from '../diagnosis/codes.js'
+import type { Diagnosis, DiagnosisLine } from '../diagnosis/diagnosis.js'
+import { CAUSE_PREFIX, EVIDENCE_PREFIX, readStoredDiagnosis, UNCLASSIFIED } from '../diagnosis/render.js'
+import type { Message, MessageParams } from '../i18n/message.js'
+import { hasKey } from '../i18n/translate.js'
 import type { ExchangeStore } from '../store/store.js'
 import type { Exchange, ExchangeLink } from './exchange.js'
 
@@ -139,29 +144,81 @@ function failed (c: Exchange): boolean {
  * A failing gateway request takes the cause of the model call that failed behind it: the
  * gateway's own answer (a 500 with no body, an error event) says little, the model hop says
  * why. When the gateway called the model more than once (the 2025 gateway retries), the
- * attempts are listed.
+ * attempts are listed. Codes and parameters come along: the gateway request is counted under
+ * its model call's code, and its own answer is quoted as a nested message.
  */
 function explainByChildren (g: Exchange, kids: Exchange[]): void {
-  const d = g.diagnosis
+  const d = current(g.diagnosis)
   if (d === null) return
+  g.diagnosis = d
   kids.sort((a, b) => start(a) - start(b))
   const failing = kids.filter(failed)
   if (kids.length > 1) {
-    const outcomes = kids.map((c, i) => `attempt ${i + 1}: ${c.status ?? c.flags.find((f) => f !== 'slow') ?? 'no answer'} after ${(c.timings.duration_ms / 1000).toFixed(1)} s`)
-    d.evidence.push(`the gateway called the model ${kids.length} times for this request (it retried): ${outcomes.join('; ')}`)
+    const outcomes = kids.map((c, i): Message => {
+      const outcome = c.status ?? c.flags.find((f) => f !== 'slow')
+      const seconds = (c.timings.duration_ms / 1000).toFixed(1)
+      return outcome === undefined ? part('attempt_no_answer', { n: i + 1, seconds }) : part('attempt', { n: i + 1, outcome, seconds })
+    })
+    d.evidence.push(ev('gateway_retried', { calls: kids.length, attempts: joined(outcomes) }))
   }
   const cause = failing[failing.length - 1]
   if (cause === undefined || !g.flags.some((f) => EXPLAINED_BY_CHILD.has(f))) return
-  const child = cause.diagnosis!
-  d.root_cause = { exchange_id: cause.id, route: cause.route, cause: child.cause }
-  d.evidence.unshift(`the gateway's own answer: ${d.cause}`)
-  d.evidence.unshift(`the model call behind it (exchange ${cause.id} on route ${cause.route}) failed: ${child.evidence[0] ?? child.cause}`)
+  const child = current(cause.diagnosis)!
+  d.root_cause = { exchange_id: cause.id, route: cause.route, code: child.code, params: child.params, cause: child.cause }
+  d.evidence.unshift(ev('gateway_own_answer', { answer: quote(CAUSE_PREFIX, d.code, d.params, d.cause) }))
+  const first = child.evidence[0]
+  d.evidence.unshift(ev('model_call_failed', {
+    exchange_id: cause.id,
+    route: cause.route,
+    detail: first !== undefined ? quote(EVIDENCE_PREFIX, first.code, first.params, first.text) : quote(CAUSE_PREFIX, child.code, child.params, child.cause)
+  }))
+  d.code = child.code
+  d.params = child.params
   d.cause = child.cause
-  d.next_steps = [...child.next_steps, ...d.next_steps.filter((s) => !child.next_steps.includes(s) && !ROUTE_THE_MODEL_HOP.test(s))]
+  const same = (a: DiagnosisLine, b: DiagnosisLine): boolean => a.code === b.code && a.text === b.text
+  d.next_steps = [...child.next_steps, ...d.next_steps.filter((s) => !child.next_steps.some((c) => same(c, s)) && !asksForModelHop(s))]
+}
+
+/** A stored message quoted in another: by its code when this version knows it, else its text. */
+function quote (prefix: string, code: string, params: MessageParams, text: string): Message {
+  const key = `${prefix}.${code}`
+  const known = hasKey(key) && !(prefix === CAUSE_PREFIX && code === UNCLASSIFIED)
+  return known ? { code: key, params } : { code: `${EVIDENCE_PREFIX}.text`, params: { text } }
+}
+
+/**
+ * A diagnosis in this version's shape: one read back from the store may have been written by an
+ * older version (no codes, evidence as plain strings) and is read into it first.
+ */
+function current (d: Diagnosis | null): Diagnosis | null {
+  if (d === null) return null
+  const isLine = (l: unknown): boolean => typeof l === 'object' && l !== null
+  const isCurrent = typeof d.code === 'string' && Array.isArray(d.evidence) && Array.isArray(d.next_steps) && d.evidence.every(isLine) && d.next_steps.every(isLine)
+  return isCurrent ? d : readStoredDiagnosis(d)
+}
+
+/**
+ * One message for a list ("a; b; c"), nested in groups of up to four: the renderer follows nested
+ * messages four deep, and three levels of lists hold 64 items (a request's attempts are far fewer:
+ * the OpenAI SDK's 3 tries times the gateway's 4 at most).
+ */
+function joined (items: Message[]): Message {
+  if (items.length === 1) return items[0]!
+  const kept = items.slice(0, 64)
+  const size = Math.ceil(kept.length / 4)
+  const [a, b, c, d] = [0, 1, 2, 3].map((i) => kept.slice(i * size, (i + 1) * size)).filter((g) => g.length > 0).map(joined)
+  if (d !== undefined) return part('list_4', { a: a!, b: b!, c: c!, d })
+  if (c !== undefined) return part('list_3', { a: a!, b: b!, c })
+  return part('list_2', { a: a!, b: b! })
 }
 
 /** Next steps that ask for the model hop to be seen: moot once it was. */
 const ROUTE_THE_MODEL_HOP = /route the model (hop|endpoint) through this proxy|look at the model hop/i
+
+function asksForModelHop (s: DiagnosisLine): boolean {
+  // By code; a step stored by an older version (code `text`) by its words.
+  return MODEL_HOP_STEPS.has(s.code) || (s.code === 'text' && ROUTE_THE_MODEL_HOP.test(s.text))
+}
 
 /**
  * The names a gateway request's model is sent to the model server under ("served names"). The

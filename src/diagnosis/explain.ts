@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto'
 import type { Exchange } from '../capture/exchange.js'
-import type { Diagnosis } from './diagnosis.js'
+import type { Message } from '../i18n/message.js'
+import { type Cause, cause, diagnosis, ev, fromCause, part, step } from './codes.js'
+import type { Diagnosis, DiagnosisLine } from './diagnosis.js'
 import type { Flag } from './flags.js'
-import { endpointUrl, lacksV1, MODEL_TIMEOUT_STEPS, modelChecks, type ModelCallContext, modelFailureFromText, unhandledModelFailure } from './model-failure.js'
+import { endpointUrl, lacksV1, modelChecks, type ModelCallContext, modelFailureFromText, modelTimeoutSteps, unhandledModelFailure } from './model-failure.js'
 import type { ChainSummary } from './tls-chain.js'
 import { PROXY_STOPPED_CODE } from './transport.js'
 
@@ -12,7 +14,7 @@ export interface ExplainContext {
   /** Summary of the certificate chain the upstream presented, for tls_error. */
   tlsChain: ChainSummary | null
   /** Evidence lines from the token check. */
-  tokenEvidence: string[]
+  tokenEvidence: DiagnosisLine[]
   insecureTls: boolean
   /** Some route of this proxy is on the model hop: the model's own answers are recorded. */
   modelRouted: boolean
@@ -21,20 +23,20 @@ export interface ExplainContext {
 }
 
 /** The checks the playbook runs for every 401/403. */
-const AUTH_CHECKS = [
-  'Check the user has a GitLab Duo seat assigned (Admin > GitLab Duo > seat utilization): in the Rails console, User.find_by_id(ID).allowed_to_use?(:code_suggestions, service_name: :self_hosted_models).',
-  'Check the license includes GitLab Duo (Premium/Ultimate with the Duo add-on) and is not expired.',
-  'Check the AI gateway URL configured in GitLab points at this gateway (or this proxy).',
-  "Check AIGW_GITLAB_URL (and AIGW_GITLAB_API_URL) in the gateway's environment match the instance's URL: docker exec <ai-gateway-container> env | grep AIGW."
-]
+function authChecks (): DiagnosisLine[] {
+  return [step('check_duo_seat'), step('check_license'), step('check_gateway_url_setting'), step('check_aigw_gitlab_url')]
+}
 
-/** GitLab's own deadline for a feature: how long the caller waits before giving up. */
-export function gitlabTimeout (feature: string): { seconds: string, who: string } {
+/**
+ * GitLab's own deadline for a feature: how long the caller waits before giving up (`seconds`,
+ * the shortest, and `who`, the sentence that says so).
+ */
+export function gitlabTimeout (feature: string): { seconds: number, who: Message } {
   if (feature === 'code_completions' || feature === 'code_generations' || feature === 'code_suggestions') {
-    return { seconds: '55', who: 'GitLab Workhorse gives code suggestions 55 s' }
+    return { seconds: 55, who: part('deadline_code_suggestions') }
   }
-  if (feature === 'chat') return { seconds: '30-60', who: 'GitLab Rails gives chat 30-60 s' }
-  return { seconds: '30-60', who: 'GitLab Rails gives AI requests 30-60 s' }
+  if (feature === 'chat') return { seconds: 30, who: part('deadline_chat') }
+  return { seconds: 30, who: part('deadline_ai_requests') }
 }
 
 function bodyField (ex: Exchange, field: 'error' | 'detail' | 'message'): string | null {
@@ -81,10 +83,6 @@ function isLocalhost (url: string): boolean {
   }
 }
 
-function seconds (ms: number): string {
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`
-}
-
 /**
  * What the gateway sends as the model API key when GitLab has none: "None" (2024 prompt paths,
  * str(None)), "dummy_key" (2025, model_metadata.py), "stubbed-api-key" (models/litellm.py).
@@ -107,6 +105,27 @@ function modelsPath (path: string): string {
   return `${i < 0 ? '/v1' : path.slice(0, i)}/models`
 }
 
+
+/** A message quoted from a body, cut at 300 characters. */
+function clip (text: string): string {
+  return text.length > 300 ? text.slice(0, 300) + '…' : text
+}
+
+/** `<status> "<message>" from <url>`, or `<status> from <url>` when there is no message. */
+function statusFrom (status: number, message: string | null | undefined, url: string): DiagnosisLine {
+  return message ? ev('status_message_from', { status, message, url }) : ev('status_from', { status, url })
+}
+
+/** `<status> "<detail>"`, or `<status>`. */
+function statusDetail (status: number, detail: string | null | undefined): DiagnosisLine {
+  return detail ? ev('status_detail', { status, detail }) : ev('status_only', { status })
+}
+
+/** The transport error as Node reported it: `<code>: <message>`. */
+function transportError (err: Exchange['error']): DiagnosisLine {
+  return ev('transport_error', { code: String(err?.code), message: String(err?.message) })
+}
+
 /**
  * 422: the 2024 gateway answers FastAPI's field-error list (`detail: [{loc, msg, type}]`); the
  * 2025 one only "Validation error" unless request logging is on (ai_gateway/api/server.py).
@@ -119,28 +138,22 @@ function validationError (ex: Exchange): Diagnosis {
       if (typeof d !== 'object' || d === null) return []
       const { loc, msg } = d as { loc?: unknown, msg?: unknown }
       const where = Array.isArray(loc) ? loc.filter((p) => p !== 'body').map(String).join('.') : ''
-      return typeof msg === 'string' ? [{ where, msg: msg.length > 300 ? msg.slice(0, 300) + '…' : msg }] : []
+      return typeof msg === 'string' ? [{ where, msg: clip(msg) }] : []
     })
     : []
   if (fields.length > 0) {
     const first = fields[0]!
     const model = fields.find((f) => /model_(name|provider)|^model_metadata/.test(f.where))
-    return {
-      cause: model !== undefined
-        ? `The gateway does not accept the self-hosted model's ${model.where.replace(/^model_metadata\./, 'model_metadata ')}: ${model.msg}. The model family chosen in GitLab is not one this gateway version supports.`
-        : `The gateway rejected the request body: ${first.where || 'body'}: ${first.msg}.`,
-      evidence: fields.slice(0, 5).map((f) => `422 ${f.where || 'body'}: ${f.msg}`),
-      next_steps: model !== undefined
-        ? ['Choose a model family the gateway supports for the self-hosted model in GitLab, or run the AI gateway version that matches GitLab\'s (the gateway image tag should match the GitLab version).']
-        : ['Check the GitLab and AI gateway versions are compatible (the gateway image tag should match the GitLab version).']
-    }
+    const evidence = fields.slice(0, 5).map((f) => ev('validation_field', { field: f.where || 'body', message: f.msg }))
+    return model !== undefined
+      ? diagnosis('model_family_unsupported', { field: model.where.replace(/^model_metadata\./, 'model_metadata '), message: model.msg }, { evidence, next_steps: [step('choose_supported_model_family')] })
+      : diagnosis('request_body_rejected', { field: first.where || 'body', message: first.msg }, { evidence, next_steps: [step('check_versions_compatible')] })
   }
   const text = typeof detail === 'string' ? detail : bodyField(ex, 'error') ?? ''
-  return {
-    cause: 'The gateway rejected the request body (validation error): a GitLab / AI gateway version mismatch is the common reason.',
-    evidence: [`422${text ? ` "${text}"` : ''}${text === 'Validation error' ? ': the 2025 gateway hides which field failed unless request logging is enabled' : ''}`],
-    next_steps: ['Check the GitLab and AI gateway versions are compatible (the gateway image tag should match the GitLab version).', 'The gateway\'s log names the field: docker logs <ai-gateway-container> 2>&1 | grep -i validation | tail -n 5.']
-  }
+  return diagnosis('gateway_validation_error', {}, {
+    evidence: [text === 'Validation error' ? ev('validation_error_hidden') : statusDetail(422, text)],
+    next_steps: [step('check_versions_compatible'), step('grep_gateway_validation')]
+  })
 }
 
 /** The proxy's own 400s for requests Node's parser accepts (src/proxy/forward.ts). */
@@ -152,151 +165,135 @@ function has (ex: Exchange, f: Flag): boolean {
 
 /**
  * The playbook, as code: the most specific cause for an exchange's flags, the evidence the
- * proxy saw, and the next steps. null when nothing is wrong.
+ * proxy saw, and the next steps, each a code with its parameters (README, "Diagnosis codes").
+ * null when nothing is wrong.
  */
 export function explain (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
   const d = primary(ex, ctx)
   if (d === null) return null
-  if (ex.meta.fault !== undefined) d.evidence.push(`injected by fault rule "${ex.meta.fault}": this failure was staged, not real`)
-  if (ctx.tokenEvidence.length > 0 && !d.evidence.some((e) => ctx.tokenEvidence.includes(e))) d.evidence.push(...ctx.tokenEvidence)
+  if (ex.meta.fault !== undefined) d.evidence.push(ev('fault_injected', { rule: ex.meta.fault }))
+  const quoted = (e: DiagnosisLine): boolean => ctx.tokenEvidence.some((l) => l.code === e.code && l.text === e.text)
+  if (ctx.tokenEvidence.length > 0 && !d.evidence.some(quoted)) d.evidence.push(...ctx.tokenEvidence)
   return d
+}
+
+/** How a model failure reached the caller of a stream: the `context` of a `*_via_gateway` cause. */
+function streamContext (chat: boolean, dropped: boolean): Message {
+  if (chat) return dropped ? part('context_chat_error_event_dropped') : part('context_chat_error_event')
+  return dropped ? part('context_stream_error_event_dropped') : part('context_stream_error_event')
 }
 
 function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
   const up = originOf(ex.upstream)
   const err = ex.error
-  const phaseOf = (f: Flag): string => ({ connect_timeout: 'connecting', headers_timeout: 'waiting for response headers', body_timeout: 'waiting for the next body chunk' } as Record<string, string>)[f] ?? ''
 
   if (has(ex, 'request_rejected')) {
     if (err?.code === 'HPE_HEADER_OVERFLOW') {
-      return {
-        cause: 'The request headers are over 16 KiB: the proxy answered 431 and did not forward it.',
-        evidence: [`${err.code}: ${err.message}`],
-        next_steps: ['Something adds very large headers (cookies, tokens): find out what; the gateway would reject them too.']
-      }
+      return diagnosis('request_headers_too_large', {}, { evidence: [transportError(err)], next_steps: [step('find_large_headers')] })
     }
     if (err?.code === 'DDP_CONNECT_METHOD') {
-      return {
-        cause: 'A CONNECT request: the caller uses the proxy as a forward (HTTPS) proxy. It forwards to its one upstream and tunnels nothing: it answered 405.',
-        evidence: [`${err.code}: ${err.message}`],
-        next_steps: ["Look for HTTPS_PROXY / https_proxy (or a proxy setting) in the caller's environment naming this proxy: set the route's address as the caller's base URL instead, or exclude it with NO_PROXY."]
-      }
+      return diagnosis('forward_proxy_connect', {}, { evidence: [transportError(err)], next_steps: [step('unset_https_proxy')] })
     }
     if (err?.code === 'DDP_TRANSFER_CODING') {
-      return {
-        cause: 'The request body uses a transfer coding other than chunked (e.g. gzip, chunked): the proxy answered 501 and did not forward it, as nginx does.',
-        evidence: [`${err.code}: ${err.message}`],
-        next_steps: ['Check what sits between GitLab and the proxy: something adds a transfer coding. A compressed body belongs in Content-Encoding.']
-      }
+      return diagnosis('request_transfer_coding', {}, { evidence: [transportError(err)], next_steps: [step('check_transfer_coding_source')] })
     }
     if (err !== null && (err.code.startsWith('HPE_') || STRICT_400.has(err.code))) {
-      return {
-        cause: 'The request is not valid HTTP/1.1 (or is shaped like request smuggling): the proxy answered 400 and did not forward it.',
-        evidence: [`${err.code}: ${err.message}`],
-        next_steps: ['Check what sits between GitLab and the proxy: a load balancer or proxy rewriting requests.']
-      }
+      return diagnosis('request_malformed', {}, { evidence: [transportError(err)], next_steps: [step('check_request_rewriter')] })
     }
-    return {
-      cause: 'The proxy refused the request: its body is over the route\'s max_body_bytes.',
-      evidence: [`${ex.request.bytes} bytes${err ? `: ${err.message}` : ''}`],
-      next_steps: ['Raise routes[].max_body_bytes if such bodies are legitimate.']
-    }
+    return diagnosis('request_body_too_large', {}, {
+      evidence: [err ? ev('request_bytes_error', { bytes: ex.request.bytes, message: err.message }) : ev('request_bytes', { bytes: ex.request.bytes })],
+      next_steps: [step('raise_max_body_bytes')]
+    })
   }
   if (has(ex, 'tls_error')) {
     const code = err?.code ?? 'TLS error'
     const chain = ctx.tlsChain
-    const evidence = [`TLS handshake with ${up} failed: ${code}${err ? ` (${err.message})` : ''}`]
+    const evidence = [err ? ev('tls_handshake_failed', { upstream: up, code: err.code, message: err.message }) : ev('tls_handshake_failed_no_error', { upstream: up })]
     if (chain !== null) {
-      for (const [i, c] of chain.certificates.entries()) {
-        evidence.push(`certificate ${i}: subject ${c.subject}, issuer ${c.issuer}, valid ${c.valid_from} to ${c.valid_to}${c.san ? `, ${c.san}` : ''}`)
+      for (const [index, c] of chain.certificates.entries()) {
+        const cert = { index, subject: c.subject, issuer: c.issuer, valid_from: c.valid_from, valid_to: c.valid_to }
+        evidence.push(c.san ? ev('tls_certificate_san', { ...cert, san: c.san }) : ev('tls_certificate', cert))
       }
     }
-    const what = /WRONG_VERSION_NUMBER|PACKET_LENGTH|EPROTO|record layer/i.test(`${code} ${err?.message ?? ''}`)
-      ? 'the upstream port speaks plain HTTP, not TLS: the URL should start with http://'
-      : code === 'CERT_HAS_EXPIRED' ? "the upstream's certificate has expired"
-        : code === 'CERT_NOT_YET_VALID' ? "the upstream's certificate is not valid yet (check clocks)"
-          : code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH' ? "the certificate does not name the host in the URL"
-            : code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ? 'the upstream presents a self-signed certificate'
+    const what: Cause = /WRONG_VERSION_NUMBER|PACKET_LENGTH|EPROTO|record layer/i.test(`${code} ${err?.message ?? ''}`)
+      ? cause('tls_plain_http')
+      : code === 'CERT_HAS_EXPIRED' ? cause('tls_certificate_expired')
+        : code === 'CERT_NOT_YET_VALID' ? cause('tls_certificate_not_yet_valid')
+          : code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH' ? cause('tls_hostname_mismatch')
+            : code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ? cause('tls_self_signed_certificate')
               : code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
-                ? 'the certificate is signed by a CA that is not trusted (a private CA)'
-                : 'the TLS handshake failed'
-    return {
-      cause: `SSL certificate verify failed: ${what}.`,
+                ? cause('tls_untrusted_certificate')
+                : cause('tls_handshake_failed')
+    return fromCause(what, {
       evidence,
-      next_steps: [
-        'Use a certificate from a trusted CA on GitLab and the AI gateway: the gateway does not support self-signed certificates on GitLab.',
-        "For a private CA: trust it in this proxy with the route's tls.ca_file (--ca-file), and in the AI gateway container with SSL_CERT_FILE / REQUESTS_CA_BUNDLE pointing at the CA bundle.",
-        'Make the certificate name the host used in the URL (subjectAltName), and renew it before it expires.',
-        'Run duo-diag-proxy doctor against the URL for the presented chain.'
-      ]
-    }
+      next_steps: [step('use_trusted_certificate'), step('trust_private_ca'), step('certificate_names_host'), step('run_doctor')]
+    })
   }
   if (has(ex, 'connection_refused')) {
     const local = isLocalhost(ex.upstream)
-    return {
-      cause: ex.hop === 'model'
-        ? 'The model server is not reachable: nothing accepts connections at its address.'
-        : 'The AI gateway is not reachable: nothing accepts connections at its address (wrong URL, gateway down, or a firewall).',
-      evidence: [`connect to ${up} refused (${err?.code ?? 'ECONNREFUSED'})`],
-      next_steps: [
-        `Check the service runs and listens on ${new URL(up).port || 'the default port'}: curl ${up}${ex.hop === 'model' ? '/v1/models' : '/monitoring/healthz'}${ex.hop === 'model' ? ' (vLLM, the LiteLLM proxy and Ollama all answer it)' : ''}.`,
-        ...(local ? ['The address is localhost: inside a container, localhost is that container itself. Use the host name or IP the other container can reach.'] : []),
-        'Check firewalls and security groups between the proxy and the upstream.'
-      ]
-    }
+    const port = new URL(up).port
+    const model = ex.hop === 'model'
+    const listens = model
+      ? (port ? step('check_model_server_listens', { port, url: `${up}/v1/models` }) : step('check_model_server_listens_default_port', { url: `${up}/v1/models` }))
+      : (port ? step('check_gateway_listens', { port, url: `${up}/monitoring/healthz` }) : step('check_gateway_listens_default_port', { url: `${up}/monitoring/healthz` }))
+    return diagnosis(model ? 'model_server_unreachable' : 'gateway_unreachable', {}, {
+      evidence: [ev('connection_refused', { upstream: up, code: err?.code ?? 'ECONNREFUSED' })],
+      next_steps: [listens, ...(local ? [step('localhost_is_container')] : []), step('check_firewalls')]
+    })
   }
   if (has(ex, 'dns_failure')) {
-    return {
-      cause: `The upstream host name ${new URL(up).hostname} does not resolve.`,
-      evidence: [`DNS lookup failed (${err?.code})`],
-      next_steps: ['Check the URL for typos, and that the name resolves from where the proxy (and the gateway) run: getent hosts NAME.']
-    }
+    return diagnosis('dns_failure', { host: new URL(up).hostname }, {
+      evidence: [ev('dns_lookup_failed', { code: String(err?.code) })],
+      next_steps: [step('check_dns')]
+    })
   }
   if (has(ex, 'network_unreachable')) {
-    return {
-      cause: 'No network route to the upstream.',
-      evidence: [`${err?.code}: ${err?.message}`],
-      next_steps: ['Check routing, VPNs and firewalls between the proxy and the upstream.']
-    }
+    return diagnosis('network_unreachable', {}, { evidence: [transportError(err)], next_steps: [step('check_network_route')] })
   }
   for (const f of ['connect_timeout', 'headers_timeout', 'body_timeout'] as const) {
     if (!has(ex, f)) continue
-    const limit = f === 'connect_timeout' ? ctx.timeouts.connectMs : f === 'headers_timeout' ? ctx.timeouts.headersMs : ctx.timeouts.bodyIdleMs
+    const durationMs = ex.timings.duration_ms
     const g = gitlabTimeout(ex.meta.feature)
-    return {
-      cause: f === 'connect_timeout'
-        ? 'Network problem: the upstream did not accept a connection in time.'
-        : ex.hop === 'model' ? 'The model is too slow or stuck: it did not answer in time.' : 'The AI gateway (or the model behind it) did not answer in time.',
-      evidence: [
-        `timed out after ${seconds(ex.timings.duration_ms)} while ${phaseOf(f)} (the route allows ${seconds(limit)})`,
-        `${g.who}: ${ex.timings.duration_ms > Number(g.seconds.split('-')[0]) * 1000 ? 'GitLab had already given up on this request' : 'GitLab may still have been waiting'}`
-      ],
-      next_steps: f === 'connect_timeout'
-        ? ['A firewall dropping packets looks like this; check the path to the upstream.', 'Check the upstream host is up.']
-        : [
-            ex.hop === 'model' ? `Check the model server is healthy and not overloaded (GPU memory, queue length); test it directly: ${ex.method} ${up}${ex.path}.` : ctx.modelRouted ? 'Look at the model hop for this request (GET /api/traces/<correlation_id>): a slow model makes the gateway slow.' : 'A slow model makes the gateway slow: route the model endpoint through this proxy (--route model=…) to see the model hop.',
-            'Use a smaller or faster model, or reduce max_tokens, for features with short timeouts (code completion).'
-          ]
+    const gitlab = durationMs > g.seconds * 1000 ? ev('gitlab_gave_up', { deadline: g.who }) : ev('gitlab_may_wait', { deadline: g.who })
+    if (f === 'connect_timeout') {
+      return diagnosis('connect_timeout', {}, {
+        evidence: [ev('timed_out_connecting', { duration_ms: durationMs, limit_ms: ctx.timeouts.connectMs }), gitlab],
+        next_steps: [step('firewall_drops_packets'), step('check_upstream_host_up')]
+      })
     }
+    const timedOut = f === 'headers_timeout'
+      ? ev('timed_out_waiting_headers', { duration_ms: durationMs, limit_ms: ctx.timeouts.headersMs })
+      : ev('timed_out_waiting_body', { duration_ms: durationMs, limit_ms: ctx.timeouts.bodyIdleMs })
+    const model = ex.hop === 'model'
+    const code = f === 'headers_timeout'
+      ? (model ? 'model_headers_timeout' : 'gateway_headers_timeout')
+      : (model ? 'model_body_timeout' : 'gateway_body_timeout')
+    return diagnosis(code, {}, {
+      evidence: [timedOut, gitlab],
+      next_steps: [
+        model ? step('check_model_server_health', { method: ex.method, url: `${up}${ex.path}` }) : ctx.modelRouted ? step('see_model_hop_trace') : step('route_model_hop_slow'),
+        step('use_faster_model')
+      ]
+    })
   }
   if (has(ex, 'model_timeout')) {
     const silent = ex.timings.ttfb_ms === null ? ex.timings.duration_ms : ex.timings.duration_ms - ex.timings.ttfb_ms
     const limit = [...ctx.gatewayModelTimeoutsS].sort((a, b) => Math.abs(a * 1000 - silent) - Math.abs(b * 1000 - silent))[0]
-    return {
-      cause: `The model did not answer within the AI gateway's ${limit ?? 30} s model timeout: the gateway (litellm) gave up on it and hung up.`,
+    const durationMs = ex.timings.duration_ms
+    const { max_tokens: maxTokens, model } = ex.meta
+    return diagnosis('model_timeout', { timeout_s: limit ?? 30 }, {
       evidence: [
-        `the gateway closed the connection after ${seconds(ex.timings.duration_ms)}${ex.timings.ttfb_ms === null ? ' with no response from the model yet' : ', the model having sent headers but no body'}`,
-        ...(ex.meta.max_tokens !== undefined ? [`the call asked for up to ${ex.meta.max_tokens} tokens${ex.meta.model !== undefined ? ` of ${ex.meta.model}` : ''}`] : [])
+        ex.timings.ttfb_ms === null ? ev('gateway_hung_up_no_response', { duration_ms: durationMs }) : ev('gateway_hung_up_after_headers', { duration_ms: durationMs }),
+        ...(maxTokens !== undefined ? [model !== undefined ? ev('max_tokens_requested_of_model', { max_tokens: maxTokens, model }) : ev('max_tokens_requested', { max_tokens: maxTokens })] : [])
       ],
-      next_steps: MODEL_TIMEOUT_STEPS
-    }
+      next_steps: modelTimeoutSteps()
+    })
   }
   if (has(ex, 'connection_reset')) {
-    return {
-      cause: 'The upstream closed the connection without answering: it crashed or restarted, or something in between (a load balancer, a proxy) cut it.',
-      evidence: [`${err?.code}: ${err?.message}`],
-      next_steps: ["Check the upstream's logs at this time for a crash or restart.", 'Check idle timeouts of load balancers between the proxy and the upstream.']
-    }
+    return diagnosis('connection_reset', {}, {
+      evidence: [transportError(err)],
+      next_steps: [step('check_upstream_crash_logs'), step('check_lb_idle_timeouts')]
+    })
   }
 
   const status = ex.status
@@ -306,78 +303,60 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
     const message = bodyField(ex, 'message') ?? bodyField(ex, 'error') ?? bodyField(ex, 'detail') ?? ''
     const sent = ex.request.headers.authorization
     const placeholder = typeof sent === 'string' ? PLACEHOLDER_KEYS.find((k) => sent === `Bearer [FILTERED sha256:${createHash('sha256').update(k).digest('hex').slice(0, 8)}]`) : undefined
-    return {
-      cause: placeholder !== undefined
-        ? `The model server requires an API key, and none is configured in GitLab: the gateway sent its placeholder "${placeholder}".`
-        : 'The model server rejected the API key the gateway sent: the self-hosted model\'s API key in GitLab is not one the model server accepts.',
-      evidence: [`${status}${message ? ` "${message}"` : ''} from ${up}${ex.path}`, sent === undefined ? 'the call carried no Authorization header' : `the call carried Authorization: ${String(sent)}${placeholder !== undefined ? ` (the fingerprint of "${placeholder}")` : ''}`],
-      next_steps: ['Set the self-hosted model\'s API key in GitLab (Admin > GitLab Duo > Self-hosted models) to a key the model server accepts (vLLM --api-key, a LiteLLM proxy key).']
-    }
+    const authorization = sent === undefined
+      ? ev('authorization_absent')
+      : placeholder !== undefined ? ev('authorization_placeholder_sent', { authorization: String(sent), placeholder }) : ev('authorization_sent', { authorization: String(sent) })
+    return fromCause(placeholder !== undefined ? cause('model_api_key_missing', { placeholder }) : cause('model_api_key_rejected'), {
+      evidence: [statusFrom(status, message, `${up}${ex.path}`), authorization],
+      next_steps: [step('set_model_api_key')]
+    })
   }
   if (status === 401) {
     const e = bodyField(ex, 'error') ?? bodyField(ex, 'detail') ?? ''
-    const specific = (): Pick<Diagnosis, 'cause' | 'next_steps'> => {
+    const specific = (): { cause: Cause, next_steps: DiagnosisLine[] } => {
       if (/No authorization header presented/i.test(e)) {
-        return { cause: 'The request reached the gateway without an Authorization header: something between GitLab and the gateway strips it.', next_steps: ['Check reverse proxies / ingress in front of the gateway pass the Authorization header through.'] }
+        return { cause: cause('gateway_no_authorization_header'), next_steps: [step('check_authorization_passed')] }
       }
       if (/Invalid authorization header/i.test(e)) {
-        return { cause: 'The Authorization header is not "Bearer <token>": something rewrote it, or the caller is not GitLab.', next_steps: ['Check what sits between GitLab and the gateway.'] }
+        return { cause: cause('gateway_invalid_authorization_header'), next_steps: [step('check_between_gitlab_and_gateway')] }
       }
       if (/only OIDC is supported/i.test(e)) {
-        return { cause: 'The request lacks X-Gitlab-Authentication-Type: oidc.', next_steps: ['Check intermediaries keep the X-Gitlab-* headers.'] }
+        return { cause: cause('gateway_auth_not_oidc'), next_steps: [step('check_gitlab_headers_kept')] }
       }
       const mismatch = /Header mismatch '([^']+)'/i.exec(e)
       if (mismatch !== null) {
-        return {
-          cause: `The token's claim and the ${mismatch[1]} header differ: ${mismatch[1] === 'X-Gitlab-Instance-Id' ? 'the instance identity changed (restored backup, cloned instance)' : 'something altered the header'}.`,
-          next_steps: mismatch[1] === 'X-Gitlab-Instance-Id'
-            ? ['Synchronise the subscription / request a new activation code so the instance id matches, then retry.']
-            : ['Check intermediaries do not rewrite X-Gitlab-* headers.']
-        }
+        return mismatch[1] === 'X-Gitlab-Instance-Id'
+          ? { cause: cause('instance_id_mismatch'), next_steps: [step('resync_subscription')] }
+          : { cause: cause('gitlab_header_mismatch', { header: mismatch[1]! }), next_steps: [step('check_gitlab_headers_not_rewritten')] }
       }
       if (/Forbidden by auth provider/i.test(e) && (has(ex, 'token_expired') || has(ex, 'token_not_yet_valid'))) {
         return {
-          cause: has(ex, 'token_expired')
-            ? "GitLab's token had expired when it reached the gateway: the clocks of GitLab and the gateway disagree, or the request waited too long on the way."
-            : "GitLab's token is not valid yet by the gateway's clock: the clocks of GitLab and the gateway disagree.",
-          next_steps: ['Synchronise the clocks of GitLab, the gateway and this host (NTP): compare date -u on each.']
+          cause: has(ex, 'token_expired') ? cause('jwt_expired') : cause('jwt_not_yet_valid'),
+          next_steps: [step('sync_clocks_compare')]
         }
       }
       if (/Forbidden by auth provider/i.test(e)) {
-        return {
-          cause: "The gateway rejected GitLab's token (signature, audience or expiry), or it cannot fetch GitLab's signing keys from AIGW_GITLAB_URL.",
-          next_steps: [
-            'Check AIGW_GITLAB_URL is the instance URL and reachable from the gateway container: docker exec <ai-gateway-container> curl "$AIGW_GITLAB_URL/oauth/discovery/keys".',
-            'Check the clocks of GitLab and the gateway agree (token expiry).'
-          ]
-        }
+        return { cause: cause('jwt_rejected'), next_steps: [step('check_gitlab_keys_reachable'), step('check_clocks_agree')] }
       }
-      return { cause: 'The upstream rejected the request as unauthenticated.', next_steps: [] }
+      return { cause: cause('unauthenticated'), next_steps: [] }
     }
     const s = specific()
-    return { cause: s.cause, evidence: [`401 ${e ? `"${e}"` : ''} from ${up}${ex.path}`.trim()], next_steps: [...s.next_steps, ...AUTH_CHECKS] }
+    return fromCause(s.cause, { evidence: [statusFrom(401, e, `${up}${ex.path}`)], next_steps: [...s.next_steps, ...authChecks()] })
   }
   if (status === 403) {
     const detail = bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? ''
     if (/Duo Core no longer authorized to access Duo Classic Chat/i.test(detail)) {
       // 2025 gateway, ai_gateway/api/v2/chat/agent.py get_agent: duo_chat without duo_classic_chat.
-      return {
-        cause: 'The user has GitLab Duo Core only, and Duo Core no longer gives access to classic Duo Chat (the 2025 gateway refuses it).',
-        evidence: [`403 "${detail}" from ${up}${ex.path}`],
-        next_steps: [
-          'Assign the user a GitLab Duo Pro or Enterprise seat for classic Duo Chat, or have them use the agentic chat that Duo Core includes.',
-          'Check the seat in Admin > GitLab Duo > seat utilization.'
-        ]
-      }
+      return diagnosis('duo_core_classic_chat', {}, {
+        evidence: [statusFrom(403, detail, `${up}${ex.path}`)],
+        next_steps: [step('assign_duo_pro_seat'), step('check_seat_utilization')]
+      })
     }
     const scope = /Unauthorized to access (.+)$/i.exec(detail)?.[1]
-    return {
-      cause: scope !== undefined
-        ? `The user's token lacks the scope for ${scope}: no GitLab Duo seat for this feature, or the feature is not enabled for them.`
-        : 'Authenticated but not allowed: a missing seat, license, or feature access.',
-      evidence: [`403 ${detail ? `"${detail}"` : ''} from ${up}${ex.path}`.trim()],
-      next_steps: AUTH_CHECKS
-    }
+    return fromCause(scope !== undefined ? cause('seat_not_assigned', { scope }) : cause('access_denied'), {
+      evidence: [statusFrom(403, detail, `${up}${ex.path}`)],
+      next_steps: authChecks()
+    })
   }
   const call: ModelCallContext = { endpoint: ex.meta.model_endpoint, modelRouted: ctx.modelRouted }
   if (ex.hop === 'model' && (status === 404 || status === 400)) {
@@ -388,25 +367,23 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
     // "Invalid model name passed in model=x" (litellm/proxy/proxy_server.py).
     const model = /The model `([^`]+)` does not exist|model ['"]([^'"]+)['"] not found|Invalid model name passed in model=([^\s.]+)/i.exec(message)
     if (model !== null) {
-      const name = model[1] ?? model[2] ?? model[3]
-      return {
-        cause: `The model server does not serve a model named "${name}": the model identifier configured in GitLab differs from the served model name.`,
-        evidence: [`${status} "${message.length > 300 ? message.slice(0, 300) + '…' : message}" from ${up}${ex.path}`],
-        next_steps: [`List the served names: curl ${up}${modelsPath(ex.path)}; set the self-hosted model's identifier in GitLab to custom_openai/<one of them>.`]
-      }
+      const name = model[1] ?? model[2] ?? model[3] ?? ''
+      return diagnosis('model_not_found', { model: name }, {
+        evidence: [ev('status_message_from', { status, message: clip(message), url: `${up}${ex.path}` })],
+        next_steps: [step('list_served_names', { url: `${up}${modelsPath(ex.path)}` })]
+      })
     }
   }
   if (status === 404) {
     const message = bodyField(ex, 'message') ?? bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? (typeof ex.response?.body === 'string' ? ex.response.body.trim() : '')
     if (ex.hop === 'model' && /\/(chat\/)?completions$/.test(ex.path) && !/(^|\/)v1\//.test(ex.path)) {
       const base = `http://${hostOf(ex)}${ex.path.slice(0, ex.path.lastIndexOf(ex.path.endsWith('/chat/completions') ? '/chat/completions' : '/completions'))}`
-      return {
-        cause: 'The model endpoint URL lacks the /v1 suffix.',
-        evidence: [`${ex.method} ${ex.path} answered 404 ${message ? `"${message}"` : ''}: OpenAI-compatible servers serve the API under /v1, and the gateway appends only /chat/completions to the endpoint`],
-        next_steps: [`Set the model endpoint in GitLab to ${base}/v1 (not ${base}).`]
-      }
+      return diagnosis('model_endpoint_missing_v1', {}, {
+        evidence: [message ? ev('missing_v1_404', { method: ex.method, path: ex.path, message }) : ev('missing_v1_404_no_message', { method: ex.method, path: ex.path })],
+        next_steps: [step('set_endpoint_v1_not', { base })]
+      })
     }
-    return { cause: 'The upstream has nothing at this path.', evidence: [`404 from ${up}${ex.path}`], next_steps: ['Check the URL configured in GitLab for this hop.'] }
+    return diagnosis('path_not_found', {}, { evidence: [ev('status_from', { status: 404, url: `${up}${ex.path}` })], next_steps: [step('check_hop_url')] })
   }
   if (status === 421) {
     // ai_gateway/api/v1/prompts/invoke.py: a model error with a status becomes 421 "<code>: <phrase>".
@@ -414,131 +391,133 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
     const code = /^(\d{3})/.exec(detail)?.[1]
     const side = code === '404'
       ? (lacksV1(call.endpoint)
-          ? { cause: 'The model endpoint URL lacks the /v1 suffix: the model answered 404.', next_steps: [`Set the model endpoint in GitLab to ${call.endpoint!.replace(/\/+$/, '')}/v1.`] }
-          : { cause: 'The model answered 404: the model name is not served there, or the model endpoint URL is wrong.', next_steps: [] })
+          ? { cause: cause('prompt_model_endpoint_missing_v1'), next_steps: [step('set_endpoint_v1', { endpoint: call.endpoint!.replace(/\/+$/, '') })] }
+          : { cause: cause('prompt_model_404'), next_steps: [] })
       : modelFailureFromText(detail, call)
-    return {
-      cause: side?.cause ?? `The model behind the gateway returned an error${detail ? ` (${detail})` : ''}.`,
-      evidence: [`421 "${detail}" from the gateway: the detail is the model's own status`],
+    const fallback = detail ? cause('prompt_model_error', { detail }) : cause('prompt_model_error_no_detail')
+    return fromCause(side?.cause ?? fallback, {
+      evidence: [ev('gateway_421', { detail })],
       next_steps: [...(side?.next_steps ?? []), ...modelChecks(call)]
-    }
+    })
   }
   if (status === 503 && /Inference failed/i.test(bodyField(ex, 'detail') ?? '')) {
     // ai_gateway/api/server.py: ModelAPIError -> 503; the 2024 gateway's litellm code model wraps
     // only connection errors and the model's 5xx in it (models/litellm.py).
     const endpoint = call.endpoint
-    return {
-      cause: 'The gateway could not reach the model, or the model failed (5xx): the gateway answered "Inference failed".',
-      evidence: [`503 "Inference failed" from the gateway${endpoint ? `; model endpoint ${endpoint}` : ''}`],
+    return diagnosis('gateway_inference_failed', {}, {
+      evidence: [endpoint ? ev('inference_failed_endpoint', { endpoint }) : ev('inference_failed')],
       next_steps: [
-        ...(endpoint !== undefined && isLocalhost(endpoint) ? [`The model endpoint ${endpoint} is localhost: inside the AI gateway container that is the container itself, not the model server.`] : []),
-        ...(lacksV1(endpoint) ? [`The model endpoint lacks /v1: set it to ${endpoint!.replace(/\/+$/, '')}/v1.`] : []),
-        `From the gateway container, test the model: curl ${endpointUrl(endpoint, 'models')}, then POST ${endpointUrl(endpoint, 'chat/completions')}.`,
-        "Check the model server's logs at this time for a crash or out-of-memory.",
-        ...(ctx.modelRouted ? [] : ['Route the model endpoint through this proxy to see the model hop (--route model=…).'])
+        ...(endpoint !== undefined && isLocalhost(endpoint) ? [step('endpoint_is_localhost', { endpoint })] : []),
+        ...(lacksV1(endpoint) ? [step('endpoint_lacks_v1', { endpoint: endpoint!.replace(/\/+$/, '') })] : []),
+        step('test_model_from_gateway', { models_url: endpointUrl(endpoint, 'models'), completions_url: endpointUrl(endpoint, 'chat/completions') }),
+        step('check_model_server_oom'),
+        ...(ctx.modelRouted ? [] : [step('route_model_hop')])
       ]
-    }
+    })
   }
   if (status === 429) {
     const retry = ex.response?.headers['retry-after']
-    return { cause: 'Rate limited by the upstream.', evidence: [`429${retry ? `, Retry-After: ${String(retry)}` : ''}`], next_steps: ['Reduce the request rate, or raise the limit on the gateway / model server.'] }
+    return diagnosis('rate_limited', {}, {
+      evidence: [retry ? ev('rate_limited_retry_after', { retry_after: String(retry) }) : ev('status_only', { status: 429 })],
+      next_steps: [step('reduce_request_rate')]
+    })
   }
   if (status === 500 && ex.hop === 'gateway' && isBareServerError(ex) && MODEL_FEATURES.has(ex.meta.feature)) {
     // Starlette's ServerErrorMiddleware: an exception no handler in ai_gateway/api/server.py
     // maps (litellm's NotFoundError, AuthenticationError, BadRequestError, Timeout).
     const side = unhandledModelFailure({ ...call, identifier: ex.meta.model_identifier }, ex.timings.duration_ms, ctx.gatewayModelTimeoutsS)
-    return {
-      cause: side.cause,
+    return fromCause(side.cause, {
       evidence: [
-        `500 text/plain "Internal Server Error" from ${up}${ex.path}: an unhandled exception in the gateway (only ModelAPIError is mapped, to 503 "Inference failed")`,
-        ...(call.endpoint !== undefined ? [`the request's model endpoint: ${call.endpoint}${ex.meta.model_identifier !== undefined ? `, model identifier ${ex.meta.model_identifier}` : ''}${ex.meta.model_name !== undefined ? `, model ${ex.meta.model_name}` : ''}`] : [])
+        ev('gateway_bare_500', { url: `${up}${ex.path}` }),
+        ...(call.endpoint !== undefined ? [requestModelEndpoint(call.endpoint, ex.meta.model_identifier, ex.meta.model_name)] : [])
       ],
       next_steps: side.next_steps
-    }
+    })
   }
   if (status !== null && status >= 500) {
     const detail = bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? bodyField(ex, 'message')
-    return {
-      cause: ex.hop === 'model' ? 'The model server failed.' : 'The AI gateway failed.',
-      evidence: [`${status}${detail ? ` "${detail}"` : ''} from ${up}${ex.path}`],
-      next_steps: [ex.hop === 'model' ? "Check the model server's logs at this time." : "Check the gateway's logs: docker logs <ai-gateway-container> 2>&1 | grep -i error | tail -n 20."]
-    }
+    const model = ex.hop === 'model'
+    return diagnosis(model ? 'model_server_failed' : 'gateway_failed', {}, {
+      evidence: [statusFrom(status, detail, `${up}${ex.path}`)],
+      next_steps: [model ? step('check_model_server_logs') : step('check_gateway_error_logs')]
+    })
   }
   if (has(ex, 'stream_error')) {
     const message = ex.meta.stream_error ?? ''
     const side = modelFailureFromText(message, call)
     const chat = ex.meta.feature === 'chat'
-    return {
-      cause: side !== null
-        ? `${side.cause} (${chat ? 'Duo Chat got an error event' : 'the stream carried an error event'}${has(ex, 'stream_aborted') ? ', then the gateway dropped the connection' : ''}.)`
-        : `The model call failed while the gateway streamed: ${chat ? 'Duo Chat got an error event' : 'the stream carried an error event'}${has(ex, 'stream_aborted') ? ' and then the gateway dropped the connection' : ''} (Duo Chat shows A1003 or A1004).`,
-      evidence: [
-        `error event: ${message}`,
-        ...(has(ex, 'stream_aborted') ? ['the connection was dropped after the error event: the gateway re-raises the error after sending it (ai_gateway/chat/agents/react.py), which is how it always ends a failed chat'] : [])
-      ],
+    const dropped = has(ex, 'stream_aborted')
+    const streamCause: Cause = side !== null
+      ? { code: side.cause.code, params: { ...side.cause.params, context: streamContext(chat, dropped) } }
+      : chat
+        ? (dropped ? cause('chat_error_event_dropped') : cause('chat_error_event'))
+        : (dropped ? cause('stream_error_event_dropped') : cause('stream_error_event'))
+    return fromCause(streamCause, {
+      evidence: [ev('error_event', { message }), ...(dropped ? [ev('dropped_after_error_event')] : [])],
       next_steps: [...(side?.next_steps ?? []), ...modelChecks(call)]
-    }
+    })
   }
   if (has(ex, 'stream_aborted')) {
-    return {
-      cause: 'The upstream died in the middle of the response: the caller got a cut-off stream.',
-      evidence: [`${err?.code ?? 'aborted'} after ${ex.response?.bytes ?? 0} bytes`],
+    return diagnosis('stream_aborted', {}, {
+      evidence: [ev('aborted_after_bytes', { code: err?.code ?? 'aborted', bytes: ex.response?.bytes ?? 0 })],
       next_steps: ex.hop === 'gateway' && MODEL_FEATURES.has(ex.meta.feature)
-        ? ['A model failure mid-stream makes the gateway drop the connection: see the model hop for this request (GET /api/traces/<correlation_id>).', ...modelChecks(call)]
-        : ["Check the upstream's logs for a crash or restart at this time.", 'Check intermediaries with short idle timeouts.']
-    }
+        ? [step('see_model_hop_midstream'), ...modelChecks(call)]
+        : [step('check_upstream_restart_logs'), step('check_intermediary_idle_timeouts')]
+    })
   }
   if (has(ex, 'stream_truncated')) {
-    return {
-      cause: 'The stream ended without its final event: the upstream closed it early.',
-      evidence: [`${ex.response?.bytes ?? 0} bytes, no end marker (${ex.hop === 'model' ? '[DONE] or finish_reason' : 'final event'})`],
-      next_steps: ["Check the upstream's logs; compare with the model hop (GET /api/traces/<correlation_id>)."]
-    }
+    const bytes = ex.response?.bytes ?? 0
+    return diagnosis('stream_truncated', {}, {
+      evidence: [ex.hop === 'model' ? ev('no_end_marker_model', { bytes }) : ev('no_end_marker', { bytes })],
+      next_steps: [step('compare_with_model_hop')]
+    })
   }
   if (status === 422) return validationError(ex)
   if (status !== null && status >= 400) {
     const detail = bodyField(ex, 'detail') ?? bodyField(ex, 'error') ?? bodyField(ex, 'message')
-    return {
-      cause: `The upstream rejected the request (${status}).`,
-      evidence: [`${status}${detail ? ` "${detail}"` : ''}`],
-      next_steps: []
-    }
+    return diagnosis('client_error', { status }, { evidence: [statusDetail(status, detail)], next_steps: [] })
   }
   const tokenFlags = ex.flags.filter((f) => f.startsWith('token_'))
   if (tokenFlags.length > 0) {
-    return {
-      cause: 'The upstream accepted the request, but the token predicts the next failure: ' + tokenFlags.join(', ') + '.',
+    return diagnosis('token_predicts_failure', { flags: tokenFlags.join(', ') }, {
       evidence: [...ctx.tokenEvidence],
       next_steps: [
-        ...(tokenFlags.includes('token_expired') || tokenFlags.includes('token_not_yet_valid') ? ['Synchronise the clocks of GitLab, the gateway and this host (NTP).'] : []),
-        ...(tokenFlags.includes('token_issuer_mismatch') ? ['Set AIGW_GITLAB_URL to the URL in the token issuer (the instance URL).'] : []),
-        ...(tokenFlags.includes('token_header_mismatch') ? ['Request a new activation code / synchronise the subscription, and check intermediaries do not rewrite X-Gitlab-* headers.'] : []),
-        ...(tokenFlags.includes('token_audience_mismatch') ? ['The token was not minted for the AI gateway: check the AI gateway URL setting in GitLab.'] : [])
+        ...(tokenFlags.includes('token_expired') || tokenFlags.includes('token_not_yet_valid') ? [step('sync_clocks')] : []),
+        ...(tokenFlags.includes('token_issuer_mismatch') ? [step('set_aigw_gitlab_url_to_issuer')] : []),
+        ...(tokenFlags.includes('token_header_mismatch') ? [step('request_activation_code')] : []),
+        ...(tokenFlags.includes('token_audience_mismatch') ? [step('check_gateway_url_for_audience')] : [])
       ]
-    }
+    })
   }
   if (has(ex, 'slow')) {
     const g = gitlabTimeout(ex.meta.feature)
-    return {
-      cause: 'Slow: close to the point where GitLab gives up on this request.',
-      evidence: [`time to first byte ${ex.timings.ttfb_ms === null ? 'n/a' : seconds(ex.timings.ttfb_ms)}, total ${seconds(ex.timings.duration_ms)} (thresholds ${seconds(ctx.slow.ttfbMs)} / ${seconds(ctx.slow.durationMs)}); ${g.who}`],
-      next_steps: ['Look at the model hop for this request: most of the time is usually the model.', 'Consider a smaller model or lower max_tokens for code completion.']
-    }
+    const thresholds = { duration_ms: ex.timings.duration_ms, ttfb_threshold_ms: ctx.slow.ttfbMs, duration_threshold_ms: ctx.slow.durationMs, deadline: g.who }
+    return diagnosis('slow', {}, {
+      evidence: [ex.timings.ttfb_ms === null ? ev('slow_timings_no_ttfb', thresholds) : ev('slow_timings', { ...thresholds, ttfb_ms: ex.timings.ttfb_ms })],
+      next_steps: [step('look_at_model_hop'), step('smaller_model_for_completion')]
+    })
   }
   if (has(ex, 'client_aborted') && ex.error?.code === PROXY_STOPPED_CODE) {
-    return {
-      cause: 'The proxy was stopped (a second SIGTERM/SIGINT) while this exchange was in flight: it cut the connection and recorded what it had.',
-      evidence: [`cut after ${seconds(ex.timings.duration_ms)}`],
-      next_steps: ['Nothing to fix upstream. Stop the proxy with one signal to let exchanges in flight finish (up to shutdown_grace_ms).']
-    }
+    return diagnosis('proxy_stopped', {}, {
+      evidence: [ev('cut_after', { duration_ms: ex.timings.duration_ms })],
+      next_steps: [step('stop_with_one_signal')]
+    })
   }
   if (has(ex, 'client_aborted')) {
-    return {
-      cause: ex.meta.feature === 'code_completions' ? 'The caller cancelled: normal for code completion (the IDE cancels as the user types).' : 'The caller hung up before the response was complete.',
-      evidence: [`the caller left after ${seconds(ex.timings.duration_ms)}`],
-      next_steps: ex.meta.feature === 'code_completions' ? [] : ['If this repeats, compare the time with GitLab\'s timeouts: the caller may be giving up on a slow upstream.']
-    }
+    const completion = ex.meta.feature === 'code_completions'
+    return diagnosis(completion ? 'completion_cancelled' : 'client_aborted', {}, {
+      evidence: [ev('caller_left_after', { duration_ms: ex.timings.duration_ms })],
+      next_steps: completion ? [] : [step('compare_with_gitlab_timeouts')]
+    })
   }
   if (ctx.insecureTls && has(ex, 'tls_unverified')) return null
   return null
+}
+
+/** The model endpoint (and identifier, model) the gateway request named, as evidence. */
+function requestModelEndpoint (endpoint: string, identifier: string | undefined, model: string | undefined): DiagnosisLine {
+  if (identifier !== undefined && model !== undefined) return ev('request_model_endpoint_identifier_model', { endpoint, identifier, model })
+  if (identifier !== undefined) return ev('request_model_endpoint_identifier', { endpoint, identifier })
+  if (model !== undefined) return ev('request_model_endpoint_model', { endpoint, model })
+  return ev('request_model_endpoint', { endpoint })
 }

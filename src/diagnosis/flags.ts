@@ -1,52 +1,63 @@
+import type { Lang } from '../i18n/message.js'
+import { t } from '../i18n/translate.js'
+
 /**
  * The flag vocabulary: stable names stored on exchanges, counted in metrics and documented in
- * the README. Add, never rename.
+ * the README. Add, never rename. Each flag names the kind of fact it comes from; what it means,
+ * in each language, is in the flags catalogs (src/i18n/catalogs/<lang>/flags.ts): flagDescription.
  */
 export const FLAGS = {
   // From the upstream's status.
-  unauthorized: '401 from upstream: the caller was not authenticated',
-  forbidden: '403 from upstream: authenticated but not allowed (seat, license, scope)',
-  not_found: '404 from upstream: wrong path, often a model URL missing /v1, or an unknown model',
-  rate_limited: '429 from upstream',
-  model_error: "the gateway's 421: the model behind it returned an error",
-  upstream_error: '5xx from upstream, or a transport failure with no more specific flag',
-  client_error: 'another 4xx from upstream',
+  unauthorized: 'status',
+  forbidden: 'status',
+  not_found: 'status',
+  rate_limited: 'status',
+  model_error: 'status',
+  upstream_error: 'status',
+  client_error: 'status',
   // Transport: the proxy got no (complete) response.
-  connection_refused: 'nothing accepted the TCP connection at the upstream address',
-  network_unreachable: 'no route to the upstream host (network or firewall)',
-  dns_failure: 'the upstream host name did not resolve',
-  timeout: 'any of connect_timeout, headers_timeout, body_timeout, model_timeout (always set with one of them)',
-  connect_timeout: 'TCP/TLS connection to the upstream not established in time',
-  headers_timeout: 'upstream accepted the request but sent no response headers in time',
-  body_timeout: 'upstream went silent in the middle of the response body',
-  model_timeout: "model hop: the AI gateway hung up on the model at its own model timeout (litellm's, 30 s for chat and code, 60 s for prompts)",
-  tls_error: 'TLS handshake failed: untrusted, self-signed, expired or mismatched certificate, or TLS spoken to a plain-HTTP port',
-  connection_reset: 'upstream closed or reset the connection before response headers',
+  connection_refused: 'transport',
+  network_unreachable: 'transport',
+  dns_failure: 'transport',
+  timeout: 'transport',
+  connect_timeout: 'transport',
+  headers_timeout: 'transport',
+  body_timeout: 'transport',
+  model_timeout: 'transport',
+  tls_error: 'transport',
+  connection_reset: 'transport',
   // Streams.
-  stream_aborted: 'upstream died after response headers: the caller got a cut-off body',
-  stream_truncated: 'stream ended cleanly but without its final event ([DONE], finish_reason, stream_end); never on formats without one',
-  stream_error: 'the stream answered 200 but carried an error event (whatever happened to the connection after it)',
+  stream_aborted: 'stream',
+  stream_truncated: 'stream',
+  stream_error: 'stream',
   // The caller.
-  client_aborted: 'the caller hung up before the response was complete (normal for code completion)',
+  client_aborted: 'caller',
   // Predictions from the caller's GitLab token (decoded, never verified or stored).
-  token_expired: "the bearer JWT's exp has passed (beyond the clock-skew allowance)",
-  token_not_yet_valid: "the bearer JWT's nbf is in the future: clocks disagree",
-  token_audience_mismatch: 'the bearer JWT is not for gitlab-ai-gateway',
-  token_issuer_mismatch: 'the bearer JWT was issued by another GitLab URL than the one configured (AIGW_GITLAB_URL)',
-  token_header_mismatch: "a claim differs from its X-Gitlab-* header (the gateway's own check)",
+  token_expired: 'token',
+  token_not_yet_valid: 'token',
+  token_audience_mismatch: 'token',
+  token_issuer_mismatch: 'token',
+  token_header_mismatch: 'token',
   // Time.
-  slow: "time to first byte or duration over the route's thresholds, which warn well before GitLab's own timeouts",
-  tls_unverified: "the route does not verify the upstream's certificate (tls.insecure_skip_verify)",
+  slow: 'time',
+  // The route's configuration.
+  tls_unverified: 'config',
   // Staging.
-  fault_injected: 'a fault-injection rule shaped this response (x-duo-diag-fault names it)',
+  fault_injected: 'staging',
   // Requests the proxy refused itself.
-  request_rejected: 'the proxy rejected the request before forwarding (malformed or over a limit)'
+  request_rejected: 'proxy'
 } as const
 
 export type Flag = keyof typeof FLAGS
+export type FlagKind = typeof FLAGS[Flag]
 
 export const ALL_FLAGS = Object.keys(FLAGS) as Flag[]
 
 export function isFlag (value: string): value is Flag {
   return Object.hasOwn(FLAGS, value)
+}
+
+/** What a flag means, in `lang` (the flags catalog). */
+export function flagDescription (flag: Flag, lang: Lang): string {
+  return t(lang, `flags:${flag}`)
 }

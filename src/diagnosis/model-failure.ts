@@ -4,10 +4,13 @@
  * the model through litellm, whose exception names survive in that text
  * (`litellm.NotFoundError: …`, `litellm.Timeout: …`, `litellm.APIConnectionError: …`).
  */
+import type { Message } from '../i18n/message.js'
+import { type Cause, cause, part, step } from './codes.js'
+import type { DiagnosisLine } from './diagnosis.js'
 
 export interface ModelSideCause {
-  cause: string
-  next_steps: string[]
+  cause: Cause
+  next_steps: DiagnosisLine[]
 }
 
 export interface ModelCallContext {
@@ -33,96 +36,110 @@ export function endpointUrl (endpoint: string | undefined, path: string): string
 }
 
 /** The commands that tell the model-side failures apart, fitted to what the proxy sees. */
-export function modelChecks (ctx: ModelCallContext): string[] {
+export function modelChecks (ctx: ModelCallContext): DiagnosisLine[] {
   return [
-    ...(ctx.modelRouted ? [] : ['Route the model endpoint through this proxy to see the model\'s own answer: start it with --route model=0.0.0.0:5054=<model server URL> and set the model endpoint in GitLab to http://<proxy-host>:5054/v1.']),
-    'Read the gateway\'s own error: docker logs <ai-gateway-container> 2>&1 | grep -iE "litellm|NotFoundError|AuthenticationError|Timeout|APIConnectionError" | tail -n 20.',
-    `From the gateway container, list the served model names: curl ${endpointUrl(ctx.endpoint, 'models')}; and call the model as the gateway does: curl ${endpointUrl(ctx.endpoint, 'chat/completions')} -H 'Content-Type: application/json' -d '{"model":"<served name>","messages":[{"role":"user","content":"hi"}]}'.`
+    ...(ctx.modelRouted ? [] : [step('route_model_hop_for_answer')]),
+    step('read_gateway_litellm_errors'),
+    step('list_and_call_model', { models_url: endpointUrl(ctx.endpoint, 'models'), completions_url: endpointUrl(ctx.endpoint, 'chat/completions') })
   ]
 }
 
-const FIX_V1 = (endpoint: string): string => `Set the model endpoint in GitLab to ${endpoint.replace(/\/+$/, '')}/v1: the gateway appends only /chat/completions, so /v1 must be part of the endpoint.`
+const FIX_V1 = (endpoint: string): DiagnosisLine => step('set_endpoint_v1_appends', { endpoint: endpoint.replace(/\/+$/, '') })
 
-/** A model-side cause from an error text the gateway passed on; null when it names none. */
+/**
+ * A model-side cause from an error text the gateway passed on; null when it names none. Its
+ * `context` parameter is empty: the caller says how the failure arrived (a chat error event).
+ */
 export function modelFailureFromText (text: string, ctx: ModelCallContext): ModelSideCause | null {
   const t = text
   if (/NotFoundError|\b404\b/i.test(t)) {
     if (/does not exist|not found, try pulling|model[^.]*not found|invalid model|no such model|model_not_found/i.test(t)) {
       return {
-        cause: 'The model server does not serve the model name the gateway asked for: the model identifier configured in GitLab differs from the served name.',
-        next_steps: [`List the served names: curl ${endpointUrl(ctx.endpoint, 'models')}; set the self-hosted model's identifier in GitLab to one of them (custom_openai/<served name>).`]
+        cause: cause('model_not_found_via_gateway', { context: '' }),
+        next_steps: [step('list_served_names_identifier', { url: endpointUrl(ctx.endpoint, 'models') })]
       }
     }
     return {
-      cause: lacksV1(ctx.endpoint) ? 'The model endpoint URL lacks the /v1 suffix: the model server answered 404.' : 'The model server answered 404 at the endpoint\'s /chat/completions: the model endpoint URL is wrong (most often it lacks /v1).',
-      next_steps: ctx.endpoint !== undefined && lacksV1(ctx.endpoint) ? [FIX_V1(ctx.endpoint)] : ['Check the model endpoint URL in GitLab: it must be the OpenAI API base, ending in /v1 (e.g. http://vllm:8000/v1).']
+      cause: lacksV1(ctx.endpoint) ? cause('model_endpoint_missing_v1_via_gateway', { context: '' }) : cause('model_endpoint_wrong_via_gateway', { context: '' }),
+      next_steps: ctx.endpoint !== undefined && lacksV1(ctx.endpoint) ? [FIX_V1(ctx.endpoint)] : [step('check_endpoint_ends_v1')]
     }
   }
   if (/AuthenticationError|\b401\b|Incorrect API key|invalid_api_key|Unauthorized/i.test(t)) {
     return {
-      cause: 'The model server rejected the API key the gateway sent (the self-hosted model\'s API key in GitLab).',
-      next_steps: ['Set the self-hosted model\'s API key in GitLab to one the model server accepts (vLLM --api-key, the LiteLLM proxy\'s keys); with no key the gateway still sends a placeholder.']
+      cause: cause('model_api_key_rejected_via_gateway', { context: '' }),
+      next_steps: [step('set_model_api_key_placeholder')]
     }
   }
   if (/Timeout|timed out/i.test(t)) {
     return {
-      cause: 'The model did not answer within the AI gateway\'s model timeout (litellm\'s, 30 s for chat and code).',
-      next_steps: MODEL_TIMEOUT_STEPS
+      cause: cause('model_timeout_via_gateway', { context: '' }),
+      next_steps: modelTimeoutSteps()
     }
   }
   if (/APIConnectionError|Connection refused|ConnectError|connect(ion)? error|Cannot connect|Name or service not known|nodename nor servname/i.test(t)) {
     return {
-      cause: 'The gateway could not connect to the model server at the model endpoint.',
+      cause: cause('model_server_unreachable_via_gateway', { context: '' }),
       next_steps: [
-        `From the gateway container: curl ${endpointUrl(ctx.endpoint, 'models')}; a localhost endpoint is the gateway container itself, not the model server.`,
-        'Check the model server runs and listens on that address, and firewalls between the gateway and it.'
+        step('curl_models_from_gateway', { url: endpointUrl(ctx.endpoint, 'models') }),
+        step('check_model_server_listens_firewall')
       ]
     }
   }
   if (/RateLimitError|\b429\b/i.test(t)) {
-    return { cause: 'The model server rate-limited the gateway.', next_steps: ['Raise the model server\'s limits, or reduce concurrent requests.'] }
+    return { cause: cause('model_rate_limited_via_gateway', { context: '' }), next_steps: [step('raise_model_server_limits')] }
   }
   if (/InternalServerError|ServiceUnavailable|\b50[0-4]\b/i.test(t)) {
-    return { cause: 'The model server failed (5xx).', next_steps: ['Check the model server\'s logs at this time (out of GPU memory, crashed worker).'] }
+    return { cause: cause('model_server_failed_via_gateway', { context: '' }), next_steps: [step('check_model_server_gpu_logs')] }
   }
   return null
 }
 
 /** What to do about a model that does not answer within the gateway's timeout. */
-export const MODEL_TIMEOUT_STEPS = [
-  'Check the model server\'s load when it happened: GPU memory and utilisation, its request queue (vLLM: vllm:num_requests_waiting on /metrics).',
-  'Reduce the tokens asked for (max_tokens) or the context sent, or serve a smaller or quantised model, or add GPUs.',
-  'For Duo Chat on the 2025 gateway, the model timeout is AIGW_DUO_CHAT__MODEL_REQUEST_TIMEOUT (30 s by default); raise it only if GitLab\'s own chat timeout allows.'
-]
+export function modelTimeoutSteps (): DiagnosisLine[] {
+  return [step('check_model_server_load'), step('reduce_model_work'), step('raise_duo_chat_model_timeout')]
+}
+
+/** "a, or b, or c" of the likely reasons, as one nested message. */
+function orList (items: Message[]): Message {
+  const [a, b, c] = items
+  if (c !== undefined) return part('or_3', { a: a!, b: b!, c })
+  if (b !== undefined) return part('or_2', { a: a!, b })
+  return a!
+}
 
 /** The model-side failures that the gateway turns into a bare 500, and how to tell them apart. */
 export function unhandledModelFailure (ctx: ModelCallContext & { identifier: string | undefined }, durationMs: number, timeoutsS: readonly number[]): ModelSideCause {
-  const likely: string[] = []
-  const steps: string[] = []
+  const likely: Message[] = []
+  const steps: DiagnosisLine[] = []
+  // The most likely reason names the cause's code; the others are listed in its text.
+  let first: Cause['code'] | null = null
   if (lacksV1(ctx.endpoint)) {
-    likely.push('the model endpoint URL lacks the /v1 suffix, so the model server answers 404')
+    likely.push(part('likely_missing_v1'))
     steps.push(FIX_V1(ctx.endpoint!))
+    first ??= 'gateway_500_missing_v1'
   }
   if (ctx.endpoint !== undefined && ctx.identifier === undefined) {
     // ai_gateway/model_metadata.py to_params: without an identifier the 2025 gateway names no
     // litellm provider, and litellm fails before calling the model ("LLM Provider NOT provided").
-    likely.push('the self-hosted model has no model identifier, which the 2025 gateway needs to call it (litellm fails with "LLM Provider NOT provided" before any model call)')
-    steps.push('Set the self-hosted model\'s identifier in GitLab to custom_openai/<served model name> (the name the model server lists at /v1/models).')
+    likely.push(part('likely_no_identifier'))
+    steps.push(step('set_model_identifier'))
+    first ??= 'gateway_500_no_model_identifier'
   }
   // The longest timeout the request outlasted (a retried call takes a multiple of it).
   const nearTimeout = [...timeoutsS].sort((a, b) => b - a).find((t) => durationMs >= t * 980 - 20)
   if (nearTimeout !== undefined) {
-    likely.push(`the model did not answer within the gateway's ${nearTimeout} s model timeout (litellm's)`)
-    steps.push(...MODEL_TIMEOUT_STEPS)
+    likely.push(part('likely_model_timeout', { timeout_s: nearTimeout }))
+    steps.push(...modelTimeoutSteps())
+    first ??= 'gateway_500_model_timeout'
   }
-  if (likely.length > 0) {
+  if (first !== null) {
     return {
-      cause: `The gateway's model call failed with an error it does not handle (a bare 500); most likely ${likely.join(', or ')}.`,
+      cause: { code: first, params: { likely: orList(likely) } },
       next_steps: [...steps, ...modelChecks(ctx)]
     }
   }
   return {
-    cause: 'The gateway\'s model call failed with an error it does not handle (a bare 500): the model endpoint lacks /v1, the model name is not served, the model server rejected the API key, or the model timed out.',
+    cause: cause('gateway_500_model_error'),
     next_steps: modelChecks(ctx)
   }
 }

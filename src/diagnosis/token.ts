@@ -1,3 +1,5 @@
+import { ev } from './codes.js'
+import type { DiagnosisLine } from './diagnosis.js'
 import type { Flag } from './flags.js'
 
 /** What a GitLab JWT says, without its signature: never enough to replay it. */
@@ -22,7 +24,7 @@ export interface TokenFindings {
   token: TokenSummary | null
   flags: Flag[]
   /** One line per flag, for the diagnosis evidence. */
-  evidence: string[]
+  evidence: DiagnosisLine[]
 }
 
 export interface TokenCheckOptions {
@@ -117,28 +119,28 @@ export function checkToken (authorization: string | null, headers: (name: string
     t.expires_in_s = Math.round(t.exp - nowS)
     if (t.exp + opts.skewS < nowS) {
       out.flags.push('token_expired')
-      out.evidence.push(`token expired ${Math.round(nowS - t.exp)} s before the request (exp ${new Date(t.exp * 1000).toISOString()})`)
+      out.evidence.push(ev('jwt_expired', { ago_s: Math.round(nowS - t.exp), exp: new Date(t.exp * 1000).toISOString() }))
     }
   }
   if (t.nbf !== undefined && t.nbf - opts.skewS > nowS) {
     out.flags.push('token_not_yet_valid')
-    out.evidence.push(`token not valid until ${new Date(t.nbf * 1000).toISOString()}, ${Math.round(t.nbf - nowS)} s after the request: clocks disagree`)
+    out.evidence.push(ev('jwt_not_yet_valid', { nbf: new Date(t.nbf * 1000).toISOString(), in_s: Math.round(t.nbf - nowS) }))
   }
   const audiences = t.aud === undefined ? [] : Array.isArray(t.aud) ? t.aud : [t.aud]
   if (!audiences.includes(AUDIENCE)) {
     out.flags.push('token_audience_mismatch')
-    out.evidence.push(`token audience is ${audiences.length > 0 ? audiences.join(', ') : 'missing'}, the gateway expects ${AUDIENCE}`)
+    out.evidence.push(audiences.length > 0 ? ev('jwt_audience_mismatch', { audience: audiences.join(', '), expected: AUDIENCE }) : ev('jwt_audience_missing', { expected: AUDIENCE }))
   }
   if (opts.expectedIssuer !== null && t.iss !== undefined && trimSlash(t.iss) !== trimSlash(opts.expectedIssuer)) {
     out.flags.push('token_issuer_mismatch')
-    out.evidence.push(`token issuer ${t.iss} differs from the expected GitLab URL ${opts.expectedIssuer} (AIGW_GITLAB_URL)`)
+    out.evidence.push(ev('jwt_issuer_mismatch', { issuer: t.iss, expected: opts.expectedIssuer }))
   }
   for (const [name, claim] of HEADER_CLAIMS) {
     const value = headers(name)
     const claimed = t[claim]
     if (value !== null && typeof claimed === 'string' && value !== claimed) {
       if (!out.flags.includes('token_header_mismatch')) out.flags.push('token_header_mismatch')
-      out.evidence.push(`header ${name} is "${value}" but the token's ${claim} is "${claimed}"`)
+      out.evidence.push(ev('jwt_header_mismatch', { header: name, value, claim, claimed }))
     }
   }
   return out

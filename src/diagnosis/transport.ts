@@ -1,3 +1,4 @@
+import { hint } from './codes.js'
 import type { Flag } from './flags.js'
 
 /** Our own abort reason when the caller hangs up; never leaves the process. */
@@ -71,24 +72,27 @@ export function classifyTransport (code: string, afterHeaders: boolean): Transpo
   return { flags: afterHeaders ? ['stream_aborted'] : ['upstream_error'], status: 502 }
 }
 
-/** One-line hint for the proxy's own error response; diagnosis gives the full cause and next steps. */
+/**
+ * One-line hint for the proxy's own error response (English: it goes to the caller, GitLab);
+ * diagnosis gives the full cause and next steps.
+ */
 export function transportHint (flag: Flag, upstream: string): string {
   switch (flag) {
     case 'connection_refused':
-      return `Nothing accepts connections at ${upstream}. Check that the service runs, listens on that port, and is reachable from the proxy (inside a container, localhost is the container itself).`
+      return hint('connection_refused', { upstream })
     case 'network_unreachable':
-      return `No route to ${upstream}: check the network path and firewalls between the proxy and the upstream.`
+      return hint('network_unreachable', { upstream })
     case 'dns_failure':
-      return `The host name of ${upstream} does not resolve from the proxy. Check the URL and DNS.`
+      return hint('dns_failure', { upstream })
     case 'connect_timeout':
-      return `No TCP/TLS connection to ${upstream} in time: a firewall dropping packets, or a wrong address.`
+      return hint('connect_timeout', { upstream })
     case 'headers_timeout':
-      return `${upstream} accepted the request but sent no response in time: the upstream (often the model) is too slow or stuck.`
+      return hint('headers_timeout', { upstream })
     case 'tls_error':
-      return `TLS with ${upstream} failed: the certificate is not trusted (self-signed, expired, wrong host name) or the port speaks plain HTTP. Trust the CA with the route's tls.ca_file.`
+      return hint('tls_error', { upstream })
     case 'connection_reset':
-      return `${upstream} closed the connection before answering: it crashed, or something in between cut the connection.`
+      return hint('connection_reset', { upstream })
     default:
-      return `The request to ${upstream} failed before a response arrived.`
+      return hint('request_failed', { upstream })
   }
 }

@@ -1,0 +1,7 @@
+import { cli } from './cli.js'
+import { diagnosis } from './diagnosis.js'
+import { doctor } from './doctor.js'
+import { flags } from './flags.js'
+
+/** The en catalogs, by i18next namespace. */
+export const en = { diagnosis, flags, cli, doctor }

@@ -1,0 +1,428 @@
+/**
+ * cli catalog (ja): the same keys and placeholders as ../en/cli.ts (the source). Terms follow
+ * docs/glossary.ja.md (GitLab's Japanese Duo Self-Hosted documentation); sentences in です/ます調;
+ * commands, options, environment variables, keys, codes and values stay as they are. No
+ * ambiguous-width characters (→, ×, “”) in text a table aligns: only ASCII and full-width.
+ * Plurals: Japanese has one form, `_other`.
+ */
+export const cli = {
+  main: {
+    help: `duo-diag-proxy {{version}}: GitLab Duo Self-Hosted用の診断プロキシ
+
+使い方: duo-diag-proxy <command> [flags]
+
+コマンド:
+  start      プロキシを実行(GitLab -> プロキシ -> AIゲートウェイ、任意でモデルへのホップも)
+  failures   失敗したリクエスト: 時刻、ルート、相関ID、ステータス、フラグ、原因
+  show       1件のリクエストを両ホップで表示(エクスチェンジIDか相関IDで指定)、ウォーターフォール付き
+  tail       キャプチャされたリクエストをライブで表示
+  summary    合計、エラー率、内訳、レイテンシーのパーセンタイル
+  export     フィルタリング済みのHAR 1.2またはNDJSON
+  purge      記録を削除(顧客とのセッションの後に)
+  doctor     サポートプレイブックのクイックチェックをAIゲートウェイとモデルエンドポイントに実行
+  audit      ストア、エクスポート、ログからトークン形式の文字列を検索(見つかれば終了コード1)
+  replay     キャプチャしたリクエストをステージングのAIゲートウェイに再送し、元の結果と並べて表示
+  bundle     サポートバンドル: HAR、NDJSON、サマリー、メトリクス、設定、doctor、バージョン
+  demo       シミュレートしたAIゲートウェイとモデル、両ホップのプロキシ、台本どおりの失敗で動作確認
+
+各コマンドのフラグは「duo-diag-proxy <command> --help」で確認できます。
+  -h, --help       このヘルプ
+  -v, --version    バージョンを表示
+  --lang en|ja     メッセージ、ヘルプ、表の言語: 英語または日本語(すべてのコマンドで使用可)。
+                   指定がなければDUO_DIAG_LANG、次にロケール: LC_ALL、LC_MESSAGES、LANG
+                   (ja_JP.UTF-8は日本語)
+終了コード: 0: 成功、1: チェックの失敗または予期しないエラー、2: 使い方または設定の誤り。
+
+出力: 表は端末の幅に収めます(最も幅の広い列を…で切り詰め、狭い端末では省略可能な列を
+表示しません)。パイプやリダイレクトへの出力は、COLUMNSを設定しない限り切り詰めません。
+色は端末でのみ付けます。NO_COLOR=1で無効になり、FORCE_COLOR=1で常に付けます(パイプでも)。
+進行状況は、端末の場合にのみ標準エラー出力に表示します。
+`,
+    unknownCommand: '不明なコマンド「{{name}}」です',
+    unknownOption: '不明なオプション「{{name}}」です',
+    runHelp: '使い方は「duo-diag-proxy --help」で確認できます。',
+    runCommandHelp: '使い方は「duo-diag-proxy {{command}} --help」で確認できます。'
+  },
+  lang: {
+    invalid: '--lang: 「{{value}}」のメッセージはありません。次のいずれかを指定してください: {{langs}}',
+    missing: '--langには値が必要です: enまたはja'
+  },
+  didYouMean: '。{{name}}のことですか?',
+  didYouMeanQuoted: '。「{{name}}」のことですか?',
+  list: {
+    separator: '、'
+  },
+  args: {
+    unknownOption: '不明なオプション「{{option}}」です',
+    missingValue: 'オプション{{option}}に値がありません',
+    noValue: 'オプション{{option}}は値を取りません',
+    ambiguousValue: 'オプション{{option}}の値があいまいです(-で始まる値は{{option}}=VALUEの形で指定してください)',
+    unexpected: '予期しない引数「{{arg}}」です。このコマンドは位置引数を取りません'
+  },
+  help: {
+    source: `データの取得元:
+  --admin URL|HOST:PORT  実行中のプロキシの管理API [http://127.0.0.1:5099]
+  --admin-token TOKEN    管理APIのトークン(またはDUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
+  --db FILE|URL          ストアを直接読み取ります: 停止したプロキシのSQLiteファイル、または
+                         共有PostgreSQLデータベース(postgres://...: すべてのインスタンスの記録)
+  --json                 表の代わりにスクリプト向けのJSONを出力
+`,
+    filter: `フィルター:
+  --route NAME  --method M  --path PREFIX  --status 404|4xx  --flag F (繰り返し可: いずれかに一致)
+  --feature F  --correlation-id ID  --since 15m|2h|ISO  --until ...  --min-duration-ms N
+  --proxy-instance NAME  (記録したプロキシインスタンス。共有ストアの場合)
+
+クエリ(引数で指定。シングルクォートで囲むと確実です。上のフラグとANDで結合します):
+  'flag:timeout feature:chat status:5xx since:1h'   並べたfield:valueの条件はANDで結合
+  'status:5xx OR flag:timeout'  'NOT route:model'  '-flag:slow'  '(a OR b) c'  'flag:timeout,tls_error'
+  フィールド: route hop method path(前方一致) status flag feature correlation_id|cid
+  cause(原因コード、または部分一致) model proxy_instance|instance duration ttfb since until time
+  status:404|5xx|400..499|>=500|none  duration:>5s|<=100ms|100ms..2s  ttfb:>1s|none
+  since:1h  until:2026-12-07T10:00Z  time:2026-12-07..2026-12-08   単語のみ: pathかcauseに含む
+  スペースを含む値は引用符で囲みます: cause:"not reachable"
+`,
+    failures: `使い方: duo-diag-proxy failures [QUERY] [filters] [--limit N]
+
+失敗したリクエストを新しい順に表示します: 時刻、ルート、相関ID、ステータス、フラグ、原因。
+--flagを指定しない場合は、すべての失敗フラグが対象です(クライアントの中断、slow、トークンの
+予測は対象外です)。
+
+{{filters}}
+{{source}}`,
+    show: `使い方: duo-diag-proxy show <exchange id | correlation id>
+
+1件のリクエストを両方のホップで表示します: 各エクスチェンジ(記録されたリクエストと応答)の
+ステータス、フラグ、原因、根拠、次の手順、AIゲートウェイへのリクエストに紐付いたモデル呼び出し、
+ウォーターフォール。
+
+{{source}}`,
+    tail: `使い方: duo-diag-proxy tail [QUERY] [filters]
+
+キャプチャされたリクエストをライブで表示します(実行中のプロキシが必要です)。Ctrl-Cで停止します。
+
+{{filters}}
+{{source}}`,
+    summary: `使い方: duo-diag-proxy summary [QUERY] [filters]
+
+合計とエラー率、ルート・機能・ステータス・フラグ・原因ごとの件数、ルートと機能ごとの
+最初のバイトまでの時間(TTFB)と所要時間のパーセンタイルを表示します。--sinceのデフォルトは1hです。
+
+{{filters}}
+{{source}}`,
+    export: `使い方: duo-diag-proxy export --format har|ndjson [--out FILE] [QUERY] [filters]
+
+フィルタリング済みのHAR 1.2(ブラウザーの開発者ツールで開けます)またはNDJSONをストリーミングで
+出力します。--out -(デフォルト)は標準出力です。
+
+{{filters}}
+{{source}}`,
+    purge: `使い方: duo-diag-proxy purge [QUERY] [filters] | --all
+
+一致するエクスチェンジの記録を削除します(顧客とのセッションの後など)。削除した件数を表示します。
+
+{{filters}}  --all                  すべて
+{{source}}`,
+    start: `使い方: duo-diag-proxy start [flags]
+
+プロキシを実行します。デフォルト: ルートgitlab-aigwが0.0.0.0:5053で待ち受けて
+http://127.0.0.1:5052に転送し、管理APIは127.0.0.1:5099、ストアは./data/exchanges.dbです。
+GitLabのAIゲートウェイURLをプロキシの待ち受けアドレスに向けます(必要に応じて、
+セルフホストモデルのモデルエンドポイントを2つ目のルートに向けます)。トラフィックは変更せずに
+転送します。各エクスチェンジは、GitLabがログをフィルタリングするのと同じ方法でフィルタリングして
+記録し、http://127.0.0.1:5099/api/exchangesで照会できます。
+
+フラグ(それぞれ設定ファイルとDUO_DIAG_*環境変数より優先されます):
+  --config FILE          YAML設定(config/default.yamlを参照)。DUO_DIAG_CONFIGでも指定可
+  --listen HOST:PORT     1ルートの簡易形式の待ち受けアドレス [0.0.0.0:5053]
+  --upstream URL         1ルートの簡易形式のアップストリーム [http://127.0.0.1:5052]
+  --route NAME[:HOP]=LISTEN=UPSTREAM
+                         ルートを追加します。例: model=127.0.0.1:5054=http://127.0.0.1:8000
+                         HOPはgateway、model、auto(パスで判定)のいずれかです。modelまたは
+                         gatewayという名前のルートはそのホップに置かれます。
+                         例: vllm:model=0.0.0.0:5054=http://vllm:8000
+                         (繰り返し可。フラグで定義したルートはファイルのルートを置き換えます)
+  --admin HOST:PORT|URL  管理API(照会API)のアドレス(またはhttp://HOST:PORT)。無効にするには"off"
+                         [127.0.0.1:5099]
+  --admin-token TOKEN    管理APIで"Authorization: Bearer TOKEN"を必須にします(ループバック以外の
+                         アドレスで待ち受ける場合に必要)。DUO_DIAG_ADMIN__TOKENでも指定可
+  --db PATH|URL          ストア: SQLiteファイル(またはsqlite:PATH、:memory:)、または共有
+                         PostgreSQLデータベースpostgres://user:pass@host:5432/db
+                         [./data/exchanges.db]
+  --proxy-instance NAME  記録に付けるこのプロキシの名前(複数のプロキシで1つのPostgreSQLストアを
+                         共有する場合) [ホスト名]
+  --capture-bodies       詳細キャプチャ: プロンプトと補完のテキストを保持します(シークレットは
+                         引き続きフィルタリングされます)。GitLabの詳細なAIロギングと同じく、
+                         デフォルトでは無効です。
+  --no-capture           転送のみで何も記録しません(緊急停止用。ベンチマークの基準)
+  --ca-file FILE         httpsのアップストリームで信頼する追加のCAバンドル(PEM)
+  --insecure-skip-verify アップストリームのTLS証明書を検証しません(ログに目立つように記録され
+                         ます。ステージング専用)
+  --log-level LEVEL      fatal|error|warn|info|debug|trace|silent [info]
+
+問題の再現中に使うフラグ(それぞれすべてのルートに適用されます):
+  --connect-timeout D    アップストリームへのTCP接続とTLSハンドシェイク(500ms、10s、2m) [10s]
+  --headers-timeout D    リクエストの送信からアップストリームの応答ヘッダーまで [90s]
+  --body-timeout D       応答ボディの2つのチャンクの間で、応答がない時間の上限 [90s]
+  --slow-ttfb D          最初のバイトまでの時間がこれを超えるとフラグslowを付けます [15s]
+  --slow-duration D      所要時間がこれを超えるとフラグslowを付けます [30s]
+  --max-body SIZE        これより大きいリクエストボディには413を返します(バイト数、512KiB、64MiB)
+                         [64MiB]
+  --faults / --no-faults フォールトインジェクションの有効/無効(ステージング専用)
+  --set KEY=VALUE        任意の設定キー。例: --set store.flush_interval_ms=10、
+                         --set routes.0.timeouts.connect_ms=5000(値はYAMLとして読み取ります。
+                         繰り返し可)
+
+起動後、各ルートのアップストリームに1回だけ接続を試みます(バックグラウンドでのTCP接続)。
+応答がない場合は、その意味をわかりやすく警告します(端末の場合は標準エラー出力にも表示します)。
+
+停止: SIGTERM/SIGINTで、処理中のエクスチェンジの完了を待ち(shutdown_grace_ms、10秒)、
+すべての記録を書き込みます。2回目のシグナルで待機をやめます(それらのエクスチェンジは切断され、
+中断として記録されます。すべての記録は引き続き書き込まれます)。3回目ですぐに終了します。
+
+環境変数: DUO_DIAG_<SECTION>__<KEY>。AIゲートウェイのAIGW_*変数と同じく"__"で入れ子にします。
+例: DUO_DIAG_STORE__PATH=/data/x.db、DUO_DIAG_CAPTURE__BODIES=true、
+DUO_DIAG_PROXY_INSTANCE=aigw-0、DUO_DIAG_ROUTES__0__UPSTREAM=https://aigw.example.com
+`,
+    doctor: `使い方: duo-diag-proxy doctor [--gateway URL] [--model URL] [flags]
+
+サポートプレイブックのクイックチェックを自動化したものです。各URLについて: DNSで名前解決できること、
+TCPで接続できること、TLS証明書チェーンが信頼でき、14日以内に期限切れにならず、ホスト名が一致する
+こと(httpsの場合)。AIゲートウェイ: /monitoring/healthzと/monitoring/ready。モデル: URLが/v1で
+終わること、/health(vLLM)または/health/liveliness(LiteLLM)、/v1/models(--model-nameの
+モデルが提供されていること)、--chatを指定した場合は1トークンのPOST /v1/chat/completions。
+失敗したチェックがあると終了コードは1です。各チェックの結果は完了した順に表示します。
+
+  --gateway URL        AIゲートウェイのベースURL。例: http://aigw:5052
+  --model URL          GitLabで設定したモデルエンドポイント。例: http://vllm:8000/v1
+  --model-name NAME    GitLabで設定したモデル識別子
+  --api-key KEY        モデルのAPIキー(またはDUO_DIAG_MODEL_API_KEY)
+  --chat               1トークンのチャット補完も送信します(トークンを消費します)
+  --ca-file FILE       信頼する追加のCAバンドル(PEM)
+  --timeout-ms N       チェックごとのタイムアウト(ミリ秒) [5000]
+  --json               JSONで出力
+`,
+    audit: `使い方: duo-diag-proxy audit [--db FILE]... [--file EXPORT]... [--dir DIR]...
+
+ストア(およびエクスポート、ログ、バンドル)から、あってはならないトークン形式の文字列を
+検索します: JWT、glpat-/gldt-/...などのGitLabトークン、sk-キー、ベアラー認証とベーシック認証の
+資格情報、AWSキー、秘密鍵。記録のID(シークレットそのものは表示しません)を表示し、何か
+見つかった場合は終了コード1で終了します。
+
+  --db FILE|URL  ストア: SQLiteファイル、またはPostgreSQLデータベース(postgres://...)
+                 [ほかに何も指定しない場合は./data/exchanges.db]
+  --file FILE    HAR / NDJSONのエクスポート、またはログ
+  --dir DIR      DIR以下のすべての*.db、*.har、*.ndjson、*.json、*.log
+  --json         JSONで出力
+`,
+    bundle: `使い方: duo-diag-proxy bundle [--since 24h] [--out FILE] [--admin URL | --db FILE] [flags]
+
+GitLabサポートに渡すサポートバンドルを作成します。gzip圧縮したtarに次のファイルを含みます:
+exchanges.har(フィルタリング済みのHAR 1.2)、exchanges.ndjson、summary.jsonとsummary.txt、
+metrics.txt(/metricsのスナップショット。--dbの場合は含みません)、config.json(有効な設定。
+シークレットはマスク済み)、doctor.json(--gateway/--modelを指定した場合)、version.json、
+各ファイルの説明を記載したREADME.txt。すべてのファイルは先にトークン形式の文字列を検査します
+(duo-diag-proxy audit)。何か見つかった場合は何も書き込まず、ファイルと記録を示して
+終了コード1で終了します。
+
+  --out FILE             アーカイブ [duo-diag-bundle-<time>.tar.gz]
+  --since 24h|ISO        この時点以降のエクスチェンジ [24h]
+  --until 15m|ISO        この時点まで
+  --route NAME           1つのルートのみ
+  --config FILE          プロキシの設定ファイル(省略時はDUO_DIAG_CONFIG)。DUO_DIAG_*も適用されます
+  --gateway URL          AIゲートウェイに対してdoctorを実行します。例: http://aigw:5052
+  --model URL            モデルエンドポイントに対してdoctorを実行します。例: http://vllm:8000/v1
+  --model-name NAME      GitLabで設定したモデル識別子(doctor)
+  --ca-file FILE         doctorのTLSチェックで信頼する追加のCAバンドル(PEM)
+  --json                 JSONで出力
+
+データの取得元:
+  --admin URL|HOST:PORT  実行中のプロキシの管理API [http://127.0.0.1:5099]
+  --admin-token TOKEN    管理APIのトークン(またはDUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
+  --db FILE|URL          ストアを直接読み取ります(停止したプロキシのSQLiteファイル、または
+                         postgres://...)
+`,
+    demo: `使い方: duo-diag-proxy demo [flags]
+
+GitLabインスタンスなしで、プロキシの動作を1分以内に確認できます。127.0.0.1上で次を起動します:
+シミュレートしたvLLMのモデルサーバー、シミュレートしたAIゲートウェイ(2025年の系列、GitLabの
+JWT認証が有効)、自己署名証明書を使う2つ目のAIゲートウェイ、それらの前に置いたプロキシ(ルート
+{{gateway}}、{{model}}、{{tls}}、および何も待ち受けていないポートへの{{down}})。
+続いて、GitLabと同じ形のトラフィックを両方のホップに送信します: 正常なコード補完とチャットの
+ストリーミング、期限切れのトークン(401)、/v1がないモデルエンドポイントと不明なモデル
+(AIゲートウェイがそのまま返す500とモデルの404)、Duo Chatでタイムアウトするモデル(すべての
+再試行の後にエラー行)、応答しないAIゲートウェイ、自己署名証明書のAIゲートウェイ、停止している
+AIゲートウェイ、IDEがキャンセルするチャットのストリーミング。管理APIからサマリーと失敗の表を
+表示し、Ctrl-Cまですべてを起動したままにします。
+
+  --admin HOST:PORT|URL     管理API(照会API)のアドレス(またはhttp://HOST:PORT) [127.0.0.1:5099]
+  --listen HOST:PORT        ルート{{gateway}}(GitLab -> プロキシ -> AIゲートウェイ) [127.0.0.1:0]
+  --model-listen HOST:PORT  ルート{{model}}(AIゲートウェイ -> プロキシ -> モデル) [127.0.0.1:0]
+  --db PATH                 保持するSQLiteストアファイル [一時ファイル。終了時に削除]
+  --once                    表示後に終了します。CIとテスト用(台本どおりの失敗がそのフラグ付きで
+                            記録されなかった場合は終了コード1)
+`
+  },
+  columns: {
+    time: '時刻',
+    route: 'ルート',
+    correlationId: '相関ID',
+    status: 'ステータス',
+    method: 'メソッド',
+    path: 'パス',
+    durationMs: '所要時間(ミリ秒)',
+    ttfbMs: 'TTFB(ミリ秒)',
+    flags: 'フラグ',
+    cause: '原因',
+    request: 'リクエスト',
+    feature: '機能',
+    flag: 'フラグ',
+    count: '件数',
+    ttfbP50Ms: 'TTFB p50(ミリ秒)',
+    durationP50Ms: '所要時間p50(ミリ秒)',
+    p95Ms: 'p95(ミリ秒)',
+    p99Ms: 'p99(ミリ秒)',
+    source: 'ソース',
+    file: 'ファイル',
+    record: '記録',
+    kind: '種類',
+    startsWith: '先頭'
+  },
+  admin: {
+    notHttp: '{{flag}}: 「{{value}}」はhttp(s)のURLではありません',
+    notAddress: '{{flag}}: 「{{value}}」はURLでもHOST:PORTでもありません(例: http://127.0.0.1:5099または127.0.0.1:5099)'
+  },
+  client: {
+    unreachable: '{{base}}の管理APIに接続できません({{error}})。プロキシは実行中ですか? 停止したプロキシのストアを読み取るには--db FILEを使用します',
+    unreachableBare: '{{base}}の管理APIに接続できません({{error}})',
+    answered: '管理APIの応答ステータスは{{status}}です: {{message}}',
+    tailNeedsAdmin: 'tailには実行中のプロキシ(--admin URL)が必要です。--dbでは使用できません'
+  },
+  filter: {
+    unknownFlag: '--flag: 不明なフラグ「{{flag}}」です{{hint}}(READMEのフラグ一覧を参照してください)',
+    invalidQuery: '無効なクエリです: {{message}}'
+  },
+  failures: {
+    badLimit: '--limit: 1から1000までの整数を指定してください',
+    none: '失敗はありません。',
+    noneSince: '失敗はありません(--since {{since}})。',
+    noneQuery: 'クエリに一致する失敗はありません。',
+    noneSinceQuery: 'クエリに一致する失敗はありません(--since {{since}})。',
+    notShown: '({{width}}桁のため省略した列: {{columns}}。--jsonですべてのフィールドを表示できます)'
+  },
+  show: {
+    oneKey: 'showにはエクスチェンジIDまたは相関IDを1つだけ指定してください',
+    notFound: 'エクスチェンジIDまたは相関ID「{{key}}」は見つかりません'
+  },
+  trace: {
+    correlationId: '相関ID {{id}}',
+    rootCause: '根本原因: {{cause}}(エクスチェンジ{{id}}、ルート{{route}})',
+    attempt: '{{n}}回目: ',
+    noResponse: '応答なし',
+    timing: 'TTFB {{ttfb}}ミリ秒、合計{{total}}ミリ秒',
+    timingNoTtfb: 'TTFBなし、合計{{total}}ミリ秒',
+    linked: '  (紐付け: {{method}}、信頼度{{confidence}})',
+    flags: 'フラグ: {{flags}}',
+    cause: '原因: {{cause}}',
+    causeCode: '原因 [{{code}}]: {{cause}}',
+    evidence: '根拠: {{text}}',
+    next: '次の手順: {{text}}',
+    waterfall: 'ウォーターフォール(最初のイベントからのミリ秒):',
+    event: {
+      gitlab_sent: 'GitLabが送信',
+      gateway_request_received: 'AIゲートウェイへのリクエストを受信',
+      gateway_first_byte: 'AIゲートウェイから最初のバイト',
+      gateway_failed: 'AIゲートウェイへのリクエストが失敗',
+      gateway_done: 'AIゲートウェイへのリクエストが完了',
+      model_request_received: 'モデルへのリクエストを受信',
+      model_first_byte: 'モデルから最初のバイト',
+      model_failed: 'モデルへのリクエストが失敗',
+      model_done: 'モデルへのリクエストが完了'
+    }
+  },
+  tail: {
+    noRoute: '--route: このプロキシにルート「{{route}}」はありません{{hint}}(ルート: {{routes}})',
+    started: 'リクエストをライブで表示しています(Ctrl-Cで停止)',
+    dropped_other: '(この端末の表示が遅れたため、プロキシは{{count}}件のリクエストを省略しました)'
+  },
+  summary: {
+    head: '{{since}}以降: リクエスト{{total}}件、{{failed}}',
+    headAll: '全期間: リクエスト{{total}}件、{{failed}}',
+    failed: '失敗{{errors}}件({{rate}}%)'
+  },
+  export: {
+    badFormat: '--format: harまたはndjsonを指定してください(「{{format}}」は使用できません){{hint}}',
+    progress: '{{format}}をエクスポートしています: {{size}}',
+    wrote_other: '{{count}}件のエクスチェンジを{{format}}({{size}})で{{dest}}に書き込みました',
+    stdout: '標準出力'
+  },
+  purge: {
+    needFilter: 'フィルターを1つ以上、または--allを指定してください',
+    removed: '{{removed}}件のエクスチェンジを削除しました'
+  },
+  doctor: {
+    needTarget: 'doctorには--gateway URLまたは--model URL(あるいは両方)が必要です',
+    badTimeout: '--timeout-ms: 100から120000までの整数を指定してください',
+    and: 'と',
+    checking: '{{targets}}を確認しています',
+    checkingDone: '{{targets}}を確認しています: {{done}}件完了',
+    someFailed: '失敗したチェックがあります。',
+    allPassed: 'すべてのチェックに合格しました。'
+  },
+  start: {
+    adminNotAddress: '--admin: 「{{value}}」はHOST:PORTでもURLでもありません',
+    adminNotHttp: '--admin: 「{{value}}」: 管理APIはプレーンなhttpで提供します。HOST:PORTまたはhttp://HOST:PORTを指定してください',
+    adminPath: '--admin: 「{{value}}」: 待ち受けアドレスはホストとポートだけで、パスは含みません',
+    firstStart: '(初回の起動: 作成します)',
+    starting_other: '起動しています: ルート{{count}}個、ストア{{store}}',
+    listening: 'ルート{{route}}: {{address}}で待ち受け、{{upstream}}に転送',
+    admin: '管理API: http://{{address}}(duo-diag-proxy failures、tail、summaryが読み取ります)',
+    ready: '準備ができました。Ctrl-Cで停止します',
+    warning: '警告',
+    upstreamProblem: 'ルート{{route}} -> {{upstream}}: {{problem}}'
+  },
+  upstream: {
+    refusedGateway: '{{address}}で待ち受けているものがありません。AIゲートウェイは実行中ですか?',
+    refusedModel: '{{address}}で待ち受けているものがありません。モデルサーバーは実行中ですか?',
+    notResolved: 'ホスト名{{host}}を名前解決できません',
+    noAnswer: '{{address}}から応答がありません(ファイアウォールを確認してください)',
+    unreachable: '{{address}}に接続できません({{code}})'
+  },
+  audit: {
+    cannotRead: '読み取れません: {{message}}',
+    clean: 'audit: {{scanned}}個のファイルを検査しました。トークン形式の文字列は見つかりませんでした',
+    found: 'audit: {{scanned}}個のファイルで{{findings}}件見つかりました'
+  },
+  bundle: {
+    adminOrDb: '--admin URLと--db FILEはどちらか一方だけを指定してください',
+    collecting: '{{from}}からエクスチェンジ、サマリー、設定を収集しています',
+    collectingMetrics: '{{from}}からエクスチェンジ、サマリー、メトリクス、設定を収集しています',
+    collectingDoctor: '{{from}}からエクスチェンジ、サマリー、設定を収集し、doctorのチェックを実行しています',
+    collectingMetricsDoctor: '{{from}}からエクスチェンジ、サマリー、メトリクス、設定を収集し、doctorのチェックを実行しています',
+    auditing: '{{files}}個のファイルでトークン形式の文字列を検査しています',
+    refused: '中止',
+    refusedWhy: 'シークレットの検査でトークン形式の文字列が{{findings}}件見つかりました。何も書き込んでいません',
+    refusedNext: 'これらの記録を削除または修正してから(duo-diag-proxy purge、または--since/--routeで範囲を狭める)、もう一度バンドルを作成してください。',
+    writing: '{{file}}を書き込んでいます',
+    wrote_other: '{{file}}を書き込みました(エクスチェンジ{{count}}件、ファイル{{files}}個、{{size}}。{{folder}}/に展開されます)',
+    report: 'bundle: {{since}}以降のエクスチェンジ{{exchanges}}件、取得元{{from}}',
+    reportRoute: 'bundle: {{since}}以降のルート{{route}}のエクスチェンジ{{exchanges}}件、取得元{{from}}',
+    omitted: '含めていません: {{why}}',
+    audited: 'audit: {{files}}個のファイルを検査しました。トークン形式の文字列は見つかりませんでした'
+  },
+  demo: {
+    adminOff: '--admin: デモは管理APIから結果を読み取るため、offにはできません',
+    pickAnother: '。別のアドレスを指定してください(例: --admin 127.0.0.1:0)',
+    title: 'duo-diag-proxy demo: シミュレートしたGitLab Duoのトラフィックを、両方のホップでプロキシ経由で送信します',
+    modelServer: 'モデルサーバー(vLLM相当)',
+    gateway: 'AIゲートウェイ(JWT認証)',
+    tlsGateway: 'AIゲートウェイ(自己署名証明書)',
+    proxy: 'プロキシ',
+    admin: '管理API',
+    toGateway: '{{url}} -> AIゲートウェイ(ヘッダータイムアウト{{seconds}}秒)',
+    toModel: '{{url}} -> モデルサーバー(GitLabのモデルエンドポイント: {{url}}/v1)',
+    toTlsGateway: '{{url}} -> 自己署名証明書のAIゲートウェイ',
+    traffic: 'トラフィック(クライアントから見た結果):',
+    staysUp: 'Ctrl-Cまですべて起動したままにします。',
+    stopping: '停止しています...'
+  }
+}
