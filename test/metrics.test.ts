@@ -11,7 +11,7 @@ function metrics (): Metrics {
 }
 
 function summary (over: Partial<ExchangeSummary>): ExchangeSummary {
-  return { route: 'gateway', hop: 'gateway', feature: 'code_completions', status: 200, flags: [], ttfbMs: 12, durationMs: 20, ...over }
+  return { route: 'gateway', hop: 'gateway', feature: 'code_completions', status: 200, flags: [], ttfbMs: 12, durationMs: 20, cause: null, ...over }
 }
 
 function value (text: string, line: RegExp): number | null {
@@ -24,8 +24,8 @@ t.test('a batch counts each exchange once per flag, summed per label set; histog
   m.observe([
     summary({}),
     summary({ durationMs: 300 }),
-    summary({ status: 404, flags: ['not_found'] }),
-    summary({ status: null, ttfbMs: null, flags: ['connection_refused', 'slow'] }),
+    summary({ status: 404, flags: ['not_found'], cause: 'model_endpoint_missing_v1' }),
+    summary({ status: null, ttfbMs: null, flags: ['connection_refused', 'slow'], cause: 'gateway_unreachable' }),
     summary({})
   ])
   m.observe([summary({}), summary({ route: 'model', feature: 'chat_completions', status: 401, flags: ['unauthorized'] })])
@@ -37,6 +37,8 @@ t.test('a batch counts each exchange once per flag, summed per label set; histog
   t.equal(value(text, /^duo_diag_exchanges_total\{route="gateway",feature="code_completions",status_class="none",flag="slow"\} /), 1)
   t.equal(value(text, /^duo_diag_exchanges_total\{route="model",feature="chat_completions",status_class="4xx",flag="unauthorized"\} /), 1)
   t.equal(value(text, /^duo_diag_upstream_errors_total\{route="gateway",flag="connection_refused"\} /), 1)
+  t.equal(value(text, /^duo_diag_diagnoses_total\{route="gateway",code="model_endpoint_missing_v1"\} /), 1, 'diagnoses counted by code')
+  t.equal(value(text, /^duo_diag_diagnoses_total\{route="gateway",code="gateway_unreachable"\} /), 1)
   t.equal(value(text, /^duo_diag_duration_seconds_count\{route="gateway",feature="code_completions"\} /), 6)
   t.equal(value(text, /^duo_diag_duration_seconds_bucket\{le="0.025",route="gateway",feature="code_completions"\} /), 5, 'the 300 ms one is above 25 ms')
   t.equal(value(text, /^duo_diag_ttfb_seconds_count\{route="gateway",feature="code_completions"\} /), 5, 'no ttfb without a response')

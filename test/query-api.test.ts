@@ -109,7 +109,7 @@ for (const backend of BACKENDS) t.test(`query API over known traffic [${backend}
     t.equal(s.errors, 2, 'the 404 and the 500')
     t.equal(s.by_flag.not_found, 1)
     t.equal(s.by_flag.upstream_error, 1)
-    t.ok(s.by_cause['The model endpoint URL lacks the /v1 suffix.'] === 1)
+    t.equal(s.by_cause.model_endpoint_missing_v1, 1, 'counted by the diagnosis code')
     const chat = s.latency.find((l) => l.feature === 'chat_completions')!
     t.ok(chat.count >= 8)
     t.ok(chat.duration_ms.p50! <= chat.duration_ms.p95! && chat.duration_ms.p95! <= chat.duration_ms.p99!, 'percentiles ordered')

@@ -185,7 +185,7 @@ t.test('parser: bounded in length, terms and nesting', async (t) => {
 // A few exchanges to check the evaluation of each construct in memory.
 t.test('evaluation in memory of each construct', async (t) => {
   const ok = exchange({ correlation_id: 'ok', startMs: 10_000, status: 200, timings: { ttfb_ms: 50, duration_ms: 900 }, meta: { feature: 'chat', model: 'mistral' } })
-  const down = exchange({ correlation_id: 'down', startMs: 20_000, status: null, flags: ['connection_refused', 'upstream_error'], timings: { ttfb_ms: null, duration_ms: 3 }, diagnosis: { cause: 'The model server is NOT reachable', evidence: [], next_steps: [] } })
+  const down = exchange({ correlation_id: 'down', startMs: 20_000, status: null, flags: ['connection_refused', 'upstream_error'], timings: { ttfb_ms: null, duration_ms: 3 }, diagnosis: { code: 'model_server_unreachable', params: {}, cause: 'The model server is NOT reachable', evidence: [], next_steps: [] } })
   const slow = exchange({ correlation_id: 'slow', startMs: 90_000, hop: 'model', status: 504, flags: ['timeout', 'headers_timeout', 'upstream_error'], timings: { ttfb_ms: 6000, duration_ms: 6001 }, meta: { feature: 'chat_completions', model_name: 'codestral' } })
   const all = [ok, down, slow]
   const ids = (q: string): string[] => {
@@ -205,6 +205,8 @@ t.test('evaluation in memory of each construct', async (t) => {
   t.same(ids('"not reachable"'), ['down'], 'free text searches the cause, case-insensitively')
   t.same(ids('v1/chat'), ['slow'], 'free text searches the path')
   t.same(ids('cause:reachable'), ['down'])
+  t.same(ids('cause:model_server_unreachable'), ['down'], 'a diagnosis code matches')
+  t.same(ids('-cause:model_server_unreachable'), ['ok', 'slow'], 'and its negation')
   t.same(ids('model:codestral'), ['slow'], 'model is meta.model or meta.model_name')
   t.same(ids('hop:model'), ['slow'])
   t.same(ids(`since:${NOW - T0 - 20_000}ms`), ['down', 'slow'], 'since: inclusive')
@@ -290,7 +292,7 @@ const DATA: Exchange[] = Array.from({ length: 90 }, (_, i) => {
     proxy_instance: pick(INSTANCES, i * 17),
     timings: { ttfb_ms: pick(TTFB, i * 19), duration_ms: pick(DURATION, i * 23) },
     meta: { feature: pick(FEATURES, i * 29), ...pick(MODELS, i * 31) },
-    diagnosis: cause === null ? null : { cause, evidence: [], next_steps: [] }
+    diagnosis: cause === null ? null : { code: cause.toLowerCase().replace(/[^a-z0-9]+/g, '_'), params: {}, cause, evidence: [], next_steps: [] }
   })
 })
 
@@ -308,7 +310,7 @@ const leafArb: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom('timeout', 'not_found', 'upstream_error', 'slow', 'connection_refused', 'tls_error', 'client_aborted', 'slow,tls_error').map((v) => `flag:${v}`),
   fc.constantFrom(...FEATURES, 'prompts').map((v) => `feature:${v}`),
   fc.constantFrom('c-3', 'c-42', 'c-999').map((v) => `cid:${v}`),
-  fc.constantFrom('model', 'MODEL', 'not reach', '50%', '_retries_', '%', '_', 'é', 'É', 'ü', 'Ü', 'back\\slash', '"quoted"', '/v1', '').map((v) => `cause:${quote(v)}`),
+  fc.constantFrom('model', 'MODEL', 'the_model_server_is_not_reachable', 'not reach', '50%', '_retries_', '%', '_', 'é', 'É', 'ü', 'Ü', 'back\\slash', '"quoted"', '/v1', '').map((v) => `cause:${quote(v)}`),
   fc.constantFrom('mistral', 'Mistral', 'codestral', 'other').map((v) => `model:${v}`),
   fc.constantFrom('aigw-0', 'aigw-1', '', 'aigw-0,aigw-1').map((v) => (v === '' ? 'proxy_instance:""' : `instance:${v}`)),
   fc.constantFrom('>100ms', '<=1s', '100..2000', '>=1000', '999.9..1000', '<1.5s', '>1m', '1500.5..1500.5').map((v) => `duration:${v}`),

@@ -44,7 +44,7 @@ function dataset (count: number): Exchange[] {
     ex.proxy_instance = pick(['aigw-0', 'aigw-1'])
     ex.correlation_id = `c-${i % 40}`
     ex.timings = { ttfb_ms: rnd() < 0.2 ? null : Math.round(rnd() * 5000) / 10, duration_ms: Math.round(rnd() * 20000) / 10 }
-    ex.diagnosis = flags.length > 0 && !flags.every((f) => NOT_ERRORS.includes(f)) ? { cause: `cause of ${flags[0]}`, evidence: [], next_steps: [] } : null
+    ex.diagnosis = flags.length > 0 && !flags.every((f) => NOT_ERRORS.includes(f)) ? { code: `code_of_${flags[0]}`, params: {}, cause: `cause of ${flags[0]}`, evidence: [], next_steps: [] } : null
     out.push(ex)
   }
   return out
@@ -132,7 +132,7 @@ eachBackend(t, 'summary: totals, breakdowns and nearest-rank percentiles compute
   t.same(s.by_route, tally((e) => e.route))
   t.same(s.by_status, tally((e) => e.status === null ? null : String(e.status)))
   t.same(s.by_feature, tally((e) => e.meta.feature))
-  t.same(s.by_cause, tally((e) => e.diagnosis?.cause ?? null))
+  t.same(s.by_cause, tally((e) => e.diagnosis?.code ?? null), 'by the diagnosis code')
   const flags: Record<string, number> = {}
   for (const e of rows) for (const f of e.flags) flags[f] = (flags[f] ?? 0) + 1
   t.same(s.by_flag, flags)
@@ -251,7 +251,7 @@ t.test('SQLite counts spanning gateway requests through the (hop, end time) inde
   t.match(plan, /USING (COVERING )?INDEX exchanges_hop_end/, plan)
 })
 
-t.test('a SQLite store from before the end-time index is migrated on open and keeps its records', async (t) => {
+t.test('a SQLite store from before the end-time index and the cause codes is migrated on open and keeps its records', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ddp-migrate-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'old.db')
@@ -261,7 +261,7 @@ t.test('a SQLite store from before the end-time index is migrated on open and ke
   await first.close()
   // Back to schema version 4, as an earlier release left it.
   const raw = new Database(path)
-  raw.exec('DROP INDEX exchanges_hop_end')
+  raw.exec('DROP INDEX exchanges_hop_end; DROP INDEX exchanges_cause_code; ALTER TABLE exchanges DROP COLUMN cause_code')
   raw.pragma('user_version = 4')
   raw.close()
 
@@ -271,6 +271,7 @@ t.test('a SQLite store from before the end-time index is migrated on open and ke
   t.equal(await reopened.gatewaysSpanning(T0 + 1100, T0 + 1200), 1)
   const check = new Database(path, { readonly: true })
   t.teardown(() => check.close())
-  t.equal(check.pragma('user_version', { simple: true }), 5)
+  t.equal(check.pragma('user_version', { simple: true }), 6)
   t.ok(check.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'exchanges_hop_end'").get(), 'the index was built')
+  t.ok(check.prepare("SELECT 1 FROM pragma_table_info('exchanges') WHERE name = 'cause_code'").get(), 'the cause code column was added')
 })

@@ -2,6 +2,8 @@ import type { ServerResponse } from 'node:http'
 import type { Exchange } from '../capture/exchange.js'
 import { matches } from '../store/query.js'
 import type { ExchangeFilter } from '../store/types.js'
+import type { Lang } from '../i18n/message.js'
+import { localizeExchange } from './localize.js'
 
 /**
  * Bounds of the live tail. A tail is a reader we do not control: one that stops reading must
@@ -49,8 +51,8 @@ export class LiveTails {
   }
 
   /** Starts an event stream on `res` (headers not yet sent) for exchanges matching `filter`. */
-  open (res: ServerResponse, filter: ExchangeFilter): void {
-    const client = new TailClient(res, filter, this.limits, this.totals)
+  open (res: ServerResponse, filter: ExchangeFilter, lang: Lang = 'en'): void {
+    const client = new TailClient(res, filter, lang, this.limits, this.totals)
     this.clients.add(client)
     res.once('close', () => {
       client.stop()
@@ -64,10 +66,15 @@ export class LiveTails {
   }
 
   private readonly broadcast = (ex: Exchange): void => {
-    let text: string | null = null
+    // One rendering and one JSON per language, shared by the tails that read it.
+    const texts = new Map<Lang, string>()
     for (const client of this.clients) {
       if (!matches(ex, client.filter)) continue
-      text ??= `event: exchange\nid: ${ex.id}\ndata: ${JSON.stringify(ex)}\n\n`
+      let text = texts.get(client.lang)
+      if (text === undefined) {
+        text = `event: exchange\nid: ${ex.id}\ndata: ${JSON.stringify(localizeExchange(ex, client.lang))}\n\n`
+        texts.set(client.lang, text)
+      }
       client.send(text)
     }
   }
@@ -95,6 +102,7 @@ class TailClient {
   constructor (
     private readonly res: ServerResponse,
     readonly filter: ExchangeFilter,
+    readonly lang: Lang,
     private readonly limits: TailLimits,
     private readonly totals: { dropped: number, disconnected: number }
   ) {

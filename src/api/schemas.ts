@@ -63,9 +63,12 @@ export const EXAMPLE_EXCHANGE = {
   upgraded: false,
   meta: { feature: 'chat_completions', model: 'mistral-7b-instruct', stream: false },
   diagnosis: {
+    code: 'model_endpoint_missing_v1',
+    params: { url: 'http://duo-diag-proxy:5054' },
     cause: 'The model endpoint URL lacks the /v1 suffix.',
-    evidence: ['POST /chat/completions answered 404 {"detail":"Not Found"}'],
-    next_steps: ['Set the model endpoint in GitLab to http://duo-diag-proxy:5054/v1']
+    evidence: [{ code: 'text', params: { text: 'POST /chat/completions answered 404 {"detail":"Not Found"}' }, text: 'POST /chat/completions answered 404 {"detail":"Not Found"}' }],
+    next_steps: [{ code: 'text', params: { text: 'Set the model endpoint in GitLab to http://duo-diag-proxy:5054/v1' }, text: 'Set the model endpoint in GitLab to http://duo-diag-proxy:5054/v1' }],
+    lang: 'en'
   },
   parent_id: null,
   link: null
@@ -120,15 +123,38 @@ export const BODY_RECORD = {
   }
 } as const
 
+/** Message parameters: values from traffic or settings (never translated), or a nested message. */
+const MESSAGE_PARAMS = {
+  type: 'object',
+  description: 'The parameters the text was rendered from (URLs, model names, thresholds…), as stored',
+  additionalProperties: true
+} as const
+
+const DIAGNOSIS_LINE = {
+  $id: 'DiagnosisLine',
+  type: 'object',
+  description: 'One line of evidence or one next step: a stable code, its parameters, and the text in the answer\'s language.',
+  required: ['code', 'params', 'text'],
+  properties: {
+    code: { type: 'string', description: 'Stable code (`text` for a line kept as free text)' },
+    params: MESSAGE_PARAMS,
+    text: { type: 'string' }
+  }
+} as const
+
 const DIAGNOSIS = {
   $id: 'Diagnosis',
   type: 'object',
-  description: "Why an exchange failed, what shows it, and what to do next (the playbook's answer).",
-  required: ['cause', 'evidence', 'next_steps'],
+  description: "Why an exchange failed, what shows it, and what to do next (the playbook's answer). Stored as codes and " +
+    'parameters; the texts are rendered in the language asked for (`?lang=`, else Accept-Language: en or ja).',
+  required: ['code', 'params', 'cause', 'evidence', 'next_steps'],
   properties: {
-    cause: { type: 'string' },
-    evidence: { type: 'array', items: { type: 'string' } },
-    next_steps: { type: 'array', items: { type: 'string' } },
+    code: { type: 'string', description: 'The cause\'s stable code (README, "Diagnosis codes"): what the summary, metrics and `?cause=` group by' },
+    params: MESSAGE_PARAMS,
+    cause: { type: 'string', description: 'The cause, rendered' },
+    evidence: { type: 'array', items: ref('DiagnosisLine') },
+    next_steps: { type: 'array', items: ref('DiagnosisLine') },
+    lang: { type: 'string', enum: ['en', 'ja'], description: 'The language of the texts' },
     root_cause: ref('RootCause')
   }
 } as const
@@ -137,10 +163,12 @@ const ROOT_CAUSE = {
   $id: 'RootCause',
   type: 'object',
   description: 'The exchange further down (the model hop) that shows the failure, and its cause.',
-  required: ['exchange_id', 'route', 'cause'],
+  required: ['exchange_id', 'route', 'code', 'cause'],
   properties: {
     exchange_id: { type: 'string', pattern: EXCHANGE_ID_PATTERN },
     route: { type: 'string' },
+    code: { type: 'string', description: 'The cause\'s stable code' },
+    params: MESSAGE_PARAMS,
     cause: { type: 'string' }
   }
 } as const
@@ -342,7 +370,8 @@ const SUMMARY = {
     by_feature: COUNTS,
     by_status: COUNTS,
     by_flag: COUNTS,
-    by_cause: COUNTS,
+    by_cause: { ...COUNTS, description: 'By diagnosis code (records from before codes: by their text)' },
+    cause_titles: { type: 'object', additionalProperties: { type: 'string' }, description: 'A short title for each code in by_cause, in the answer\'s language' },
     latency: {
       type: 'array',
       items: {
@@ -362,7 +391,8 @@ const SUMMARY = {
     by_feature: { chat_completions: 80, code_completions: 40 },
     by_status: { 200: 117, 404: 2, none: 1 },
     by_flag: { not_found: 2, connection_refused: 1 },
-    by_cause: { 'The model endpoint URL lacks the /v1 suffix.': 2, none: 118 },
+    by_cause: { model_endpoint_missing_v1: 2, none: 118 },
+    cause_titles: { model_endpoint_missing_v1: 'Model endpoint lacks /v1', none: 'none' },
     latency: [{ route: 'model', feature: 'chat_completions', count: 80, ttfb_ms: { p50: 210, p95: 840, p99: 1300 }, duration_ms: { p50: 1900, p95: 5200, p99: 7400 } }]
   }]
 } as const
@@ -487,6 +517,12 @@ const HAR = {
         creator: { type: 'object', required: ['name', 'version'], properties: { name: { type: 'string' }, version: { type: 'string' } } },
         pages: { type: 'array', items: { type: 'object', additionalProperties: true } },
         comment: { type: 'string' },
+        _duo_diag: {
+          type: 'object',
+          description: 'HAR custom field: the language of the diagnosis texts in the entries',
+          required: ['lang'],
+          properties: { lang: { type: 'string', enum: ['en', 'ja'] } }
+        },
         entries: { type: 'array', items: { type: 'object', additionalProperties: true, description: 'A HAR 1.2 entry' } }
       }
     }
@@ -504,7 +540,7 @@ const READINESS = {
 } as const
 
 /** Every shared schema, for app.addSchema (order: referenced ones first). */
-export const COMPONENT_SCHEMAS = [ERROR_BODY, BODY_RECORD, ROOT_CAUSE, DIAGNOSIS, EXCHANGE_META, EXCHANGE, PAGE, TRACE_NODE, TRACE, SUMMARY,
+export const COMPONENT_SCHEMAS = [ERROR_BODY, BODY_RECORD, ROOT_CAUSE, DIAGNOSIS_LINE, DIAGNOSIS, EXCHANGE_META, EXCHANGE, PAGE, TRACE_NODE, TRACE, SUMMARY,
   FAULT_ACTION, FAULT_RULE, FAULT_LIST, FAULT_RULE_INPUT, HAR, READINESS] as const
 
 // ---------------------------------------------------------------------------------------------
@@ -612,7 +648,7 @@ export const OPERATIONS = {
             { event: 'model_first_byte', exchange_id: EXAMPLE_ID, route: 'model', at_ms: 3.412 },
             { event: 'model_done', exchange_id: EXAMPLE_ID, route: 'model', at_ms: 3.918 }
           ],
-          root_cause: { exchange_id: EXAMPLE_ID, route: 'model', cause: EXAMPLE_EXCHANGE.diagnosis.cause }
+          root_cause: { exchange_id: EXAMPLE_ID, route: 'model', code: EXAMPLE_EXCHANGE.diagnosis.code, params: EXAMPLE_EXCHANGE.diagnosis.params, cause: EXAMPLE_EXCHANGE.diagnosis.cause }
         }
       }),
       ...errors(400, 404)

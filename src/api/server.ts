@@ -12,6 +12,22 @@ import { OPERATIONS } from './schemas.js'
 import { registerExchangeRoutes } from './routes/exchanges.js'
 import { registerStreamRoutes } from './routes/stream.js'
 import { registerFaultRoutes } from './routes/faults.js'
+import { requestLang } from '../i18n/locale.js'
+import type { Lang } from '../i18n/message.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The language this answer's texts are rendered in. */
+    lang: Lang
+  }
+}
+
+/** `lang` from the raw query string (read before fastify parses and validates it). */
+function langParam (url: string): string | undefined {
+  const q = url.indexOf('?')
+  if (q < 0) return undefined
+  return new URLSearchParams(url.slice(q + 1)).get('lang') ?? undefined
+}
 import type { FaultRules } from '../faults/rules.js'
 
 export interface AdminDeps {
@@ -56,8 +72,12 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
   // Before the routes: the document is generated from them as they are added.
   registerOpenApi(app, deps.version)
 
+  app.decorateRequest('lang', 'en')
   app.addHook('onRequest', async (req, reply) => {
     if (OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return
+    // Texts (diagnoses) in the reader's language: ?lang=, then Accept-Language (issue 17).
+    req.lang = requestLang(langParam(req.url), req.headers['accept-language'])
+    reply.header('content-language', req.lang).header('vary', 'Accept-Language')
     const refusal = deps.guard.check(req)
     if (refusal !== null) {
       warnRateLimited(deps.logger, req.ip, req.url.split('?')[0] ?? '', refusal.error)

@@ -20,6 +20,8 @@ export interface ExchangeSummary {
   flags: string[]
   ttfbMs: number | null
   durationMs: number
+  /** The diagnosis code, when something failed. */
+  cause: string | null
 }
 
 export interface BatchResult {
@@ -190,6 +192,7 @@ export class CaptureEngine {
         status: ex.status,
         flags: ex.flags,
         ttfbMs: ex.timings.ttfb_ms,
+        cause: ex.diagnosis?.code ?? null,
         durationMs: ex.timings.duration_ms
       })
     }

@@ -32,6 +32,8 @@ export interface ExchangeLine {
   flags: string[]
   proxy_answered?: true
   cause?: string
+  /** The cause's stable code (README, "Diagnosis codes"): what a log pipeline groups by. */
+  cause_code?: string
   error_code?: string
 }
 
@@ -94,7 +96,10 @@ export function exchangeLine (ex: Exchange): ExchangeLine {
     flags: ex.flags
   }
   if (ex.proxy_answered) line.proxy_answered = true
-  if (ex.diagnosis !== null) line.cause = ex.diagnosis.cause
+  if (ex.diagnosis !== null) {
+    line.cause = ex.diagnosis.cause
+    line.cause_code = ex.diagnosis.code
+  }
   if (ex.error !== null) line.error_code = ex.error.code
   return line
 }

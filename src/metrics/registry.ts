@@ -28,6 +28,7 @@ export class Metrics {
   readonly registry = new Registry()
   private readonly exchanges: Counter<'route' | 'feature' | 'status_class' | 'flag'>
   private readonly upstreamErrors: Counter<'route' | 'flag'>
+  private readonly diagnoses: Counter<'route' | 'code'>
   private readonly duration: Histogram<'route' | 'feature'>
   private readonly ttfb: Histogram<'route' | 'feature'>
 
@@ -44,6 +45,12 @@ export class Metrics {
       name: 'duo_diag_upstream_errors_total',
       help: 'Exchanges whose upstream failed (transport, 5xx, broken streams), by flag',
       labelNames: ['route', 'flag'],
+      registers
+    })
+    this.diagnoses = new Counter({
+      name: 'duo_diag_diagnoses_total',
+      help: 'Diagnosed failures by route and diagnosis code (README, "Diagnosis codes"; a bounded set)',
+      labelNames: ['route', 'code'],
       registers
     })
     const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
@@ -94,6 +101,7 @@ export class Metrics {
         count(s.route, s.feature, statusClass, flag)
         if (UPSTREAM_FAILURE.has(flag)) this.upstreamErrors.inc({ route: s.route, flag })
       }
+      if (s.cause !== null) this.diagnoses.inc({ route: s.route, code: s.cause })
       const labels = { route: s.route, feature: s.feature }
       this.duration.observe(labels, s.durationMs / 1000)
       if (s.ttfbMs !== null) this.ttfb.observe(labels, s.ttfbMs / 1000)

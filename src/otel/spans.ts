@@ -285,6 +285,7 @@ function diagAttributes (ex: Exchange): Attributes {
   }
   if (ex.flags.length > 0) a['duo_diag.flags'] = ex.flags
   if (ex.diagnosis !== null) {
+    a['duo_diag.diagnosis.code'] = ex.diagnosis.code
     a['duo_diag.diagnosis.cause'] = ex.diagnosis.cause
     if (ex.diagnosis.root_cause !== undefined) a['duo_diag.diagnosis.root_cause'] = ex.diagnosis.root_cause.cause
   }

@@ -13,6 +13,10 @@ export interface ExportOptions {
   version: string
   /** Exchanges per store read (tests make it small). */
   pageSize?: number
+  /** The language of the diagnosis texts (the API renders them; stated in the export). */
+  lang?: string
+  /** Each exchange as the reader should see it (the API renders its diagnosis in `lang`). */
+  localize?: (ex: Exchange) => Exchange
 }
 
 const startMs = (ex: Exchange): number => Date.parse(ex.started_at)
@@ -214,15 +218,18 @@ const HAR_COMMENT = 'Redacted like the store: secrets read [FILTERED]. Entries o
  */
 export async function * exportChunks (store: StoreReader, format: ExportFormat, filter: ExchangeFilter, opts: ExportOptions): AsyncGenerator<string> {
   const page = opts.pageSize ?? PAGE
+  const localize = opts.localize ?? ((ex: Exchange) => ex)
   if (format === 'ndjson') {
-    for await (const ex of newestFirst(store, filter, opts.max, page)) yield JSON.stringify(ex) + '\n'
+    // Each line's diagnosis.lang states the language of its texts.
+    for await (const ex of newestFirst(store, filter, opts.max, page)) yield JSON.stringify(localize(ex)) + '\n'
     return
   }
+  const comment = `${HAR_COMMENT} Diagnosis texts in language: ${opts.lang ?? 'en'}.`
   yield `{"log":{"version":"1.2","creator":{"name":"duo-diag-proxy","version":${JSON.stringify(opts.version)}},"pages":[],` +
-    `"comment":${JSON.stringify(HAR_COMMENT)},"entries":[`
+    `"comment":${JSON.stringify(comment)},"_duo_diag":{"lang":${JSON.stringify(opts.lang ?? 'en')}},"entries":[`
   let first = true
   for await (const ex of oldestFirst(store, filter, opts.max, page)) {
-    yield (first ? '\n' : ',\n') + JSON.stringify(harEntry(ex))
+    yield (first ? '\n' : ',\n') + JSON.stringify(harEntry(localize(ex)))
     first = false
   }
   yield '\n]}}\n'

@@ -12,6 +12,8 @@ export interface FilterParams {
   flag?: string[]
   feature?: string
   correlation_id?: string
+  /** The diagnosed cause's stable code, e.g. model_endpoint_missing_v1. */
+  cause?: string
   /** ISO 8601 or relative (`15m`, `2h`, `7d`). */
   since?: string
   until?: string
@@ -20,6 +22,8 @@ export interface FilterParams {
   proxy_instance?: string
   /** A query in the query language (src/store/query-language.ts), ANDed with the rest. */
   q?: string
+  /** Not a filter: the language of the answer's texts (the API reads it, see api/server.ts). */
+  lang?: string
 }
 
 export class FilterParamError extends Error {
@@ -30,6 +34,9 @@ export class FilterParamError extends Error {
   }
 }
 
+/** `?lang=`: the language of diagnosis texts in the answer; Accept-Language otherwise. */
+export const LANG_PARAM = { type: 'string', maxLength: 35, description: 'language of the answer\'s texts: en or ja (else Accept-Language, else en)' } as const
+
 /** JSON schema of the filter parameters (fastify validates with it; the OpenAPI document shows it). */
 export const FILTER_SCHEMA_PROPERTIES = {
   route: { type: 'string', maxLength: 64, description: 'route name' },
@@ -39,10 +46,12 @@ export const FILTER_SCHEMA_PROPERTIES = {
   flag: { type: 'array', items: { type: 'string', pattern: '^[a-z_]{1,64}$' }, maxItems: 32, description: 'any of these flags (repeatable)' },
   feature: { type: 'string', maxLength: 64 },
   correlation_id: { type: 'string', maxLength: 256 },
+  cause: { type: 'string', pattern: '^[a-z0-9_]{1,64}$', description: 'the diagnosed cause\'s stable code (README, "Diagnosis codes"), e.g. model_endpoint_missing_v1' },
   since: { type: 'string', maxLength: 64, description: 'ISO 8601, or relative: 15m, 2h, 7d' },
   until: { type: 'string', maxLength: 64, description: 'ISO 8601, or relative: 15m, 2h, 7d' },
   min_duration_ms: { type: 'number', minimum: 0 },
   proxy_instance: { type: 'string', maxLength: 128, description: 'the proxy instance that recorded it' },
+  lang: LANG_PARAM,
   // The parser bounds it (MAX_QUERY_LENGTH) and answers 400 invalid_query with the column; the
   // schema's looser bound only keeps absurd strings from reaching it.
   q: {
@@ -50,7 +59,7 @@ export const FILTER_SCHEMA_PROPERTIES = {
     maxLength: 4 * MAX_QUERY_LENGTH,
     description: `query language, ANDed with the other filters (at most ${MAX_QUERY_LENGTH} characters): ` +
       'field:value terms side by side are ANDed; OR, NOT or -term, parentheses; fields route, hop, method, path (prefix), ' +
-      'status (404, 5xx, 400..499, >=500, none), flag, feature, correlation_id (cid), cause (contains), model, proxy_instance, ' +
+      'status (404, 5xx, 400..499, >=500, none), flag, feature, correlation_id (cid), cause (a code, or words of the cause), model, proxy_instance, ' +
       'duration and ttfb (>5s, 100ms..2s), since/until (1h, ISO 8601), time (>2h, A..B); bare words search path and cause. ' +
       'Example: flag:timeout feature:chat status:5xx since:1h. A bad query gets 400 {error: "invalid_query", message, column}'
   }
@@ -78,6 +87,10 @@ export function toFilter (q: FilterParams, now = Date.now()): ExchangeFilter {
   if (q.flag !== undefined && q.flag.length > 0) f.flags = q.flag
   if (q.feature !== undefined) f.feature = q.feature
   if (q.correlation_id !== undefined) f.correlationId = q.correlation_id
+  if (q.cause !== undefined) {
+    if (!/^[a-z0-9_]{1,64}$/.test(q.cause)) throw new FilterParamError('cause', 'must be a diagnosis code such as model_endpoint_missing_v1')
+    f.causeCode = q.cause
+  }
   for (const key of ['since', 'until'] as const) {
     const text = q[key]
     if (text === undefined) continue

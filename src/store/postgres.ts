@@ -48,7 +48,10 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX exchange_flags_seq ON exchange_flags (seq);`,
   // Linking counts the gateway requests spanning a model call by their end time (gatewaysSpanningSql).
-  'CREATE INDEX exchanges_hop_end ON exchanges (hop, (started_at + duration_ms));'
+  'CREATE INDEX exchanges_hop_end ON exchanges (hop, (started_at + duration_ms));',
+  // The cause's stable code (issue 17): what the summary groups by and `?cause=` matches.
+  `ALTER TABLE exchanges ADD COLUMN cause_code TEXT;
+   CREATE INDEX exchanges_cause_code ON exchanges (cause_code, started_at);`
 ]
 
 /** Advisory lock keys ('ddp' + purpose): migrations run by one instance at a time, retention too. */
@@ -83,7 +86,7 @@ function text (v: SqlParam): SqlParam {
 
 const COLUMN_TYPES: Record<(typeof EXCHANGE_COLUMNS)[number], string> = {
   id: 'text', proxy_instance: 'text', started_at: 'bigint', route: 'text', hop: 'text', correlation_id: 'text', method: 'text', path: 'text',
-  status: 'integer', feature: 'text', model: 'text', ttfb_ms: 'double precision', duration_ms: 'double precision', parent_id: 'text', cause: 'text', data: 'text'
+  status: 'integer', feature: 'text', model: 'text', ttfb_ms: 'double precision', duration_ms: 'double precision', parent_id: 'text', cause: 'text', cause_code: 'text', data: 'text'
 }
 
 /**

@@ -19,7 +19,7 @@
  * Fields (names case-insensitive; `cid` = correlation_id, `instance` = proxy_instance):
  *   route hop method feature model correlation_id proxy_instance   equal (method any case)
  *   flag      one of the flag vocabulary            path   prefix (case-sensitive)
- *   cause     the diagnosed cause contains the text (case-insensitive)
+ *   cause     the diagnosis code (model_endpoint_missing_v1), or words the English cause contains
  *   status    404 | 5xx | 400..499 | >=500 | <400 | none (no response)
  *   duration, ttfb    >5s | >=100ms | <2s | 100ms..2s  (ms, s, m; a bare number is ms); ttfb:none
  *   since, until      15m | 2h | 7d | 2026-12-07 | 2026-12-07T10:00Z   (inclusive)
@@ -562,7 +562,7 @@ export function evaluateQuery (node: QueryNode, ex: Exchange): boolean {
       return eqValue(ex, node.field) === node.value
     case 'prefix': return ex.path.startsWith(node.value)
     case 'contains':
-      if (node.field === 'cause') return contains(ex.diagnosis?.cause, node.value)
+      if (node.field === 'cause') return ex.diagnosis?.code === node.value || contains(ex.diagnosis?.cause, node.value)
       return contains(ex.path, node.value) || contains(ex.diagnosis?.cause, node.value)
     case 'range': {
       const v = rangeValue(ex, node.field)
@@ -627,7 +627,11 @@ export function queryToSql (node: QueryNode): QuerySql {
         params.push([...n.value].length, n.value)
         return '(substr(exchanges.path, 1, ?) = ?)'
       case 'contains':
-        if (n.field === 'cause') return `(${like('cause', n.value)})`
+        if (n.field === 'cause') {
+          // A code (model_endpoint_missing_v1) or words of the English cause.
+          params.push(n.value)
+          return `((exchanges.cause_code IS NOT NULL AND exchanges.cause_code = ?) OR ${like('cause', n.value)})`
+        }
         return `(${like('path', n.value)} OR ${like('cause', n.value)})`
       case 'range': {
         const column = COLUMNS[n.field]

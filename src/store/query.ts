@@ -48,6 +48,10 @@ export function whereClause (f: ExchangeFilter): Where {
     parts.push('exchanges.correlation_id = ?')
     params.push(f.correlationId)
   }
+  if (f.causeCode !== undefined) {
+    parts.push('exchanges.cause_code = ?')
+    params.push(f.causeCode)
+  }
   if (f.since !== undefined) {
     parts.push('exchanges.started_at >= ?')
     params.push(f.since)
@@ -115,6 +119,7 @@ export function matches (ex: Exchange, f: ExchangeFilter): boolean {
   if (f.flags !== undefined && f.flags.length > 0 && !ex.flags.some((x) => f.flags!.includes(x))) return false
   if (f.feature !== undefined && ex.meta.feature !== f.feature) return false
   if (f.correlationId !== undefined && ex.correlation_id !== f.correlationId) return false
+  if (f.causeCode !== undefined && ex.diagnosis?.code !== f.causeCode) return false
   if (f.since !== undefined && startedAt < f.since) return false
   if (f.until !== undefined && startedAt > f.until) return false
   if (f.minDurationMs !== undefined && ex.timings.duration_ms < f.minDurationMs) return false

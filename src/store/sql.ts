@@ -16,7 +16,7 @@ export interface Sql {
 }
 
 /** The columns an exchange row carries besides its JSON document (for filters and summaries). */
-export const EXCHANGE_COLUMNS = ['id', 'proxy_instance', 'started_at', 'route', 'hop', 'correlation_id', 'method', 'path', 'status', 'feature', 'model', 'ttfb_ms', 'duration_ms', 'parent_id', 'cause', 'data'] as const
+export const EXCHANGE_COLUMNS = ['id', 'proxy_instance', 'started_at', 'route', 'hop', 'correlation_id', 'method', 'path', 'status', 'feature', 'model', 'ttfb_ms', 'duration_ms', 'parent_id', 'cause', 'cause_code', 'data'] as const
 /** Where `started_at` (epoch ms) sits in a row. */
 export const STARTED_AT = 2
 
@@ -25,7 +25,7 @@ export function exchangeRow (ex: Exchange): SqlParam[] {
   return [
     ex.id, ex.proxy_instance, Date.parse(ex.started_at), ex.route, ex.hop, ex.correlation_id, ex.method, ex.path, ex.status,
     ex.meta.feature, ex.meta.model ?? ex.meta.model_name ?? null, ex.timings.ttfb_ms, ex.timings.duration_ms,
-    ex.parent_id, ex.diagnosis?.cause ?? null, JSON.stringify(ex)
+    ex.parent_id, ex.diagnosis?.cause ?? null, ex.diagnosis?.code ?? null, JSON.stringify(ex)
   ]
 }
 
@@ -129,7 +129,8 @@ export function summarySql (filter: ExchangeFilter): SummarySql {
     byRoute: by('route'),
     byFeature: by('feature'),
     byStatus: by('status'),
-    byCause: by('cause'),
+    // Records written before diagnosis codes have only the text.
+    byCause: by('COALESCE(cause_code, cause)'),
     byFlag: {
       text: `SELECT f.flag AS k, count(*) AS n FROM exchange_flags f
         JOIN exchanges ON exchanges.seq = f.seq WHERE ${w.sql} GROUP BY f.flag ORDER BY n DESC LIMIT ${BREAKDOWN_LIMIT}`,

@@ -51,7 +51,10 @@ const MIGRATIONS: readonly string[] = [
   // The proxy instance that recorded it (a store copied or merged from several).
   `ALTER TABLE exchanges ADD COLUMN proxy_instance TEXT NOT NULL DEFAULT '';`,
   // Linking counts the gateway requests spanning a model call by their end time (gatewaysSpanningSql).
-  `CREATE INDEX exchanges_hop_end ON exchanges (hop, started_at + duration_ms);`
+  `CREATE INDEX exchanges_hop_end ON exchanges (hop, started_at + duration_ms);`,
+  // The cause's stable code (issue 17): what the summary groups by and `?cause=` matches.
+  `ALTER TABLE exchanges ADD COLUMN cause_code TEXT;
+   CREATE INDEX exchanges_cause_code ON exchanges (cause_code, started_at);`
 ]
 
 /**

@@ -1,3 +1,4 @@
+import type { Diagnosis } from '../diagnosis/diagnosis.js'
 import type { Exchange } from '../capture/exchange.js'
 
 export interface WaterfallStep {
@@ -21,7 +22,7 @@ export interface Trace {
   roots: TraceNode[]
   waterfall: WaterfallStep[]
   /** The deepest failing exchange's cause, when the trace failed. */
-  root_cause: { exchange_id: string, route: string, cause: string } | null
+  root_cause: NonNullable<Diagnosis['root_cause']> | null
 }
 
 /** Builds the tree (gateway hop → model calls) and the waterfall from a correlation id's exchanges. */
@@ -55,11 +56,16 @@ export function buildTrace (correlationId: string, exchanges: readonly Exchange[
   const t0 = events[0]!.at
   const waterfall = events.map(({ at, ...rest }) => ({ ...rest, at_ms: Math.round((at - t0) * 1000) / 1000 }))
 
+  return { correlation_id: correlationId, roots, waterfall, root_cause: traceRootCause(roots) }
+}
+
+/** The deepest failing exchange's cause: a root's own root cause (its model call), else the first failing root's. */
+export function traceRootCause (roots: readonly TraceNode[]): Trace['root_cause'] {
   let rootCause: Trace['root_cause'] = null
   for (const r of roots) {
     const d = r.exchange.diagnosis
     if (d?.root_cause) rootCause = d.root_cause
-    else if (d !== null && rootCause === null) rootCause = { exchange_id: r.exchange.id, route: r.exchange.route, cause: d.cause }
+    else if (d !== null && d !== undefined && rootCause === null) rootCause = { exchange_id: r.exchange.id, route: r.exchange.route, code: d.code, params: d.params, cause: d.cause }
   }
-  return { correlation_id: correlationId, roots, waterfall, root_cause: rootCause }
+  return rootCause
 }

@@ -16,6 +16,8 @@ export interface ExchangeFilter {
   flags?: string[]
   feature?: string
   correlationId?: string
+  /** The diagnosed cause's stable code (README, "Diagnosis codes"). */
+  causeCode?: string
   /** Epoch ms, inclusive. */
   since?: number
   until?: number

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { exportChunks, type ExportFormat } from '../../store/export.js'
-import { FILTER_SCHEMA_PROPERTIES, type FilterParams, isEmptyFilter, toFilter } from '../../store/filter-params.js'
+import { FILTER_SCHEMA_PROPERTIES, type FilterParams, isEmptyFilter, LANG_PARAM, toFilter } from '../../store/filter-params.js'
+import { localizeExchange, localizePage, localizeSummary, localizeTrace } from '../localize.js'
 import type { AdminDeps } from '../server.js'
 import { EXCHANGE_ID_PATTERN } from '../../capture/exchange.js'
 import { OPERATIONS } from '../schemas.js'
@@ -11,6 +12,8 @@ const filterQuery = (extra: Record<string, unknown> = {}) => ({
   additionalProperties: false,
   properties: { ...FILTER_SCHEMA_PROPERTIES, ...extra }
 })
+
+const LANG_QUERY = { type: 'object', additionalProperties: false, properties: { lang: LANG_PARAM } } as const
 
 const EXCHANGE_ID = { type: 'object', properties: { id: { type: 'string', pattern: EXCHANGE_ID_PATTERN } }, required: ['id'] } as const
 
@@ -26,15 +29,15 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
     }
   }, async (req) => {
     const { limit, cursor, ...params } = req.query
-    return deps.store.list(toFilter(params), { limit, cursor: cursor ?? null })
+    return localizePage(await deps.store.list(toFilter(params), { limit, cursor: cursor ?? null }), req.lang)
   })
 
   app.get<{ Params: { id: string } }>('/api/exchanges/:id', {
-    schema: { ...OPERATIONS.getExchange, params: EXCHANGE_ID }
+    schema: { ...OPERATIONS.getExchange, params: EXCHANGE_ID, querystring: LANG_QUERY }
   }, async (req, reply) => {
     const ex = await deps.store.get(req.params.id)
     if (ex === null) return reply.code(404).send({ error: 'not_found', message: `no exchange ${req.params.id}` })
-    return ex
+    return localizeExchange(ex, req.lang)
   })
 
   app.delete<{ Querystring: FilterParams & { all?: boolean } }>('/api/exchanges', {
@@ -51,16 +54,16 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
   })
 
   app.get<{ Params: { correlation_id: string } }>('/api/traces/:correlation_id', {
-    schema: { ...OPERATIONS.getTrace, params: { type: 'object', properties: { correlation_id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['correlation_id'] } }
+    schema: { ...OPERATIONS.getTrace, params: { type: 'object', properties: { correlation_id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['correlation_id'] }, querystring: LANG_QUERY }
   }, async (req, reply) => {
     const trace = await deps.store.trace(req.params.correlation_id)
     if (trace === null) return reply.code(404).send({ error: 'not_found', message: `no exchange with correlation id ${req.params.correlation_id}` })
-    return trace
+    return localizeTrace(trace, req.lang)
   })
 
   app.get<{ Querystring: FilterParams }>('/api/summary', {
     schema: { ...OPERATIONS.getSummary, querystring: filterQuery() }
-  }, async (req) => deps.store.summary(toFilter(req.query)))
+  }, async (req) => localizeSummary(await deps.store.summary(toFilter(req.query)), req.lang))
 
   app.get<{ Querystring: FilterParams & { format: ExportFormat, max?: number } }>('/api/export', {
     schema: {
@@ -77,6 +80,6 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
     reply
       .type(format === 'har' ? 'application/json; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
       .header('content-disposition', `attachment; filename="duo-diag-${stamp}.${format === 'har' ? 'har' : 'ndjson'}"`)
-    return reply.send(Readable.from(exportChunks(deps.store, format, filter, { max: max ?? 1_000_000, version: deps.version })))
+    return reply.send(Readable.from(exportChunks(deps.store, format, filter, { max: max ?? 1_000_000, version: deps.version, localize: (ex) => localizeExchange(ex, req.lang), lang: req.lang })))
   })
 }

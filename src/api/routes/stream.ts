@@ -14,6 +14,6 @@ export function registerStreamRoutes (app: FastifyInstance, deps: AdminDeps): vo
     delete filter.since
     if (tails.full) return reply.code(503).send({ error: 'too_many_tails', message: `at most ${tails.limits.maxClients} live tails at once` })
     reply.hijack()
-    tails.open(reply.raw, filter)
+    tails.open(reply.raw, filter, req.lang)
   })
 }
