@@ -19,7 +19,8 @@ interface Run { code: number | null, stdout: string, stderr: string }
 
 function cli (args: string[], opts: { until?: RegExp, timeoutMs?: number, onStderr?: (text: string) => void } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, DUO_DIAG_ADMIN_TOKEN: '' } })
+    // English whatever the runner's locale (test/cli-ja.test.ts runs these in Japanese).
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, DUO_DIAG_ADMIN_TOKEN: '', DUO_DIAG_LANG: 'en' } })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => {

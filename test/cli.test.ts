@@ -25,13 +25,16 @@ const SLOW_COMPLETION = ['One', ' chunk', ' at', ' a', ' time', ',', ' slowly', 
 const dir = mkdtempSync(join(tmpdir(), 'ddp-cli-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-/** The environment a user's shell would give: none of ours or the runner's settings leak in. */
+/**
+ * The environment a user's shell would give: none of ours or the runner's settings leak in, and
+ * an English locale (these tests read English messages; test/cli-ja.test.ts has the Japanese).
+ */
 function cleanEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('DUO_DIAG_') && k !== 'NODE_OPTIONS' && !k.startsWith('TAP')) env[k] = v
+    if (!k.startsWith('DUO_DIAG_') && k !== 'NODE_OPTIONS' && !k.startsWith('TAP') && !k.startsWith('LC_')) env[k] = v
   }
-  return { ...env, ...extra }
+  return { ...env, LANG: 'C.UTF-8', ...extra }
 }
 
 interface Cli {

@@ -11,8 +11,9 @@ import { runCli, type Run } from './helpers/command.js'
 
 interface Check { check: string, status: string, evidence: string, next_step?: string }
 
+/** English whatever the runner's locale (test/cli-ja.test.ts runs doctor in Japanese). */
 function doctor (args: string[]): Promise<Run> {
-  return runCli(['doctor', ...args], process.env)
+  return runCli(['doctor', ...args], { ...process.env, DUO_DIAG_LANG: 'en' })
 }
 
 async function doctorJson (t: Test, args: string[]): Promise<{ code: number | null, checks: Map<string, Check> }> {

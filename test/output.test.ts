@@ -1,6 +1,7 @@
 /** The CLI's terminal rendering as functions: width fitting, colour policy, did-you-mean, --admin forms. */
 import t from 'tap'
-import { colorEnabled, didYouMean, displayWidth, fitWidths, renderTable, suggest, terminal, terminalWidth, truncate } from '../src/cli/output.js'
+import { resolveLang, takeLangFlag } from '../src/cli/lang.js'
+import { colorEnabled, didYouMean, displayWidth, fitWidths, pad, PLAIN, renderTable, suggest, terminal, terminalWidth, truncate, truncateAnsi } from '../src/cli/output.js'
 import { adminBaseUrl } from '../src/cli/query-client.js'
 import { adminListen, upstreamProblem } from '../src/cli/start.js'
 
@@ -36,6 +37,46 @@ t.test('truncate: display columns, never half a wide character', async (t) => {
   t.equal(truncate('hello world', 6), 'hello…')
   t.equal(truncate('モデルサーバー', 6), 'モデ…', '2 + 2 + … = 5: a third wide character would make 7')
   t.ok(displayWidth(truncate('モデルサーバー', 7)) <= 7)
+  // Whole graphemes: a surrogate pair, a kana and its combining voiced mark, a ZWJ emoji sequence.
+  t.equal(truncate('𠮷野家の牛丼', 6), '𠮷野…', 'a character outside the BMP is never split')
+  t.equal(truncate('か\u3099き\u3099く\u3099', 4), 'か\u3099…', 'a base keeps its combining mark')
+  t.equal(truncate('ｶﾞｷﾞｸﾞ', 4), 'ｶﾞ…', 'half-width kana keep their voiced mark')
+  t.equal(truncate('👨‍👩‍👧👨‍👩‍👧👨‍👩‍👧', 5), '👨‍👩‍👧👨‍👩‍👧…')
+  for (const text of ['𠮷野家の牛丼', 'ｶﾞｷﾞｸﾞｹﾞｺﾞ', '👨‍👩‍👧👨‍👩‍👧', 'aモデルサーバー']) {
+    for (let w = 1; w < 12; w++) {
+      const cut = truncate(text, w)
+      t.ok(displayWidth(cut) <= w && !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(cut), `${text} at ${w}: "${cut}"`)
+    }
+  }
+})
+
+t.test('truncateAnsi: coloured text cut like truncate, its colours closed before the …', async (t) => {
+  const c = terminal({ isTTY: true } as NodeJS.WriteStream, {}).c
+  t.equal(truncateAnsi(c.red('not_found'), 20), c.red('not_found'), 'fits: unchanged')
+  t.equal(truncateAnsi(`${c.red('model_error')},${c.yellow('slow')}`, 14), `${c.red('model_error')},\u001b[33ms\u001b[39m…`, 'a cut flag keeps its own colour')
+  t.equal(truncateAnsi(c.bold('モデルサーバー'), 6), '\u001b[1mモデ\u001b[22m…')
+  t.equal(truncateAnsi(c.red('abc'), 1), '…', 'only the … fits: no empty escapes')
+  t.equal(truncateAnsi('plain text', 6), truncate('plain text', 6))
+})
+
+t.test('pad: by display width', async (t) => {
+  t.equal(pad('ab', 4), 'ab  ')
+  t.equal(pad('モデル', 8), 'モデル  ')
+  t.equal(pad('モデル', 8, 'right'), '  モデル')
+  t.equal(pad('モデル', 2), 'モデル', 'never cut')
+})
+
+t.test('renderTable: Japanese headers and cells line up; cut cells stay inside their column', async (t) => {
+  const cells = [['1', '𠮷野家の牛丼のモデル', 'x'], ['2', 'か\u3099き\u3099く\u3099け\u3099こ\u3099', 'y'], ['3', '👨‍👩‍👧 family', 'z']]
+  for (const width of [Infinity, 30, 20, 14]) {
+    const { text } = renderTable([{ header: '番号', min: Infinity }, { header: '原因', min: 4 }, { header: '列', min: Infinity }], cells, { width, c: PLAIN })
+    const lines = text.trimEnd().split('\n')
+    const at = (line: string, cell: string): number => displayWidth(line.slice(0, line.indexOf(cell)))
+    for (const [i, last] of ['x', 'y', 'z'].entries()) {
+      t.equal(at(lines[i + 2]!, ` ${last}`) + 1, at(lines[0]!, '列'), `width ${width}: the last column starts under its header: ${lines[i + 2]}`)
+      if (width !== Infinity) t.ok(displayWidth(lines[i + 2]!) <= width, `within ${width} columns`)
+    }
+  }
 })
 
 t.test('colour: a terminal only; NO_COLOR off, FORCE_COLOR on (and wins), TERM=dumb off', async (t) => {
@@ -93,6 +134,31 @@ t.test('--admin for start: HOST:PORT, or the URL the query commands take', async
   t.equal(adminListen('http://localhost'), 'localhost:80')
   t.throws(() => adminListen('https://127.0.0.1:5099'), /serves plain http/)
   t.throws(() => adminListen('http://127.0.0.1:5099/api'), /no path/)
+})
+
+t.test('suggest and upstreamProblem in Japanese', async (t) => {
+  t.equal(suggest('failurs', ['failures', 'show'], true, 'ja'), '。「failures」のことですか?')
+  t.equal(suggest('failurs', ['failures', 'show'], true, 'en'), ' — did you mean "failures"?')
+  t.equal(suggest('--flga', ['--flag'], false, 'ja'), '。--flagのことですか?')
+  t.equal(upstreamProblem({ name: 'model', hop: 'model' }, 'vllm', 8000, 'ECONNREFUSED', 'ja'), 'vllm:8000で待ち受けているものがありません。モデルサーバーは実行中ですか?')
+  t.equal(upstreamProblem({ name: 'gitlab-aigw', hop: 'auto' }, '127.0.0.1', 5052, 'ECONNREFUSED', 'ja'), '127.0.0.1:5052で待ち受けているものがありません。AIゲートウェイは実行中ですか?')
+  t.throws(() => adminListen('https://127.0.0.1:5099', 'ja'), /管理APIはプレーンなhttpで提供します/)
+})
+
+t.test('--lang: taken out of the command line wherever it is; resolved with the environment', async (t) => {
+  t.same(takeLangFlag(['failures', '--lang', 'ja', '--db', 'x']), { value: 'ja', missing: false, rest: ['failures', '--db', 'x'] })
+  t.same(takeLangFlag(['--lang=en', 'show', 'id']), { value: 'en', missing: false, rest: ['show', 'id'] })
+  t.same(takeLangFlag(['failures', '--', '--lang', 'ja']), { value: undefined, missing: false, rest: ['failures', '--', '--lang', 'ja'] }, 'not after --')
+  t.same(takeLangFlag(['doctor', '--lang']), { value: undefined, missing: true, rest: ['doctor'] })
+  t.same(takeLangFlag(['doctor', '--lang', '--json']), { value: undefined, missing: true, rest: ['doctor', '--json'] })
+  t.equal(resolveLang('ja', { LANG: 'C' }), 'ja')
+  t.equal(resolveLang(undefined, { DUO_DIAG_LANG: 'ja', LC_ALL: 'C' }), 'ja')
+  t.equal(resolveLang(undefined, { LC_ALL: 'ja_JP.UTF-8', LANG: 'C' }), 'ja')
+  t.equal(resolveLang(undefined, { LC_MESSAGES: 'ja_JP.UTF-8', LANG: 'C' }), 'ja')
+  t.equal(resolveLang(undefined, { LANG: 'ja_JP.UTF-8' }), 'ja')
+  t.equal(resolveLang(undefined, {}), 'en')
+  t.throws(() => resolveLang('fr', { LANG: 'C' }), /--lang: "fr" is not a language with messages; use one of: en, ja/)
+  t.throws(() => resolveLang('fr', { LANG: 'ja_JP.UTF-8' }), /--lang: 「fr」のメッセージはありません/, 'said in the language the environment asks for')
 })
 
 t.test('an upstream that does not answer, in plain words', async (t) => {

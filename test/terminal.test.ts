@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path'
 import t from 'tap'
+import type { Exchange } from '../src/capture/exchange.js'
 import { openStore } from '../src/store/open.js'
 import { runDir } from './helpers/cli-process.js'
 import { columnsOf, ptyUnavailable, runInPty, runPiped, screenLines } from './helpers/pty.js'
@@ -21,6 +22,10 @@ const sgr = (code: number, text: string): string => `${ESC}${code}m${text}`
 const LONG_CAUSE = 'The model endpoint URL lacks the /v1 suffix: GitLab sends /chat/completions to the model server, which answers 404 for every request until the endpoint in the GitLab model settings ends in /v1; nothing else is wrong with the model server itself.'
 const JA_CAUSE = 'モデルサーバーが応答しませんでした（タイムアウト）。AI ゲートウェイのログとモデルサーバーの負荷を確認してください。'
 const JA_PATH = '/v1/モデル/chat/completions'
+/** Causes as stored, under a code this version has no catalog entry for: shown as stored, in any language. */
+const stored = (cause: string): NonNullable<Exchange['diagnosis']> => ({ code: 'terminal_fixture', params: {}, cause, evidence: [], next_steps: [] })
+/** English, whatever the runner's locale (LANG=ja_JP.UTF-8 would make these runs Japanese). */
+const EN = { LANG: 'C.UTF-8', LC_ALL: '', LC_MESSAGES: '' }
 
 const { dir, remove } = runDir('ddp-terminal-')
 t.teardown(remove)
@@ -30,9 +35,9 @@ t.before(async () => {
   const store = await openStore(db)
   const at = (minutesAgo: number): string => new Date(Date.now() - minutesAgo * 60_000).toISOString()
   await store.insert([
-    exchange({ started_at: at(9), hop: 'model', route: 'model', correlation_id: '0f3a9c1e2b4d5f60718293a4b5c6d7e8', status: 404, path: '/chat/completions', flags: ['not_found'], timings: { ttfb_ms: 12.3, duration_ms: 15.7 }, diagnosis: { cause: LONG_CAUSE, evidence: [], next_steps: [] } }),
-    exchange({ started_at: at(8), hop: 'model', route: 'model', correlation_id: 'ja-1', status: 502, path: JA_PATH, flags: ['model_error', 'slow'], timings: { ttfb_ms: 30012.4, duration_ms: 30500 }, diagnosis: { cause: JA_CAUSE, evidence: [], next_steps: [] } }),
-    exchange({ started_at: at(7), route: 'gitlab-aigw', correlation_id: 'down-1', status: null, flags: ['connection_refused'], timings: { ttfb_ms: null, duration_ms: 1.2 }, diagnosis: { cause: 'The AI gateway is not reachable: nothing listens on 127.0.0.1:5052.', evidence: [], next_steps: [] } })
+    exchange({ started_at: at(9), hop: 'model', route: 'model', correlation_id: '0f3a9c1e2b4d5f60718293a4b5c6d7e8', status: 404, path: '/chat/completions', flags: ['not_found'], timings: { ttfb_ms: 12.3, duration_ms: 15.7 }, diagnosis: stored(LONG_CAUSE) }),
+    exchange({ started_at: at(8), hop: 'model', route: 'model', correlation_id: 'ja-1', status: 502, path: JA_PATH, flags: ['model_error', 'slow'], timings: { ttfb_ms: 30012.4, duration_ms: 30500 }, diagnosis: stored(JA_CAUSE) }),
+    exchange({ started_at: at(7), route: 'gitlab-aigw', correlation_id: 'down-1', status: null, flags: ['connection_refused'], timings: { ttfb_ms: null, duration_ms: 1.2 }, diagnosis: stored('The AI gateway is not reachable: nothing listens on 127.0.0.1:5052.') })
   ])
   await store.close()
 })
@@ -45,7 +50,7 @@ function columnOf (line: string, cell: string): number {
 
 for (const cols of [80, 200]) {
   t.test(`failures in a ${cols}-column terminal`, async (t) => {
-    const run = runInPty(['failures', '--db', db], { cols })
+    const run = runInPty(['failures', '--db', db], { cols, env: EN })
     const { code, output } = await run.exit()
     t.equal(code, 0, output)
     const lines = screenLines(output)
@@ -79,9 +84,9 @@ for (const cols of [80, 200]) {
 
 t.test('piped: every column, nothing cut, no colour; FORCE_COLOR forces it, COLUMNS cuts', async (t) => {
   const [piped, forced, narrow] = await Promise.all([
-    runPiped(['failures', '--db', db]),
-    runPiped(['failures', '--db', db], { FORCE_COLOR: '1' }),
-    runPiped(['failures', '--db', db], { COLUMNS: '60' })
+    runPiped(['failures', '--db', db], EN),
+    runPiped(['failures', '--db', db], { ...EN, FORCE_COLOR: '1' }),
+    runPiped(['failures', '--db', db], { ...EN, COLUMNS: '60' })
   ])
   t.equal(piped.code, 0, piped.stderr)
   t.notOk(piped.stdout.includes(ESC), 'no colour into a pipe')
@@ -96,7 +101,7 @@ t.test('piped: every column, nothing cut, no colour; FORCE_COLOR forces it, COLU
 })
 
 t.test('NO_COLOR=1 in a terminal: no colour, still fitted', async (t) => {
-  const { code, output } = await runInPty(['failures', '--db', db], { cols: 80, env: { NO_COLOR: '1' } }).exit()
+  const { code, output } = await runInPty(['failures', '--db', db], { cols: 80, env: { ...EN, NO_COLOR: '1' } }).exit()
   t.equal(code, 0)
   t.notOk(output.includes(ESC), 'no escape sequences')
   for (const line of screenLines(output)) t.ok(columnsOf(line) <= 80, line)
@@ -104,10 +109,10 @@ t.test('NO_COLOR=1 in a terminal: no colour, still fitted', async (t) => {
 
 t.test('did you mean: flags, commands, flag values', async (t) => {
   const [flag, command, value, format] = await Promise.all([
-    runPiped(['failures', '--flga', 'x', '--db', db]),
-    runPiped(['failurs']),
-    runPiped(['failures', '--flag', 'conection_refused', '--db', db]),
-    runPiped(['export', '--format', 'hra', '--db', db])
+    runPiped(['failures', '--flga', 'x', '--db', db], EN),
+    runPiped(['failurs'], EN),
+    runPiped(['failures', '--flag', 'conection_refused', '--db', db], EN),
+    runPiped(['export', '--format', 'hra', '--db', db], EN)
   ])
   t.equal(flag.code, 2)
   t.match(flag.stderr, /unknown option --flga — did you mean --flag\?/)
@@ -122,9 +127,9 @@ t.test('did you mean: flags, commands, flag values', async (t) => {
 t.test('export and bundle say what they wrote', async (t) => {
   const file = join(dir, 'out.ndjson')
   const [exp, har, bundle] = await Promise.all([
-    runPiped(['export', '--format', 'ndjson', '--out', file, '--db', db]),
-    runPiped(['export', '--format', 'har', '--db', db]),
-    runPiped(['bundle', '--db', db, '--out', join(dir, 'case.tar.gz')])
+    runPiped(['export', '--format', 'ndjson', '--out', file, '--db', db], EN),
+    runPiped(['export', '--format', 'har', '--db', db], EN),
+    runPiped(['bundle', '--db', db, '--out', join(dir, 'case.tar.gz')], EN)
   ])
   t.equal(exp.code, 0, exp.stderr)
   t.match(exp.stderr, new RegExp(`^wrote 3 exchanges as NDJSON \\([\\d.]+ KiB\\) to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`))

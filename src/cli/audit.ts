@@ -1,21 +1,11 @@
 import { parseArgs } from 'node:util'
 import { auditDirectory, auditStore, auditTextFile, type Finding } from '../audit/scan.js'
-import { type ExitCode, out, table, UsageError } from './output.js'
+import type { Lang } from '../i18n/message.js'
+import { type ExitCode, msg, out, table, UsageError } from './output.js'
 
-export const AUDIT_HELP = `Usage: duo-diag-proxy audit [--db FILE]... [--file EXPORT]... [--dir DIR]...
+export const auditHelp = (lang: Lang): string => msg(lang, 'help.audit')
 
-Scans the store (and exports, logs, bundles) for token-shaped strings that should never be
-there: JWTs, glpat-/gldt-/... GitLab tokens, sk- keys, bearer and basic credentials, AWS keys,
-private keys. Prints the record ids (never the secrets) and exits 1 when anything is found.
-
-  --db FILE|URL  a store: a SQLite file, or a PostgreSQL database (postgres://...)
-                 [./data/exchanges.db when nothing else is given]
-  --file FILE    a HAR / NDJSON export or a log
-  --dir DIR      every *.db, *.har, *.ndjson, *.json, *.log below DIR
-  --json         JSON output
-`
-
-export async function auditCommand (argv: string[]): Promise<ExitCode> {
+export async function auditCommand (argv: string[], lang: Lang = 'en'): Promise<ExitCode> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -28,7 +18,7 @@ export async function auditCommand (argv: string[]): Promise<ExitCode> {
     }
   })
   if (values.help) {
-    out(AUDIT_HELP)
+    out(auditHelp(lang))
     return 0
   }
   const dbs = values.db ?? []
@@ -52,15 +42,16 @@ export async function auditCommand (argv: string[]): Promise<ExitCode> {
       scanned += r.files
     }
   } catch (err) {
-    throw new UsageError(`cannot read: ${(err as Error).message}`)
+    throw new UsageError(msg(lang, 'audit.cannotRead', { message: (err as Error).message }))
   }
   if (values.json) {
     out(JSON.stringify({ ok: findings.length === 0, scanned, findings }, null, 2) + '\n')
   } else if (findings.length === 0) {
-    out(`audit: ${scanned} file(s) scanned, no token-shaped strings found\n`)
+    out(`${msg(lang, 'audit.clean', { scanned })}\n`)
   } else {
-    out(table(['source', 'record', 'kind', 'starts with'], findings.map((f) => [f.source, f.record, f.kind, f.preview])))
-    out(`\naudit: ${findings.length} finding(s) in ${scanned} file(s)\n`)
+    const h = (name: string): string => msg(lang, `columns.${name}`)
+    out(table([h('source'), h('record'), h('kind'), h('startsWith')], findings.map((f) => [f.source, f.record, f.kind, f.preview])))
+    out(`\n${msg(lang, 'audit.found', { findings: findings.length, scanned })}\n`)
   }
   return findings.length === 0 ? 0 : 1
 }

@@ -1,43 +1,50 @@
 import { parseArgs } from 'node:util'
-import { type CheckResult, runDoctor } from '../doctor/checks.js'
-import { type Colors, type ExitCode, NO_PROGRESS, out, progress, terminal, UsageError } from './output.js'
+import { type CheckResult, type CheckStatus, runDoctor } from '../doctor/checks.js'
+import type { Lang } from '../i18n/message.js'
+import { hasKey, t } from '../i18n/translate.js'
+import { type Colors, displayWidth, type ExitCode, msg, NO_PROGRESS, out, pad, progress, terminal, UsageError } from './output.js'
 
-export const DOCTOR_HELP = `Usage: duo-diag-proxy doctor [--gateway URL] [--model URL] [flags]
+export const doctorHelp = (lang: Lang): string => msg(lang, 'help.doctor')
 
-The support playbook's quick checks, automated. For each URL: DNS resolves, TCP connects, TLS
-chain trusted / not expiring within 14 days / host name matches (https). Gateway:
-/monitoring/healthz and /monitoring/ready. Model: the URL ends in /v1, /health (vLLM) or
-/health/liveliness (LiteLLM), /v1/models (and that --model-name is served), and with --chat a
-one-token POST /v1/chat/completions. Exit code 1 when any check fails. Each check is printed as
-it completes.
+const STATUSES: CheckStatus[] = ['pass', 'warn', 'fail', 'skip']
 
-  --gateway URL        AI gateway base URL, e.g. http://aigw:5052
-  --model URL          model endpoint as configured in GitLab, e.g. http://vllm:8000/v1
-  --model-name NAME    the model identifier configured in GitLab
-  --api-key KEY        model API key (or DUO_DIAG_MODEL_API_KEY)
-  --chat               also send a one-token chat completion (it costs a token)
-  --ca-file FILE       extra CA bundle (PEM) to trust
-  --timeout-ms N       per check [5000]
-  --json               JSON output
-`
-
-const MARK: Record<CheckResult['status'], (c: Colors) => string> = {
-  pass: (c) => c.green('ok  '),
-  warn: (c) => c.yellow('WARN'),
-  fail: (c) => c.red('FAIL'),
-  skip: (c) => c.dim('skip')
+const PAINT: Record<CheckStatus, (c: Colors, text: string) => string> = {
+  pass: (c, text) => c.green(text),
+  warn: (c, text) => c.yellow(text),
+  fail: (c, text) => c.red(text),
+  skip: (c, text) => c.dim(text)
 }
 
-/** A check's lines: mark, id, evidence, and the next step when it did not pass. */
-export function renderCheck (r: CheckResult, c: Colors): string {
+/** Every check id runDoctor reports (the doctor catalog names each one). */
+const CHECKS = [
+  'gateway.dns', 'gateway.tcp', 'gateway.tls', 'gateway.healthz', 'gateway.ready',
+  'model.url_v1', 'model.dns', 'model.tcp', 'model.tls', 'model.health', 'model.health_liveliness', 'model.models', 'model.name', 'model.chat_completion'
+]
+
+/** A check's name in `lang`: in English its stable id (`gateway.healthz`), as --json reports it. */
+export function checkName (id: string, lang: Lang): string {
+  return hasKey(`doctor:check.${id}`) ? t(lang, `doctor:check.${id}`) : id
+}
+
+/** The widths of the mark and name columns in `lang`: the widest of each, at least 4 and 24. */
+function layout (lang: Lang): { mark: number, name: number } {
+  return {
+    mark: Math.max(4, ...STATUSES.map((s) => displayWidth(t(lang, `doctor:mark.${s}`)))),
+    name: Math.max(24, ...CHECKS.map((id) => displayWidth(checkName(id, lang)) + 1))
+  }
+}
+
+/** A check's lines: mark, name, evidence, and the next step when it did not pass. */
+export function renderCheck (r: CheckResult, c: Colors, lang: Lang = 'en'): string {
   // eslint-disable-next-line no-control-regex
   const clean = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
-  let text = `${MARK[r.status](c)}  ${r.check.padEnd(24)} ${clean(r.evidence)}\n`
-  if (r.next_step !== undefined && r.status !== 'pass') text += `      ${''.padEnd(24)} ${c.cyan('->')} ${clean(r.next_step)}\n`
+  const width = layout(lang)
+  let text = `${PAINT[r.status](c, pad(t(lang, `doctor:mark.${r.status}`), width.mark))}  ${pad(checkName(r.check, lang), width.name)} ${clean(r.evidence)}\n`
+  if (r.next_step !== undefined && r.status !== 'pass') text += `${' '.repeat(width.mark + 2)}${' '.repeat(width.name)} ${c.cyan('->')} ${clean(r.next_step)}\n`
   return text
 }
 
-export async function doctorCommand (argv: string[]): Promise<ExitCode> {
+export async function doctorCommand (argv: string[], lang: Lang = 'en'): Promise<ExitCode> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -54,21 +61,21 @@ export async function doctorCommand (argv: string[]): Promise<ExitCode> {
     }
   })
   if (values.help) {
-    out(DOCTOR_HELP)
+    out(doctorHelp(lang))
     return 0
   }
-  if (values.gateway === undefined && values.model === undefined) throw new UsageError('doctor needs --gateway URL and/or --model URL')
+  if (values.gateway === undefined && values.model === undefined) throw new UsageError(msg(lang, 'doctor.needTarget'))
   for (const [flag, url] of [['--gateway', values.gateway], ['--model', values.model]] as const) {
-    if (url !== undefined && !/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`${flag}: "${url}" is not an http(s) URL`)
+    if (url !== undefined && !/^https?:\/\/[^/]+/.test(url)) throw new UsageError(msg(lang, 'admin.notHttp', { flag, value: url }))
   }
   const timeoutMs = values['timeout-ms'] === undefined ? 5_000 : Number(values['timeout-ms'])
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 120_000) throw new UsageError('--timeout-ms: a whole number from 100 to 120000')
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 120_000) throw new UsageError(msg(lang, 'doctor.badTimeout'))
   const c = terminal().c
   // On a terminal: a status line on stderr while checks run, each check printed as it completes.
   const status = values.json ? NO_PROGRESS : progress()
-  const targets = [values.gateway, values.model].filter((u) => u !== undefined).join(' and ')
+  const targets = [values.gateway, values.model].filter((u) => u !== undefined).join(msg(lang, 'doctor.and'))
   let done = 0
-  status.update(`checking ${targets}`)
+  status.update(msg(lang, 'doctor.checking', { targets }))
   const results = await runDoctor({
     gateway: values.gateway ?? null,
     model: values.model ?? null,
@@ -77,11 +84,12 @@ export async function doctorCommand (argv: string[]): Promise<ExitCode> {
     chat: values.chat ?? false,
     caFile: values['ca-file'] ?? null,
     timeoutMs,
+    lang,
     onResult (r) {
       if (values.json) return
       status.clear()
-      out(renderCheck(r, c))
-      status.update(`checking ${targets}: ${++done} done`)
+      out(renderCheck(r, c, lang))
+      status.update(msg(lang, 'doctor.checkingDone', { targets, done: ++done }))
     }
   })
   status.clear()
@@ -89,7 +97,7 @@ export async function doctorCommand (argv: string[]): Promise<ExitCode> {
   if (values.json) {
     out(JSON.stringify({ ok: !failed, checks: results }, null, 2) + '\n')
   } else {
-    out(failed ? `\n${c.red('Some checks failed.')}\n` : `\n${c.green('All checks passed.')}\n`)
+    out(failed ? `\n${c.red(msg(lang, 'doctor.someFailed'))}\n` : `\n${c.green(msg(lang, 'doctor.allPassed'))}\n`)
   }
   return failed ? 1 : 0
 }

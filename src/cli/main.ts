@@ -4,51 +4,28 @@
 // remove it (p99 within 1 ms of the bare pipe) and lower RSS, fewer objects reaching the old
 // generation. Every launcher passes it: this line, `npm start`, the image's NODE_OPTIONS, the bench.
 import { ConfigError } from '../config/errors.js'
-import { AUDIT_HELP, auditCommand } from './audit.js'
-import { BUNDLE_HELP, bundleCommand } from './bundle.js'
+import { cliLang } from '../i18n/locale.js'
+import { auditCommand, auditHelp } from './audit.js'
+import { bundleCommand, bundleHelp } from './bundle.js'
 import { REPLAY_HELP, replayCommand } from './replay.js'
-import { DEMO_HELP, demoCommand } from './demo.js'
-import { DOCTOR_HELP, doctorCommand } from './doctor.js'
-import { err, type ExitCode, out, suggest, UsageError } from './output.js'
+import { demoCommand, demoHelp } from './demo.js'
+import { doctorCommand, doctorHelp } from './doctor.js'
+import { type Lang, resolveLang, takeLangFlag } from './lang.js'
+import { err, type ExitCode, msg, out, suggest, UsageError } from './output.js'
 import { ClientError } from './query-client.js'
 import {
-  EXPORT_HELP, exportCommand, FAILURES_HELP, failuresCommand, PURGE_HELP, purgeCommand, SHOW_HELP, showCommand,
-  SUMMARY_HELP, summaryCommand, TAIL_HELP, tailCommand
+  exportCommand, exportHelp, failuresCommand, failuresHelp, purgeCommand, purgeHelp, showCommand, showHelp,
+  summaryCommand, summaryHelp, tailCommand, tailHelp
 } from './query.js'
-import { START_HELP, startCommand } from './start.js'
+import { startCommand, startHelp } from './start.js'
 import { VERSION } from '../version.js'
 
+/** The top-level help, in `lang`. */
+function mainHelp (lang: Lang): string {
+  return msg(lang, 'main.help', { version: VERSION })
+}
 
-const HELP = `duo-diag-proxy ${VERSION} — diagnostic proxy for GitLab Duo Self-Hosted
-
-Usage: duo-diag-proxy <command> [flags]
-
-Commands:
-  start      run the proxy (GitLab -> proxy -> AI gateway, and optionally gateway -> proxy -> model)
-  failures   failed exchanges: time, route, correlation id, status, flags, cause
-  show       one request across both hops (by exchange id or correlation id), with the waterfall
-  tail       live exchanges as they are captured
-  summary    totals, error rate, breakdowns, latency percentiles
-  export     redacted HAR 1.2 or NDJSON
-  purge      delete exchanges (after a customer session)
-  doctor     the support playbook's quick checks against a gateway and a model endpoint
-  audit      scan the store, exports and logs for token-shaped strings (exit 1 when found)
-  replay     resend captured requests to a staging gateway, side by side with the originals
-  bundle     a support bundle: redacted HAR, NDJSON, summary, metrics, config, doctor, versions
-  demo       a simulated gateway and model, the proxy on both hops, scripted failures: see it work
-
-Run duo-diag-proxy <command> --help for a command's flags.
-  -h, --help       this help
-  -v, --version    print the version
-Exit codes: 0 success, 1 failed checks or an unexpected error, 2 invalid usage or configuration.
-
-Output: tables fit the terminal's width (the widest column is cut with …, optional columns are
-left out on narrow terminals); piped or redirected output is never cut unless COLUMNS is set.
-Colour on a terminal only; NO_COLOR=1 turns it off, FORCE_COLOR=1 forces it (also into a pipe).
-Progress goes to stderr, on a terminal only.
-`
-
-type Command = (argv: string[]) => Promise<ExitCode>
+type Command = (argv: string[], lang: Lang) => Promise<ExitCode>
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -65,50 +42,83 @@ const COMMANDS: Record<string, Command> = {
   bundle: bundleCommand
 }
 
+/** The options every command takes (main.ts handles them before the command runs). */
+const GLOBAL_OPTIONS = ['--lang']
+
 async function main (argv: string[]): Promise<ExitCode> {
-  const [first, ...rest] = argv
+  // --lang first: every message after it, usage errors included, is in the language it names.
+  let lang: Lang = cliLang(undefined, process.env)
+  let args: string[]
+  try {
+    const flag = takeLangFlag(argv)
+    if (flag.missing) throw new UsageError(msg(lang, 'lang.missing'))
+    lang = resolveLang(flag.value, process.env)
+    args = flag.rest
+  } catch (error) {
+    err(`duo-diag-proxy: ${(error as Error).message}\n${msg(lang, 'main.runHelp')}\n`)
+    return 2
+  }
+  const [first, ...rest] = args
   if (first === '--version' || first === '-v') {
     out(`${VERSION}\n`)
     return 0
   }
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    out(HELP)
+    out(mainHelp(lang))
     return first === undefined ? 2 : 0
   }
   const command = COMMANDS[first]
   if (command === undefined) {
-    const what = first.startsWith('-') ? 'option' : 'command'
-    err(`duo-diag-proxy: unknown ${what} "${first}"${suggest(first, first.startsWith('-') ? ['--help', '--version'] : Object.keys(COMMANDS), (s) => `"${s}"`)}\nRun duo-diag-proxy --help for usage.\n`)
+    const option = first.startsWith('-')
+    const hint = suggest(first, option ? ['--help', '--version', ...GLOBAL_OPTIONS] : Object.keys(COMMANDS), true, lang)
+    err(`duo-diag-proxy: ${msg(lang, option ? 'main.unknownOption' : 'main.unknownCommand', { name: first })}${hint}\n${msg(lang, 'main.runHelp')}\n`)
     return 2
   }
   try {
-    return await command(rest)
+    return await command(rest, lang)
   } catch (error) {
-    return fail(first, error)
+    return fail(first, error, lang)
   }
 }
 
-const HELPS: Record<string, string> = {
-  start: START_HELP,
-  failures: FAILURES_HELP,
-  show: SHOW_HELP,
-  tail: TAIL_HELP,
-  summary: SUMMARY_HELP,
-  export: EXPORT_HELP,
-  purge: PURGE_HELP,
-  doctor: DOCTOR_HELP,
-  audit: AUDIT_HELP,
-  demo: DEMO_HELP,
-  replay: REPLAY_HELP,
-  bundle: BUNDLE_HELP
+const HELPS: Record<string, (lang: Lang) => string> = {
+  start: startHelp,
+  failures: failuresHelp,
+  show: showHelp,
+  tail: tailHelp,
+  summary: summaryHelp,
+  export: exportHelp,
+  purge: purgeHelp,
+  doctor: doctorHelp,
+  audit: auditHelp,
+  demo: demoHelp,
+  replay: () => REPLAY_HELP,
+  bundle: bundleHelp
 }
 
-/** A command's options, as its --help lists them (the did-you-mean candidates). */
+/** A command's options, as its --help lists them, and the global ones (the did-you-mean candidates). */
 function commandOptions (command: string): string[] {
-  return [...new Set([...(HELPS[command] ?? '').matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)].map((m) => m[0]).concat('--help'))]
+  const help = HELPS[command]?.('en') ?? ''
+  return [...new Set([...help.matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)].map((m) => m[0]).concat('--help', ...GLOBAL_OPTIONS))]
 }
 
-function fail (command: string, error: unknown): ExitCode {
+/**
+ * node:util parseArgs' errors, in `lang`: its messages are English sentences, so they are
+ * recognised and said again from the catalog; in English, and when not recognised, they are
+ * shown as Node wrote them.
+ */
+function parseArgsMessage (error: Error & { code?: string }, lang: Lang): string {
+  const m = error.message
+  if (lang === 'en') return m
+  let match: RegExpExecArray | null
+  if ((match = /^Option '(-\S+)(?: <value>)?' argument missing/.exec(m)) !== null) return msg(lang, 'args.missingValue', { option: match[1]! })
+  if ((match = /^Option '(-\S+)' does not take an argument/.exec(m)) !== null) return msg(lang, 'args.noValue', { option: match[1]! })
+  if ((match = /^Option '(-\S+)(?: <value>)?' argument is ambiguous/.exec(m)) !== null) return msg(lang, 'args.ambiguousValue', { option: match[1]! })
+  if ((match = /^Unexpected argument '([^']*)'/.exec(m)) !== null) return msg(lang, 'args.unexpected', { arg: match[1]! })
+  return m
+}
+
+function fail (command: string, error: unknown, lang: Lang): ExitCode {
   if (error instanceof ConfigError) {
     err(`duo-diag-proxy: ${error.message}\n`)
     return 2
@@ -118,16 +128,21 @@ function fail (command: string, error: unknown): ExitCode {
     err(`duo-diag-proxy ${command}: ${error.message}\n`)
     return 1
   }
+  const runHelp = msg(lang, 'main.runCommandHelp', { command })
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     // node:util parseArgs: "Unknown option '--flga'. To specify a positional argument ...".
     const option = /Unknown option '([^']+)'/.exec((error as Error).message)?.[1]
     if (option !== undefined) {
-      err(`duo-diag-proxy ${command}: unknown option ${option}${suggest(option, commandOptions(command))}\nRun duo-diag-proxy ${command} --help for usage.\n`)
+      err(`duo-diag-proxy ${command}: ${msg(lang, 'args.unknownOption', { option })}${suggest(option, commandOptions(command), false, lang)}\n${runHelp}\n`)
       return 2
     }
   }
-  if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-    err(`duo-diag-proxy ${command}: ${(error as Error).message}\nRun duo-diag-proxy ${command} --help for usage.\n`)
+  if (error instanceof UsageError) {
+    err(`duo-diag-proxy ${command}: ${error.message}\n${runHelp}\n`)
+    return 2
+  }
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+    err(`duo-diag-proxy ${command}: ${parseArgsMessage(error as Error, lang)}\n${runHelp}\n`)
     return 2
   }
   err(`duo-diag-proxy: ${(error as Error).stack ?? String(error)}\n`)

@@ -1,7 +1,8 @@
-import Table from 'cli-table3'
 import { closest, distance } from 'fastest-levenshtein'
 import pc from 'picocolors'
 import stringWidth from 'string-width'
+import type { Lang } from '../i18n/message.js'
+import { t } from '../i18n/translate.js'
 
 /** Where commands write; tests read the same streams. */
 export const out = (text: string): void => { process.stdout.write(text) }
@@ -12,6 +13,11 @@ export type ExitCode = 0 | 1 | 2
 
 export class UsageError extends Error {
   readonly code = 'DDP_USAGE'
+}
+
+/** A line of the `cli` catalog in `lang` (src/i18n/catalogs/<lang>/cli.ts). */
+export function msg (lang: Lang, key: string, params: Record<string, string | number> = {}): string {
+  return t(lang, `cli:${key}`, params)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -81,6 +87,57 @@ export function truncate (text: string, width: number): string {
   return width < 1 ? '' : kept + '…'
 }
 
+// eslint-disable-next-line no-control-regex
+const SGR = /\u001b\[([0-9;]*)m/g
+
+/**
+ * Coloured text (SGR escapes, as picocolors writes them) cut to `width` display columns like
+ * truncate: by grapheme, ending in … — the colours still open at the cut are closed before the …
+ * (bold/dim, then the foreground), so a cut flag keeps the colour of the flag it is part of.
+ */
+export function truncateAnsi (text: string, width: number): string {
+  if (displayWidth(text) <= width) return text
+  if (width < 1) return ''
+  let kept = ''
+  let used = 0
+  let fg = false
+  let intensity = false
+  let at = 0
+  const take = (plain: string): boolean => {
+    for (const { segment } of graphemes.segment(plain)) {
+      const w = displayWidth(segment)
+      if (used + w > width - 1) return false
+      kept += segment
+      used += w
+    }
+    return true
+  }
+  for (const m of text.matchAll(SGR)) {
+    // Nothing more fits: the escapes after the last character kept are left out too.
+    if (!take(text.slice(at, m.index)) || used >= width - 1) return close()
+    kept += m[0]
+    for (const code of (m[1] === '' ? '0' : m[1]!).split(';').map(Number)) {
+      if (code === 0) fg = intensity = false
+      else if (code === 1 || code === 2) intensity = true
+      else if (code === 22) intensity = false
+      else if ((code >= 30 && code <= 37) || (code >= 90 && code <= 97)) fg = true
+      else if (code === 39) fg = false
+    }
+    at = m.index + m[0].length
+  }
+  take(text.slice(at))
+  return close()
+  function close (): string {
+    return `${kept}${intensity ? '\u001b[22m' : ''}${fg ? '\u001b[39m' : ''}…`
+  }
+}
+
+/** `text` padded with spaces to `width` display columns (wide characters count 2), on the right or left. */
+export function pad (text: string, width: number, align: 'left' | 'right' = 'left'): string {
+  const fill = ' '.repeat(Math.max(0, width - displayWidth(text)))
+  return align === 'right' ? fill + text : text + fill
+}
+
 /** Colour for an HTTP status (or '-' for none): 2xx green, 3xx cyan, 4xx yellow, 5xx and none red. */
 export function paintStatus (text: string, c: Colors): string {
   const n = Number(text)
@@ -123,10 +180,6 @@ export interface TableOptions {
 }
 
 const GAP = 2
-const NO_BORDERS = {
-  top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
-  left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: ' '.repeat(GAP)
-}
 
 /** Control characters (newlines, tabs, escape sequences from recorded data) never reach the terminal. */
 // eslint-disable-next-line no-control-regex
@@ -183,20 +236,28 @@ export function renderTable (spec: Array<string | Column>, rows: string[][], opt
   const mins = columns.map((col) => ({ min: col.min ?? Math.max(displayWidth(col.header), 8), ...(col.drop !== undefined ? { drop: col.drop } : {}) }))
   const widths = fitWidths(natural, mins, opts.width ?? Infinity)
   const shown = columns.flatMap((col, i) => (widths[i] === null ? [] : [{ col, i, width: widths[i]! }]))
-  const t = new Table({
-    chars: NO_BORDERS,
-    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0, compact: true },
-    colWidths: shown.map((s) => s.width),
-    colAligns: shown.map((s) => s.col.align ?? 'left'),
-    truncate: '…',
-    wordWrap: false
-  })
-  if (header) {
-    t.push(shown.map((s) => c.bold(s.col.header)))
-    t.push(shown.map((s) => c.dim('-'.repeat(s.width))))
+  // Laid out here, not by a table library: cells are cut by grapheme (never half a wide
+  // character, a surrogate pair or a base without its combining mark) and padded by the same
+  // display width (string-width) that sized the columns, so Japanese text lines up.
+  const line = (parts: string[]): string => parts.join(' '.repeat(GAP)).trimEnd()
+  const lines: string[] = []
+  // A cell is painted whole, then cut: a cut flag keeps the colour of the flag it is part of.
+  const cell = (text: string, width: number, align: Column['align'], painted: string): string => {
+    const fill = ' '.repeat(Math.max(0, width - displayWidth(truncate(text, width))))
+    const shownText = truncateAnsi(painted, width)
+    return align === 'right' ? fill + shownText : shownText + fill
   }
-  for (const r of cells) t.push(shown.map((s) => (s.col.paint && r[s.i] !== '' ? s.col.paint(r[s.i]!, c) : r[s.i]!)))
-  const text = rows.length === 0 && !header ? '' : t.toString().split('\n').map((l) => l.trimEnd()).join('\n') + '\n'
+  if (header) {
+    lines.push(line(shown.map((s) => cell(s.col.header, s.width, s.col.align, c.bold(s.col.header)))))
+    lines.push(line(shown.map((s) => c.dim('-'.repeat(s.width)))))
+  }
+  for (const r of cells) {
+    lines.push(line(shown.map((s) => {
+      const text = r[s.i]!
+      return cell(text, s.width, s.col.align, s.col.paint && text !== '' ? s.col.paint(text, c) : text)
+    })))
+  }
+  const text = lines.length === 0 ? '' : lines.join('\n') + '\n'
   return { text, dropped: columns.filter((_, i) => widths[i] === null).map((col) => col.header) }
 }
 
@@ -222,10 +283,13 @@ export function didYouMean (input: string, candidates: readonly string[]): strin
   return distance(text, best) <= Math.max(2, Math.floor(best.length / 3)) ? candidates[lower.indexOf(best)]! : null
 }
 
-/** " — did you mean X?" or '' (for the end of an error message). */
-export function suggest (input: string, candidates: readonly string[], show: (s: string) => string = (s) => s): string {
+/**
+ * " — did you mean X?" or '' (for the end of an error message); `quoted`: X in quotes, as a value
+ * or command name is (each language quotes its own way), not as an option is.
+ */
+export function suggest (input: string, candidates: readonly string[], quoted = false, lang: Lang = 'en'): string {
   const best = didYouMean(input, candidates)
-  return best === null || best === input ? '' : ` — did you mean ${show(best)}?`
+  return best === null || best === input ? '' : msg(lang, quoted ? 'didYouMeanQuoted' : 'didYouMean', { name: best })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@ import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
+import { localizeExchange, localizePage, localizeSummary, localizeTrace } from '../api/localize.js'
 import type { Exchange } from '../capture/exchange.js'
+import type { Lang } from '../i18n/message.js'
 import { openStore } from '../store/open.js'
 import type { ExchangeStore } from '../store/store.js'
 import { exportChunks, type ExportFormat } from '../store/export.js'
@@ -11,7 +13,7 @@ import type { Summary } from '../store/summary.js'
 import type { Trace } from '../store/trace.js'
 import type { Page } from '../store/types.js'
 import { VERSION } from '../version.js'
-import { UsageError } from './output.js'
+import { msg, UsageError } from './output.js'
 
 /** What the query commands need, from a running proxy's admin API or straight from the file. */
 export interface QueryClient {
@@ -40,7 +42,7 @@ export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:5099'
  * or the address `start --admin` listens on: HOST:PORT, [V6]:PORT, :PORT or PORT (0.0.0.0 and
  * [::] are reached on loopback).
  */
-export function adminBaseUrl (value: string | undefined, flag = '--admin'): string {
+export function adminBaseUrl (value: string | undefined, flag = '--admin', lang: Lang = 'en'): string {
   if (value === undefined) return DEFAULT_ADMIN_URL
   const text = value.trim()
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
@@ -50,12 +52,12 @@ export function adminBaseUrl (value: string | undefined, flag = '--admin'): stri
     } catch {
       // reported below
     }
-    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError(`${flag}: "${value}" is not an http(s) URL`)
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError(msg(lang, 'admin.notHttp', { flag, value }))
     return `${url.origin}${url.pathname}`.replace(/\/+$/, '')
   }
   const m = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]*):)?(\d{1,5})$/.exec(text)
   if (m === null || Number(m[2]) > 65535) {
-    throw new UsageError(`${flag}: "${value}" is neither a URL nor HOST:PORT (e.g. http://127.0.0.1:5099 or 127.0.0.1:5099)`)
+    throw new UsageError(msg(lang, 'admin.notAddress', { flag, value }))
   }
   let host = m[1] ?? ''
   if (host === '' || host === '0.0.0.0') host = '127.0.0.1'
@@ -73,12 +75,24 @@ function query (params: Record<string, unknown>): string {
   return s ? `?${s}` : ''
 }
 
-/** Talks to a running proxy's admin API. */
+/**
+ * Talks to a running proxy's admin API. Every request says `Accept-Language: <lang>`: the API
+ * renders the diagnosis (cause, evidence, next steps) in that language from its stable codes.
+ */
 export class ApiClient implements QueryClient {
-  constructor (private readonly base: string, private readonly token: string | null) {}
+  constructor (private readonly base: string, private readonly token: string | null, private readonly lang: Lang = 'en') {}
 
   private headers (): Record<string, string> {
-    return this.token === null ? {} : { authorization: `Bearer ${this.token}` }
+    return { 'accept-language': this.lang, ...(this.token === null ? {} : { authorization: `Bearer ${this.token}` }) }
+  }
+
+  private unreachable (err: unknown, hint: boolean): ClientError {
+    const error = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    return new ClientError(msg(this.lang, hint ? 'client.unreachable' : 'client.unreachableBare', { base: this.base, error }))
+  }
+
+  private answered (status: number, message: string): ClientError {
+    return new ClientError(msg(this.lang, 'client.answered', { status, message }))
   }
 
   private async call<T> (method: 'GET' | 'DELETE', path: string, allow404 = false): Promise<T | null> {
@@ -86,7 +100,7 @@ export class ApiClient implements QueryClient {
     try {
       res = await request(`${this.base}${path}`, { method, headers: this.headers() })
     } catch (err) {
-      throw new ClientError(`cannot reach the admin API at ${this.base} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): is the proxy running? Use --db FILE to read a stopped proxy's store`)
+      throw this.unreachable(err, true)
     }
     const text = await res.body.text()
     if (res.statusCode === 404 && allow404) return null
@@ -97,7 +111,7 @@ export class ApiClient implements QueryClient {
       } catch {
         // not JSON: the text itself is the message
       }
-      throw new ClientError(`admin API answered ${res.statusCode}: ${message}`)
+      throw this.answered(res.statusCode, message)
     }
     return JSON.parse(text) as T
   }
@@ -120,7 +134,7 @@ export class ApiClient implements QueryClient {
 
   async exportTo (format: ExportFormat, params: FilterParams, dest: Writable): Promise<void> {
     const res = await request(`${this.base}/api/export${query({ ...params, format })}`, { headers: this.headers() })
-    if (res.statusCode !== 200) throw new ClientError(`admin API answered ${res.statusCode}: ${await res.body.text()}`)
+    if (res.statusCode !== 200) throw this.answered(res.statusCode, await res.body.text())
     await pipeline(res.body, dest, { end: false })
   }
 
@@ -134,9 +148,9 @@ export class ApiClient implements QueryClient {
       res = await request(`${this.base}/api/stream${query({ ...params })}`, { headers: this.headers(), signal, bodyTimeout: 0 })
     } catch (err) {
       if (signal.aborted) return
-      throw new ClientError(`cannot reach the admin API at ${this.base} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+      throw this.unreachable(err, false)
     }
-    if (res.statusCode !== 200) throw new ClientError(`admin API answered ${res.statusCode}: ${await res.body.text()}`)
+    if (res.statusCode !== 200) throw this.answered(res.statusCode, await res.body.text())
     onOpen?.()
     let buffer = ''
     try {
@@ -179,34 +193,38 @@ export class ApiClient implements QueryClient {
  * PostgreSQL database (every instance's records, running or not).
  */
 export class DbClient implements QueryClient {
-  private constructor (private readonly reader: ExchangeStore) {}
+  private constructor (private readonly reader: ExchangeStore, private readonly lang: Lang) {}
 
-  static async open (location: string, write = false): Promise<DbClient> {
+  /** `lang`: the language the diagnoses read are rendered in, as the admin API renders them. */
+  static async open (location: string, write = false, lang: Lang = 'en'): Promise<DbClient> {
     try {
-      return new DbClient(await openStore(location, write ? { mustExist: true } : { readonly: true }))
+      return new DbClient(await openStore(location, write ? { mustExist: true } : { readonly: true }), lang)
     } catch (err) {
       throw new ClientError((err as Error).message)
     }
   }
 
-  list (params: FilterParams, limit: number, cursor: string | null): Promise<Page> {
-    return this.reader.list(toFilter(params), { limit, cursor })
+  async list (params: FilterParams, limit: number, cursor: string | null): Promise<Page> {
+    return localizePage(await this.reader.list(toFilter(params), { limit, cursor }), this.lang)
   }
 
-  get (id: string): Promise<Exchange | null> {
-    return this.reader.get(id)
+  async get (id: string): Promise<Exchange | null> {
+    const e = await this.reader.get(id)
+    return e === null ? null : localizeExchange(e, this.lang)
   }
 
-  trace (correlationId: string): Promise<Trace | null> {
-    return this.reader.trace(correlationId)
+  async trace (correlationId: string): Promise<Trace | null> {
+    const trace = await this.reader.trace(correlationId)
+    return trace === null ? null : localizeTrace(trace, this.lang)
   }
 
-  summary (params: FilterParams): Promise<Summary> {
-    return this.reader.summary(toFilter(params))
+  async summary (params: FilterParams): Promise<Summary> {
+    return localizeSummary(await this.reader.summary(toFilter(params)), this.lang)
   }
 
   async exportTo (format: ExportFormat, params: FilterParams, dest: Writable): Promise<void> {
-    await pipeline(Readable.from(exportChunks(this.reader, format, toFilter(params), { max: 10_000_000, version: VERSION })), dest, { end: false })
+    const localize = (ex: Exchange): Exchange => localizeExchange(ex, this.lang)
+    await pipeline(Readable.from(exportChunks(this.reader, format, toFilter(params), { max: 10_000_000, version: VERSION, localize, lang: this.lang })), dest, { end: false })
   }
 
   purge (params: FilterParams): Promise<number> {
@@ -214,10 +232,11 @@ export class DbClient implements QueryClient {
   }
 
   async tail (): Promise<void> {
-    throw new UsageError('tail needs a running proxy (--admin URL), not --db')
+    throw new UsageError(msg(this.lang, 'client.tailNeedsAdmin'))
   }
 
   close (): Promise<void> {
     return this.reader.close()
   }
 }
+

@@ -8,7 +8,9 @@ import { toFilter } from '../store/filter-params.js'
 import { caretLines, parseQuery, QueryError, queryFields } from '../store/query-language.js'
 import { NOT_ERRORS, type Summary } from '../store/summary.js'
 import type { Trace, TraceNode } from '../store/trace.js'
-import { type Colors, type Column, err, type ExitCode, NO_PROGRESS, out, paintStatus, PLAIN, progress, renderTable, size, suggest, table, terminal, truncate, UsageError } from './output.js'
+import type { Lang } from '../i18n/message.js'
+import { hasKey } from '../i18n/translate.js'
+import { type Colors, type Column, err, type ExitCode, msg, NO_PROGRESS, out, paintStatus, PLAIN, progress, renderTable, size, suggest, table, terminal, truncate, UsageError } from './output.js'
 import { adminBaseUrl, ApiClient, DbClient, type QueryClient } from './query-client.js'
 
 const SOURCE_OPTIONS = {
@@ -33,32 +35,20 @@ const FILTER_OPTIONS = {
   'proxy-instance': { type: 'string' }
 } as const
 
-export const SOURCE_HELP = `Where the data comes from:
-  --admin URL|HOST:PORT  a running proxy's admin API [http://127.0.0.1:5099]
-  --admin-token TOKEN    its token (or DUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
-  --db FILE|URL          read the store directly: a stopped proxy's SQLite file, or the
-                         shared PostgreSQL database (postgres://...: every instance's records)
-  --json                 JSON for scripts instead of tables
-`
+/** The query commands' "Where the data comes from" help block. */
+export const sourceHelp = (lang: Lang): string => msg(lang, 'help.source')
 
-export const FILTER_HELP = `Filters:
-  --route NAME  --method M  --path PREFIX  --status 404|4xx  --flag F (repeatable: any of)
-  --feature F  --correlation-id ID  --since 15m|2h|ISO  --until ...  --min-duration-ms N
-  --proxy-instance NAME  (the proxy instance that recorded it, in a shared store)
+/** The query commands' filter and query help block. */
+export const filterHelp = (lang: Lang): string => msg(lang, 'help.filter')
 
-Query (the arguments, best in single quotes; ANDed with the flags above):
-  'flag:timeout feature:chat status:5xx since:1h'   field:value terms side by side are ANDed
-  'status:5xx OR flag:timeout'  'NOT route:model'  '-flag:slow'  '(a OR b) c'  'flag:timeout,tls_error'
-  fields: route hop method path(prefix) status flag feature correlation_id|cid cause(contains) model
-  proxy_instance|instance duration ttfb since until time
-  status:404|5xx|400..499|>=500|none  duration:>5s|<=100ms|100ms..2s  ttfb:>1s|none
-  since:1h  until:2026-12-07T10:00Z  time:2026-12-07..2026-12-08   bare words: path or cause contains
-  "quoted text" for spaces: cause:"not reachable"
-`
+/** A query command's help: its own text, then the filters and the sources. */
+function commandHelp (lang: Lang, command: string): string {
+  return msg(lang, `help.${command}`, { filters: filterHelp(lang), source: sourceHelp(lang) })
+}
 
 type Values = Record<string, string | boolean | string[] | undefined>
 
-function filterParams (v: Values, query?: string): FilterParams {
+function filterParams (v: Values, lang: Lang, query?: string): FilterParams {
   const p: FilterParams = {}
   if (query !== undefined) p.q = query
   const str = (k: string): string | undefined => (typeof v[k] === 'string' ? v[k] as string : undefined)
@@ -74,23 +64,23 @@ function filterParams (v: Values, query?: string): FilterParams {
   if (str('proxy-instance') !== undefined) p.proxy_instance = str('proxy-instance')
   if (str('min-duration-ms') !== undefined) p.min_duration_ms = Number(str('min-duration-ms'))
   for (const f of p.flag ?? []) {
-    if (!(ALL_FLAGS as string[]).includes(f)) throw new UsageError(`--flag: unknown flag "${f}"${suggest(f, ALL_FLAGS, (s) => `"${s}"`)} (see the README's flag table)`)
+    if (!(ALL_FLAGS as string[]).includes(f)) throw new UsageError(msg(lang, 'filter.unknownFlag', { flag: f, hint: suggest(f, ALL_FLAGS, true, lang) }))
   }
   // Validate here, with the same rules the API applies, so both sources fail alike.
   try {
     toFilter(p)
   } catch (err) {
     // The query with a caret under the column that is wrong.
-    if (err instanceof QueryError && query !== undefined) throw new UsageError(`invalid query: ${err.message}\n${caretLines(query, err.column)}`)
+    if (err instanceof QueryError && query !== undefined) throw new UsageError(`${msg(lang, 'filter.invalidQuery', { message: err.message })}\n${caretLines(query, err.column)}`)
     throw new UsageError((err as Error).message.replace('querystring/', '--').replace('_', '-'))
   }
   return p
 }
 
-async function client (v: Values, write = false): Promise<QueryClient> {
-  if (typeof v.db === 'string') return DbClient.open(v.db, write)
+async function client (v: Values, lang: Lang, write = false): Promise<QueryClient> {
+  if (typeof v.db === 'string') return DbClient.open(v.db, write, lang)
   const token = (v['admin-token'] as string | undefined) ?? process.env.DUO_DIAG_ADMIN_TOKEN ?? process.env.DUO_DIAG_ADMIN__TOKEN ?? null
-  return new ApiClient(adminBaseUrl(v.admin as string | undefined), token)
+  return new ApiClient(adminBaseUrl(v.admin as string | undefined, '--admin', lang), token, lang)
 }
 
 function parse (argv: string[], extra: Record<string, { type: 'string' | 'boolean', multiple?: boolean, short?: string }> = {}, positionals = false): { values: Values, positionals: string[] } {
@@ -155,32 +145,38 @@ function paintFlags (text: string, c: Colors): string {
  * The failures table. On a narrow terminal the widest column is cut (cause, path, flags) and
  * the optional ones are left out in order: ttfb, method, duration, path, correlation id.
  */
-const FAILURE_COLUMNS: Column[] = [
-  { header: 'time', min: Infinity },
-  { header: 'route', min: 8 },
-  { header: 'correlation id', min: Infinity, drop: 5 }, // the handle for `show`: never cut
-  { header: 'status', min: Infinity, paint: paintStatus },
-  { header: 'method', min: Infinity, drop: 2 },
-  { header: 'path', min: 16, drop: 4 },
-  { header: 'duration ms', align: 'right', min: Infinity, drop: 3 },
-  { header: 'ttfb ms', align: 'right', min: Infinity, drop: 1 },
-  { header: 'flags', min: 16, paint: paintFlags },
-  { header: 'cause', min: 24 }
-]
+function failureColumns (lang: Lang): Column[] {
+  const h = (name: string): string => msg(lang, `columns.${name}`)
+  return [
+    { header: h('time'), min: Infinity },
+    { header: h('route'), min: 8 },
+    { header: h('correlationId'), min: Infinity, drop: 5 }, // the handle for `show`: never cut
+    { header: h('status'), min: Infinity, paint: paintStatus },
+    { header: h('method'), min: Infinity, drop: 2 },
+    { header: h('path'), min: 16, drop: 4 },
+    { header: h('durationMs'), align: 'right', min: Infinity, drop: 3 },
+    { header: h('ttfbMs'), align: 'right', min: Infinity, drop: 1 },
+    { header: h('flags'), min: 16, paint: paintFlags },
+    { header: h('cause'), min: 24 }
+  ]
+}
 
 /** tail's line: one row at a time, fixed-width route and status so the lines align. */
-const TAIL_COLUMNS: Column[] = [
-  { header: 'time', min: Infinity },
-  { header: 'route', pad: 12, min: 8 },
-  { header: 'status', pad: 3, min: Infinity, paint: paintStatus },
-  { header: 'request', min: 16 },
-  { header: 'correlation id', min: Infinity, drop: 1 },
-  { header: 'flags', min: 12, paint: paintFlags },
-  { header: 'cause', min: 24 }
-]
+function tailColumns (lang: Lang): Column[] {
+  const h = (name: string): string => msg(lang, `columns.${name}`)
+  return [
+    { header: h('time'), min: Infinity },
+    { header: h('route'), pad: 12, min: 8 },
+    { header: h('status'), pad: 3, min: Infinity, paint: paintStatus },
+    { header: h('request'), min: 16 },
+    { header: h('correlationId'), min: Infinity, drop: 1 },
+    { header: h('flags'), min: 12, paint: paintFlags },
+    { header: h('cause'), min: 24 }
+  ]
+}
 
-async function run (v: Values, write: boolean, body: (c: QueryClient) => Promise<ExitCode>): Promise<ExitCode> {
-  const c = await client(v, write)
+async function run (v: Values, lang: Lang, write: boolean, body: (c: QueryClient) => Promise<ExitCode>): Promise<ExitCode> {
+  const c = await client(v, lang, write)
   try {
     return await body(c)
   } finally {
@@ -188,60 +184,51 @@ async function run (v: Values, write: boolean, body: (c: QueryClient) => Promise
   }
 }
 
-export const FAILURES_HELP = `Usage: duo-diag-proxy failures [QUERY] [filters] [--limit N]
+export const failuresHelp = (lang: Lang): string => commandHelp(lang, 'failures')
 
-Failed exchanges, newest first: time, route, correlation id, status, flags, cause. Without
---flag, every failure flag counts (client aborts, slow and token predictions do not).
-
-${FILTER_HELP}
-${SOURCE_HELP}`
-
-export async function failuresCommand (argv: string[]): Promise<ExitCode> {
+export async function failuresCommand (argv: string[], lang: Lang = 'en'): Promise<ExitCode> {
   const { values, query } = parseWithQuery(argv, { limit: { type: 'string' } })
-  if (values.help) return help(FAILURES_HELP)
-  const params = filterParams(values, query)
+  if (values.help) return help(failuresHelp(lang))
+  const params = filterParams(values, lang, query)
   // The defaults (a day, every failure flag) step aside for a query that says when or which flags.
   if (!queryTests(params, 'time')) params.since ??= '24h'
   if (!queryTests(params, 'flag')) params.flag ??= ALL_FLAGS.filter((f) => !NOT_ERRORS.includes(f))
   const limit = values.limit === undefined ? 50 : Number(values.limit)
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit: a whole number from 1 to 1000')
-  return run(values, false, async (c) => {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(msg(lang, 'failures.badLimit'))
+  return run(values, lang, false, async (c) => {
     const page = await c.list(params, limit, null)
     if (values.json) {
       out(JSON.stringify(page.items, null, 2) + '\n')
       return 0
     }
     if (page.items.length === 0) {
-      out(`No failures${params.since !== undefined ? ` since ${params.since}` : ''}${params.q !== undefined ? ` matching the query` : ''}.\n`)
+      const which = `failures.none${params.since !== undefined ? 'Since' : ''}${params.q !== undefined ? 'Query' : ''}`
+      out(`${msg(lang, which, { since: params.since ?? '' })}\n`)
       return 0
     }
     const term = terminal()
-    const { text, dropped } = renderTable(FAILURE_COLUMNS, page.items.map((e) => [
+    const { text, dropped } = renderTable(failureColumns(lang), page.items.map((e) => [
       time(e.started_at), e.route, e.correlation_id, e.status === null ? '-' : String(e.status), e.method, e.path,
       ms(e.timings.duration_ms), ms(e.timings.ttfb_ms), e.flags.join(','), e.diagnosis?.cause ?? ''
     ]), { width: term.width, c: term.c })
     out(text)
     if (dropped.length > 0) {
       const note = terminal(process.stderr)
-      err(note.c.dim(truncate(`(not shown at ${term.width} columns: ${dropped.join(', ')}; --json has every field)`, Math.min(term.width, note.width))) + '\n')
+      const text = msg(lang, 'failures.notShown', { width: term.width, columns: dropped.join(msg(lang, 'list.separator')) })
+      err(note.c.dim(truncate(text, Math.min(term.width, note.width))) + '\n')
     }
     return 0
   })
 }
 
-export const SHOW_HELP = `Usage: duo-diag-proxy show <exchange id | correlation id>
+export const showHelp = (lang: Lang): string => commandHelp(lang, 'show')
 
-One request across both hops: each exchange's status, flags, cause, evidence and next steps,
-the model calls linked under the gateway request, and the waterfall.
-
-${SOURCE_HELP}`
-
-export async function showCommand (argv: string[]): Promise<ExitCode> {
+export async function showCommand (argv: string[], lang: Lang = 'en'): Promise<ExitCode> {
   const { values, positionals } = parse(argv, {}, true)
-  if (values.help) return help(SHOW_HELP)
+  if (values.help) return help(showHelp(lang))
   const key = positionals[0]
-  if (key === undefined || positionals.length > 1) throw new UsageError('show takes one exchange id or correlation id')
-  return run(values, false, async (c) => {
+  if (key === undefined || positionals.length > 1) throw new UsageError(msg(lang, 'show.oneKey'))
+  return run(values, lang, false, async (c) => {
     let trace: Trace | null = null
     let exchange: Exchange | null = null
     if (EXCHANGE_ID.test(key)) {
@@ -250,58 +237,69 @@ export async function showCommand (argv: string[]): Promise<ExitCode> {
     }
     trace ??= await c.trace(key)
     if (trace === null) {
-      process.stderr.write(`duo-diag-proxy show: no exchange or correlation id "${key}"\n`)
+      process.stderr.write(`duo-diag-proxy show: ${msg(lang, 'show.notFound', { key })}\n`)
       return 1
     }
     if (values.json) {
       out(JSON.stringify(exchange === null ? trace : { exchange, trace }, null, 2) + '\n')
       return 0
     }
-    out(renderTrace(trace, terminal().c))
+    out(renderTrace(trace, terminal().c, lang))
     return 0
   })
 }
 
-export function renderTrace (trace: Trace, c: Colors = PLAIN): string {
-  let s = `correlation id ${trace.correlation_id}\n`
-  if (trace.root_cause !== null) s += `root cause: ${trace.root_cause.cause} (exchange ${trace.root_cause.exchange_id}, route ${trace.root_cause.route})\n`
+/** A diagnosis line as stored: `{ code, params, text }`, or an older version's plain string. */
+const lineText = (line: unknown): string => (typeof line === 'string' ? line : String((line as { text?: unknown } | null)?.text ?? ''))
+
+/** A waterfall event (`model_first_byte`) in `lang`; an event this version does not know, as it is. */
+function eventText (event: string, lang: Lang): string {
+  const key = `cli:trace.event.${event}`
+  return hasKey(key) ? msg(lang, `trace.event.${event}`) : event
+}
+
+export function renderTrace (trace: Trace, c: Colors = PLAIN, lang: Lang = 'en'): string {
+  const m = (key: string, params: Record<string, string | number> = {}): string => msg(lang, `trace.${key}`, params)
+  let s = `${m('correlationId', { id: trace.correlation_id })}\n`
+  if (trace.root_cause !== null) s += `${m('rootCause', { cause: trace.root_cause.cause, id: trace.root_cause.exchange_id, route: trace.root_cause.route })}\n`
   const node = (n: TraceNode, depth: number): void => {
     const e = n.exchange
     const pad = '  '.repeat(depth)
-    s += `\n${pad}${n.attempt !== undefined ? `attempt ${n.attempt}: ` : ''}${e.method} ${e.path} -> ${paintStatus(String(e.status ?? 'no response'), c)}  [${e.route}, ${e.hop}] ${e.id}\n`
-    s += `${pad}  ${time(e.started_at)}  ttfb ${e.timings.ttfb_ms ?? '-'} ms, total ${e.timings.duration_ms} ms${e.link ? `  (linked: ${e.link.method}, confidence ${e.link.confidence})` : ''}\n`
-    if (e.flags.length > 0) s += `${pad}  flags: ${paintFlags(e.flags.join(','), c).split(',').join(', ')}\n`
-    if (e.diagnosis !== null) {
-      s += `${pad}  cause: ${e.diagnosis.cause}\n`
-      for (const ev of e.diagnosis.evidence) s += `${pad}    evidence: ${ev}\n`
-      for (const step of e.diagnosis.next_steps) s += `${pad}    next: ${step}\n`
+    const attempt = n.attempt !== undefined ? m('attempt', { n: n.attempt }) : ''
+    s += `\n${pad}${attempt}${e.method} ${e.path} -> ${paintStatus(e.status === null ? m('noResponse') : String(e.status), c)}  [${e.route}, ${e.hop}] ${e.id}\n`
+    const linked = e.link ? m('linked', { method: e.link.method, confidence: e.link.confidence }) : ''
+    const timing = e.timings.ttfb_ms === null ? m('timingNoTtfb', { total: e.timings.duration_ms }) : m('timing', { ttfb: e.timings.ttfb_ms, total: e.timings.duration_ms })
+    s += `${pad}  ${time(e.started_at)}  ${timing}${linked}\n`
+    if (e.flags.length > 0) s += `${pad}  ${m('flags', { flags: paintFlags(e.flags.join(','), c).split(',').join(', ') })}\n`
+    const d = e.diagnosis
+    if (d !== null) {
+      const code = (d as { code?: unknown }).code
+      s += `${pad}  ${typeof code === 'string' && code !== '' ? m('causeCode', { code, cause: d.cause }) : m('cause', { cause: d.cause })}\n`
+      for (const ev of d.evidence) s += `${pad}    ${m('evidence', { text: lineText(ev) })}\n`
+      for (const step of d.next_steps) s += `${pad}    ${m('next', { text: lineText(step) })}\n`
     }
     for (const child of n.children) node(child, depth + 1)
   }
   for (const r of trace.roots) node(r, 0)
-  s += '\nwaterfall (ms from the first event):\n'
-  for (const w of trace.waterfall) s += `  ${w.at_ms.toFixed(1).padStart(10)}  ${w.event}${w.route ? ` [${w.route}]` : ''}\n`
+  s += `\n${m('waterfall')}\n`
+  for (const w of trace.waterfall) s += `  ${w.at_ms.toFixed(1).padStart(10)}  ${eventText(w.event, lang)}${w.route ? ` [${w.route}]` : ''}\n`
   return s
 }
 
-export const TAIL_HELP = `Usage: duo-diag-proxy tail [QUERY] [filters]
+export const tailHelp = (lang: Lang): string => commandHelp(lang, 'tail')
 
-Live exchanges as they are captured (needs a running proxy). Ctrl-C stops.
-
-${FILTER_HELP}
-${SOURCE_HELP}`
-
-export async function tailCommand (argv: string[]): Promise<ExitCode> {
+export async function tailCommand (argv: string[], lang: Lang = 'en'): Promise<ExitCode> {
   const { values, query } = parseWithQuery(argv)
-  if (values.help) return help(TAIL_HELP)
-  const params = filterParams(values, query)
-  return run(values, false, async (c) => {
+  if (values.help) return help(tailHelp(lang))
+  const params = filterParams(values, lang, query)
+  return run(values, lang, false, async (c) => {
     // A route this proxy does not have would never print a line: say so instead of waiting.
     const routes = params.route !== undefined && c.routes !== undefined ? await c.routes() : null
     if (routes !== null && params.route !== undefined && !routes.includes(params.route)) {
-      throw new UsageError(`--route: this proxy has no route "${params.route}"${suggest(params.route, routes, (s) => `"${s}"`)} (its routes: ${routes.join(', ')})`)
+      throw new UsageError(msg(lang, 'tail.noRoute', { route: params.route, hint: suggest(params.route, routes, true, lang), routes: routes.join(', ') }))
     }
     const term = terminal()
+    const columns = tailColumns(lang)
     const controller = new AbortController()
     const stop = (): void => controller.abort()
     process.once('SIGINT', stop)
@@ -310,11 +308,11 @@ export async function tailCommand (argv: string[]): Promise<ExitCode> {
       await c.tail(params, (e) => {
         if (values.json) out(JSON.stringify(e) + '\n')
         else {
-          out(table(TAIL_COLUMNS, [[time(e.started_at), e.route, String(e.status ?? '-'), `${e.method} ${e.path}`, e.correlation_id, e.flags.join(','), e.diagnosis?.cause ?? '']],
+          out(table(columns, [[time(e.started_at), e.route, String(e.status ?? '-'), `${e.method} ${e.path}`, e.correlation_id, e.flags.join(','), e.diagnosis?.cause ?? '']],
             { width: term.width, c: term.c, header: false }))
         }
-      }, controller.signal, () => process.stderr.write('tailing live exchanges (Ctrl-C stops)\n'),
-      (n) => process.stderr.write(`(this terminal fell behind: the proxy skipped ${n} exchange${n === 1 ? '' : 's'})\n`))
+      }, controller.signal, () => process.stderr.write(`${msg(lang, 'tail.started')}\n`),
+      (n) => process.stderr.write(`${msg(lang, 'tail.dropped', { count: n })}\n`))
     } finally {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
@@ -323,79 +321,76 @@ export async function tailCommand (argv: string[]): Promise<ExitCode> {
   })
 }
 
-export const SUMMARY_HELP = `Usage: duo-diag-proxy summary [QUERY] [filters]
+export const summaryHelp = (lang: Lang): string => commandHelp(lang, 'summary')
 
-Totals and error rate; counts by route, feature, status, flag and cause; time-to-first-byte and
-duration percentiles by route and feature. Default --since 1h.
-
-${FILTER_HELP}
-${SOURCE_HELP}`
-
-export async function summaryCommand (argv: string[]): Promise<ExitCode> {
+export async function summaryCommand (argv: string[], lang: Lang = 'en'): Promise<ExitCode> {
   const { values, query } = parseWithQuery(argv)
-  if (values.help) return help(SUMMARY_HELP)
-  const params = filterParams(values, query)
+  if (values.help) return help(summaryHelp(lang))
+  const params = filterParams(values, lang, query)
   if (!queryTests(params, 'time')) params.since ??= '1h'
-  return run(values, false, async (c) => {
+  return run(values, lang, false, async (c) => {
     const s = await c.summary(params)
     const term = terminal()
-    out(values.json ? JSON.stringify(s, null, 2) + '\n' : renderSummary(s, { width: term.width, c: term.c }))
+    out(values.json ? JSON.stringify(s, null, 2) + '\n' : renderSummary(s, { width: term.width, c: term.c, lang }))
     return 0
   })
 }
 
 /**
  * The summary as `duo-diag-proxy summary` prints it (the support bundle's summary.txt too: plain,
- * never cut, when `opts` is left out).
+ * never cut, English, when `opts` is left out).
  */
-export function renderSummary (s: Summary, opts: { width?: number, c?: Colors } = {}): string {
+export function renderSummary (s: Summary, opts: { width?: number, c?: Colors, lang?: Lang } = {}): string {
   const c = opts.c ?? PLAIN
-  const failed = `${s.errors} failed (${(s.error_rate * 100).toFixed(1)}%)`
-  let text = `since ${s.since ?? 'the beginning'}: ${s.total} exchanges, ${s.errors > 0 ? c.red(failed) : c.green(failed)}\n\n`
-  const breakdown = (title: string, m: Record<string, number>): void => {
-    const rows = Object.entries(m)
+  const lang = opts.lang ?? 'en'
+  const m = (key: string, params: Record<string, string | number> = {}): string => msg(lang, `summary.${key}`, params)
+  const h = (name: string): string => msg(lang, `columns.${name}`)
+  const tableOpts = { ...(opts.width !== undefined ? { width: opts.width } : {}), c }
+  const failed = m('failed', { errors: s.errors, rate: (s.error_rate * 100).toFixed(1) })
+  const head = { total: s.total, failed: s.errors > 0 ? c.red(failed) : c.green(failed) }
+  let text = `${s.since === null ? m('headAll', head) : m('head', { ...head, since: s.since })}\n\n`
+  const breakdown = (title: string, counts: Record<string, number>): void => {
+    const rows = Object.entries(counts)
     if (rows.length === 0) return
-    text += table([{ header: title, min: 24 }, { header: 'count', align: 'right', min: Infinity }], rows.map(([k, n]) => [k, String(n)]), opts) + '\n'
+    text += table([{ header: title, min: 24 }, { header: h('count'), align: 'right', min: Infinity }], rows.map(([k, n]) => [k, String(n)]), tableOpts) + '\n'
   }
-  breakdown('route', s.by_route)
-  breakdown('feature', s.by_feature)
-  breakdown('status', s.by_status)
-  breakdown('flag', s.by_flag)
-  breakdown('cause', s.by_cause)
+  breakdown(h('route'), s.by_route)
+  breakdown(h('feature'), s.by_feature)
+  breakdown(h('status'), s.by_status)
+  breakdown(h('flag'), s.by_flag)
+  // Causes are counted by code; the API (and the --db client) add a short title for each, in `lang`.
+  const titles = (s as Summary & { cause_titles?: Record<string, string> }).cause_titles ?? {}
+  const cause = (code: string): string => (titles[code] !== undefined && titles[code] !== code ? `${titles[code]} [${code}]` : code)
+  breakdown(h('cause'), Object.fromEntries(Object.entries(s.by_cause).map(([code, n]) => [cause(code), n])))
   if (s.latency.length > 0) {
     const ms1 = (v: number | null): string => (v === null ? '-' : v.toFixed(1))
     // Narrow terminals lose the p99 columns first, then the p95 ones.
-    const num = (header: string, drop?: number): Column => ({ header, align: 'right', min: Infinity, ...(drop !== undefined ? { drop } : {}) })
+    const num = (name: string, drop?: number): Column => ({ header: h(name), align: 'right', min: Infinity, ...(drop !== undefined ? { drop } : {}) })
     text += table([
-      { header: 'route', min: 8 }, { header: 'feature', min: 8 }, num('count'),
-      num('ttfb p50 ms'), num('p95 ms', 3), num('p99 ms', 1), num('duration p50 ms'), num('p95 ms', 4), num('p99 ms', 2)
+      { header: h('route'), min: 8 }, { header: h('feature'), min: 8 }, num('count'),
+      num('ttfbP50Ms'), num('p95Ms', 3), num('p99Ms', 1), num('durationP50Ms'), num('p95Ms', 4), num('p99Ms', 2)
     ], s.latency.map((l) => [
       l.route, l.feature, String(l.count), ms1(l.ttfb_ms.p50), ms1(l.ttfb_ms.p95), ms1(l.ttfb_ms.p99), ms1(l.duration_ms.p50), ms1(l.duration_ms.p95), ms1(l.duration_ms.p99)
-    ]), opts)
+    ]), tableOpts)
   }
   return text
 }
 
-export const EXPORT_HELP = `Usage: duo-diag-proxy export --format har|ndjson [--out FILE] [QUERY] [filters]
+export const exportHelp = (lang: Lang): string => commandHelp(lang, 'export')
 
-Redacted HAR 1.2 (opens in browser dev tools) or NDJSON, streamed. --out - (default) is stdout.
-
-${FILTER_HELP}
-${SOURCE_HELP}`
-
-export async function exportCommand (argv: string[]): Promise<ExitCode> {
+export async function exportCommand (argv: string[], lang: Lang = 'en'): Promise<ExitCode> {
   const { values, query } = parseWithQuery(argv, { format: { type: 'string' }, out: { type: 'string' } })
-  if (values.help) return help(EXPORT_HELP)
+  if (values.help) return help(exportHelp(lang))
   const format = (values.format as string | undefined) ?? 'har'
-  if (format !== 'har' && format !== 'ndjson') throw new UsageError(`--format: har or ndjson, not "${format}"${suggest(format, ['har', 'ndjson'])}`)
-  const params = filterParams(values, query)
-  return run(values, false, async (c) => {
+  if (format !== 'har' && format !== 'ndjson') throw new UsageError(msg(lang, 'export.badFormat', { format, hint: suggest(format, ['har', 'ndjson'], false, lang) }))
+  const params = filterParams(values, lang, query)
+  return run(values, lang, false, async (c) => {
     const file = values.out as string | undefined
     const toStdout = file === undefined || file === '-'
     const dest = toStdout ? process.stdout : createWriteStream(file)
     // A spinner only when the export itself is not going to the same terminal.
     const status = toStdout && process.stdout.isTTY ? NO_PROGRESS : progress()
-    const counter = new ExportCounter(dest, (n) => status.update(`exporting ${format.toUpperCase()}: ${size(n)}`))
+    const counter = new ExportCounter(dest, (n) => status.update(msg(lang, 'export.progress', { format: format.toUpperCase(), size: size(n) })))
     try {
       await c.exportTo(format, params, counter)
       // Every chunk handed on to the destination before it is ended.
@@ -409,7 +404,7 @@ export async function exportCommand (argv: string[]): Promise<ExitCode> {
     }
     if (!toStdout) await new Promise<void>((resolve, reject) => (dest as Writable).end((error?: Error | null) => (error ? reject(error) : resolve())))
     const entries = format === 'ndjson' ? counter.lines : Math.max(0, counter.lines - 2)
-    err(`wrote ${entries} ${entries === 1 ? 'exchange' : 'exchanges'} as ${format === 'har' ? 'HAR' : 'NDJSON'} (${size(counter.bytes)}) to ${toStdout ? 'stdout' : file}\n`)
+    err(`${msg(lang, 'export.wrote', { count: entries, format: format === 'har' ? 'HAR' : 'NDJSON', size: size(counter.bytes), dest: toStdout ? msg(lang, 'export.stdout') : file! })}\n`)
     return 0
   })
 }
@@ -436,21 +431,16 @@ class ExportCounter extends Writable {
   }
 }
 
-export const PURGE_HELP = `Usage: duo-diag-proxy purge [QUERY] [filters] | --all
+export const purgeHelp = (lang: Lang): string => commandHelp(lang, 'purge')
 
-Deletes the matching exchanges (after a customer session). Prints how many were removed.
-
-${FILTER_HELP}  --all                  everything
-${SOURCE_HELP}`
-
-export async function purgeCommand (argv: string[]): Promise<ExitCode> {
+export async function purgeCommand (argv: string[], lang: Lang = 'en'): Promise<ExitCode> {
   const { values, query } = parseWithQuery(argv, { all: { type: 'boolean' } })
-  if (values.help) return help(PURGE_HELP)
-  const params = filterParams(values, query)
-  if (Object.keys(params).length === 0 && values.all !== true) throw new UsageError('give at least one filter, or --all')
-  return run(values, true, async (c) => {
+  if (values.help) return help(purgeHelp(lang))
+  const params = filterParams(values, lang, query)
+  if (Object.keys(params).length === 0 && values.all !== true) throw new UsageError(msg(lang, 'purge.needFilter'))
+  return run(values, lang, true, async (c) => {
     const removed = await c.purge(params, values.all === true)
-    out(values.json ? JSON.stringify({ removed }) + '\n' : `removed ${removed} exchanges\n`)
+    out(values.json ? JSON.stringify({ removed }) + '\n' : `${msg(lang, 'purge.removed', { removed })}\n`)
     return 0
   })
 }
