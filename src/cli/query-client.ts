@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import type { Exchange } from '../capture/exchange.js'
+import type { ReplayReport } from '../capture/replay-report.js'
 import { openStore } from '../store/open.js'
 import type { ExchangeStore } from '../store/store.js'
 import { exportChunks, type ExportFormat } from '../store/export.js'
@@ -73,6 +74,15 @@ function query (params: Record<string, unknown>): string {
   return s ? `?${s}` : ''
 }
 
+/** An error answer's message (`{"error", "message"}`), or its text. */
+function errorMessage (text: string): string {
+  try {
+    return (JSON.parse(text) as { message?: string }).message ?? text
+  } catch {
+    return text
+  }
+}
+
 /** Talks to a running proxy's admin API. */
 export class ApiClient implements QueryClient {
   constructor (private readonly base: string, private readonly token: string | null) {}
@@ -90,16 +100,25 @@ export class ApiClient implements QueryClient {
     }
     const text = await res.body.text()
     if (res.statusCode === 404 && allow404) return null
-    if (res.statusCode !== 200) {
-      let message = text
-      try {
-        message = (JSON.parse(text) as { message?: string }).message ?? text
-      } catch {
-        // not JSON: the text itself is the message
-      }
-      throw new ClientError(`admin API answered ${res.statusCode}: ${message}`)
-    }
+    if (res.statusCode !== 200) throw new ClientError(`admin API answered ${res.statusCode}: ${errorMessage(text)}`)
     return JSON.parse(text) as T
+  }
+
+  /** Records a replay no proxy recorded (POST /api/exchanges/{id}/replays): the exchange as written. */
+  async recordReplay (originalId: string, report: ReplayReport): Promise<Exchange> {
+    let res
+    try {
+      res = await request(`${this.base}/api/exchanges/${encodeURIComponent(originalId)}/replays`, {
+        method: 'POST',
+        headers: { ...this.headers(), 'content-type': 'application/json' },
+        body: JSON.stringify(report)
+      })
+    } catch (err) {
+      throw new ClientError(`cannot reach the admin API at ${this.base} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+    }
+    const text = await res.body.text()
+    if (res.statusCode !== 201) throw new ClientError(`admin API answered ${res.statusCode}: ${errorMessage(text)}`)
+    return JSON.parse(text) as Exchange
   }
 
   async list (params: FilterParams, limit: number, cursor: string | null): Promise<Page> {
