@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { resolve as resolvePath } from 'node:path'
 import type { Server } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { buildAdminServer } from './api/server.js'
@@ -64,6 +66,8 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
     }
   })
 
+  // Looked at before the pipeline opens the store, which creates a missing SQLite file and its directory.
+  const storeCreated = isNewSqliteFile(config.store.path)
   let metrics: Metrics | null = null
   const runtimes: RouteRuntime[] = []
   let pipeline: CapturePipeline
@@ -163,6 +167,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       logger,
       version: VERSION,
       faults,
+      replays: config.capture.enabled ? pipeline : null,
       tails,
       ready: () => {
         const stats = pipeline.getStats()
@@ -192,8 +197,11 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
   }
   if (faults !== null) logger.warn({ rules: faults.list().map((r) => r.name) }, 'FAULT INJECTION IS ENABLED: matching requests get injected failures (staging only)')
   if (admin !== null) logger.info({ listen: `${admin.address.address}:${admin.address.port}`, token_required: config.admin.token !== null }, 'admin API listening')
+  const store = parseStoreLocation(config.store.path)
   logger.info({
-    store: describeLocation(parseStoreLocation(config.store.path)),
+    // Absolute: a relative path (the default ./data/exchanges.db) depends on where the proxy was started.
+    store: store.kind === 'sqlite' && store.path !== ':memory:' ? resolvePath(store.path) : describeLocation(store),
+    ...(storeCreated ? { store_created: true } : {}),
     proxy_instance: config.proxyInstance,
     capture_mode: !config.capture.enabled
       ? 'off (forwarding only, nothing recorded)'
@@ -269,4 +277,14 @@ function describeListenError (err: unknown): string {
 
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** A SQLite file that does not exist yet: opening the store creates it. */
+function isNewSqliteFile (location: string): boolean {
+  try {
+    const loc = parseStoreLocation(location)
+    return loc.kind === 'sqlite' && loc.path !== ':memory:' && !existsSync(loc.path)
+  } catch {
+    return false // the pipeline reports a bad location
+  }
 }

@@ -124,7 +124,7 @@ t.test('the OpenAPI document and real answers', async (t) => {
     const expected = [
       'get /api/exchanges', 'delete /api/exchanges', 'get /api/exchanges/{id}', 'get /api/traces/{correlation_id}', 'get /api/summary',
       'get /api/export', 'get /api/stream', 'get /api/faults', 'post /api/faults', 'delete /api/faults', 'get /healthz', 'get /readyz',
-      'get /metrics', 'get /api/openapi.json'
+      'get /metrics', 'get /api/openapi.json', 'post /api/exchanges/{id}/replays'
     ]
     t.same(ops.map((o) => `${o.method} ${o.path}`).sort(), expected.sort(), 'the routes, no more (no HEAD duplicates)')
     const ids = ops.map((o) => o.op.operationId)
@@ -153,6 +153,12 @@ t.test('the OpenAPI document and real answers', async (t) => {
     t.equal(faultPost.requestBody?.required, true)
     t.same(faultPost.requestBody?.content['application/json']?.schema, { $ref: '#/components/schemas/FaultRuleInput' }, 'POST /api/faults: requestBody')
     t.ok(faultPost.responses['201'] && faultPost.responses['415'], 'POST /api/faults: 201, and 415 for a body not sent as JSON')
+    const replayPost = doc.paths['/api/exchanges/{id}/replays']!.post!
+    t.equal(replayPost.operationId, 'recordReplay')
+    t.equal(replayPost.requestBody?.required, true)
+    t.same(replayPost.requestBody?.content['application/json']?.schema, { $ref: '#/components/schemas/ReplayReport' }, 'POST /api/exchanges/{id}/replays: requestBody')
+    t.same(replayPost.responses['201']?.content?.['application/json']?.schema, { $ref: '#/components/schemas/Exchange' }, 'it answers the exchange recorded')
+    t.ok(replayPost.responses['404'] && replayPost.responses['415'], '404 for an unknown original, 415 for a body not sent as JSON')
     t.same(Object.keys(doc.paths['/api/stream']!.get!.responses['200']!.content!), ['text/event-stream'], 'the live tail is SSE')
     t.same(Object.keys(doc.paths['/metrics']!.get!.responses['200']!.content!), ['text/plain'], 'metrics are text')
     t.same(Object.keys(doc.paths['/api/export']!.get!.responses['200']!.content!).sort(), ['application/json', 'application/x-ndjson'], 'export: HAR or NDJSON')
@@ -263,6 +269,15 @@ t.test('the OpenAPI document and real answers', async (t) => {
     t.equal((await call(t, 'post', '/api/faults', '/api/faults', { body: JSON.stringify({ name: 'big', path: 'x'.repeat(1_100_000), delay_ms: 1 }), headers: JSON_HEADERS })).status, 413)
     t.equal((await call(t, 'delete', '/api/faults', '/api/faults?name=doc')).status, 200)
     await call(t, 'delete', '/api/faults', '/api/faults')
+
+    // A replay reported by `duo-diag-proxy replay` (its example report), then refusals.
+    const report = (doc.components.schemas.ReplayReport as { examples: Array<Record<string, unknown>> }).examples[0]!
+    const replays = `/api/exchanges/${items[0]!.id}/replays`
+    const fresh = JSON.stringify({ ...report, sent_at: new Date().toISOString() })
+    t.equal((await call(t, 'post', '/api/exchanges/{id}/replays', replays, { body: fresh, headers: JSON_HEADERS })).status, 201)
+    t.equal((await call(t, 'post', '/api/exchanges/{id}/replays', '/api/exchanges/0123456789abcdef0123/replays', { body: fresh, headers: JSON_HEADERS })).status, 404)
+    t.equal((await call(t, 'post', '/api/exchanges/{id}/replays', replays, { body: JSON.stringify({ ...report, target: 1 }), headers: JSON_HEADERS })).status, 400)
+    t.equal((await call(t, 'post', '/api/exchanges/{id}/replays', replays, { body: fresh, headers: { 'content-type': 'text/plain' } })).status, 415)
 
     // The guard's refusals, the operations endpoints, this document.
     t.equal((await call(t, 'get', '/api/summary', '/api/summary', { headers: { host: 'evil.example' } })).status, 421)

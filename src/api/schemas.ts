@@ -11,6 +11,7 @@
 import { ALL_FLAGS } from '../diagnosis/flags.js'
 import type { Feature } from '../capture/features.js'
 import { EXCHANGE_ID_PATTERN } from '../capture/exchange.js'
+import { REPORT_LIMITS } from '../capture/replay-report.js'
 
 const FEATURES = ['code_completions', 'code_generations', 'code_suggestions', 'chat', 'prompts', 'x_ray', 'health', 'gateway_metrics', 'gateway_other',
   'chat_completions', 'completions', 'embeddings', 'models', 'model_health', 'model_other'] as const satisfies readonly Feature[]
@@ -90,7 +91,8 @@ export const ERROR_BODY = {
       type: 'string',
       description: 'A stable code: `not_found`, `unauthorized`, `host_not_allowed`, `cross_origin`, `unsupported_media_type`, ' +
         '`DDP_BAD_PARAMETER`, `DDP_INVALID_CURSOR`, `FST_ERR_VALIDATION` (a parameter failed its schema), `invalid_query`, ' +
-        '`DDP_FAULT_RULE_INVALID`, `faults_disabled`, `too_many_tails`, … (`error` for an internal error)'
+        '`DDP_FAULT_RULE_INVALID`, `faults_disabled`, `too_many_tails`, `DDP_BAD_REPORT`, `capture_off`, `capture_unavailable`, … ' +
+        '(`error` for an internal error)'
     },
     message: { type: 'string', description: 'What was wrong, naming the parameter or field' },
     column: { type: 'integer', minimum: 1, description: 'With `invalid_query`: the 1-based column of `q` where the query is wrong' }
@@ -236,7 +238,19 @@ const EXCHANGE_META = {
     token: TOKEN_SUMMARY,
     notes: { type: 'array', items: { type: 'string' }, description: 'Why a body was not read (too large, not JSON, …)' },
     fault: { type: 'string', description: 'The fault-injection rule that shaped this exchange' },
-    replay_of: { type: 'string', description: 'The exchange this one replays' }
+    replay_of: { type: 'string', description: 'The exchange this one replays' },
+    reported_by: {
+      type: 'string',
+      enum: ['replay'],
+      description: 'Set when no route of this proxy carried the exchange: `replay` — `duo-diag-proxy replay` sent it straight to its target ' +
+        'and reported what it saw (POST /api/exchanges/{id}/replays). Not counted in the metrics, not linked to other exchanges.'
+    },
+    request_shape: {
+      description: 'The request body\'s JSON shape when its text was not kept (metadata capture): the keys, and each value as its type ' +
+        '(`"<string N>"` for N characters, `"<number>"`), except switches and generation parameters (prompt_version, choices_count, ' +
+        'max_tokens, temperature, …) and names a gateway validates (role, type, model names, endpoints without credentials) as sent. ' +
+        '`replay` builds a body of this shape. Bounded in depth, keys and array length.'
+    }
   },
   additionalProperties: true
 } as const
@@ -502,6 +516,98 @@ export const FAULT_RULE_INPUT = {
   ]
 } as const
 
+const HEADERS_SENT = {
+  type: 'object',
+  description: 'Headers by name; a repeated header is an array. Redacted by capture like the headers of live traffic.',
+  maxProperties: REPORT_LIMITS.headers,
+  propertyNames: { pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]{1,256}$' },
+  additionalProperties: {
+    anyOf: [
+      { type: 'string', maxLength: REPORT_LIMITS.headerChars },
+      { type: 'array', maxItems: REPORT_LIMITS.headerValues, items: { type: 'string', maxLength: REPORT_LIMITS.headerChars } }
+    ]
+  }
+} as const
+
+/**
+ * The POST /api/exchanges/{id}/replays body: what `duo-diag-proxy replay` saw of a replay it sent
+ * with no proxy in front of the target. Capture builds the record from it like from live traffic.
+ */
+export const REPLAY_REPORT = {
+  $id: 'ReplayReport',
+  type: 'object',
+  description: 'A replay sent to a target with no proxy in front of it, as the sender saw it: the request, the response ' +
+    '(samples of its body), timings and any transport failure. Nothing in it is trusted: it is bounded here and redacted by capture ' +
+    'like live traffic (headers, query, bodies), diagnosed, and recorded on the route and hop of the original it replays.',
+  required: ['sent_at', 'target', 'request', 'response', 'timings', 'error'],
+  additionalProperties: false,
+  properties: {
+    sent_at: { type: 'string', maxLength: 64, description: 'When the request was sent (ISO 8601): within the last day' },
+    target: { type: 'string', maxLength: 2048, description: 'The target\'s base URL (origin and base path); the request path is below it' },
+    request: {
+      type: 'object',
+      required: ['method', 'path', 'headers', 'bytes'],
+      additionalProperties: false,
+      properties: {
+        method: { type: 'string', pattern: '^[A-Za-z]{1,16}$' },
+        path: { type: 'string', pattern: '^/', maxLength: REPORT_LIMITS.pathChars, description: 'Path and query as sent, below the target\'s base path' },
+        headers: HEADERS_SENT,
+        bytes: { type: 'integer', minimum: 0, maximum: 1e12, description: 'Body bytes sent' },
+        body: { type: 'string', maxLength: REPORT_LIMITS.requestBody, description: 'The body text sent (its start when longer); absent when none' }
+      }
+    },
+    response: {
+      anyOf: [{
+        type: 'object',
+        required: ['status', 'headers', 'bytes', 'head', 'tail'],
+        additionalProperties: false,
+        properties: {
+          status: { type: 'integer', minimum: 100, maximum: 599 },
+          headers: HEADERS_SENT,
+          bytes: { type: 'integer', minimum: 0, maximum: 1e12, description: 'Body bytes received' },
+          head: { type: 'string', maxLength: REPORT_LIMITS.responseSample, description: 'The body\'s first bytes' },
+          tail: { type: 'string', maxLength: REPORT_LIMITS.responseSample, description: 'Its last bytes when the body was longer than `head`, else empty' }
+        }
+      }, { type: 'null' }],
+      description: 'null when no response came'
+    },
+    timings: {
+      type: 'object',
+      required: ['ttfb_ms', 'duration_ms'],
+      additionalProperties: false,
+      properties: {
+        ttfb_ms: { type: ['number', 'null'], minimum: 0, maximum: 86_400_000, description: 'From sending to the response headers; null when none came' },
+        duration_ms: { type: 'number', minimum: 0, maximum: 86_400_000 }
+      }
+    },
+    error: {
+      anyOf: [{
+        type: 'object',
+        required: ['code', 'message'],
+        additionalProperties: false,
+        properties: {
+          code: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, …' },
+          message: { type: 'string', maxLength: 1024 }
+        }
+      }, { type: 'null' }],
+      description: 'The transport failure: before any response (`response` null) or after its headers'
+    }
+  },
+  examples: [{
+    sent_at: '2026-05-07T05:20:11.402Z',
+    target: 'http://staging-model:8000',
+    request: {
+      method: 'POST',
+      path: '/chat/completions',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer [FILTERED sha256:9f86d081]', 'x-request-id': 'replay-4f1c2d9e8b7a4c3d-1' },
+      bytes: 89
+    },
+    response: { status: 404, headers: { 'content-type': 'application/json' }, bytes: 22, head: '{"detail":"Not Found"}', tail: '' },
+    timings: { ttfb_ms: 2.9, duration_ms: 3.4 },
+    error: null
+  }]
+} as const
+
 const HAR = {
   $id: 'Har',
   type: 'object',
@@ -541,7 +647,7 @@ const READINESS = {
 
 /** Every shared schema, for app.addSchema (order: referenced ones first). */
 export const COMPONENT_SCHEMAS = [ERROR_BODY, BODY_RECORD, ROOT_CAUSE, DIAGNOSIS_LINE, DIAGNOSIS, EXCHANGE_META, EXCHANGE, PAGE, TRACE_NODE, TRACE, SUMMARY,
-  FAULT_ACTION, FAULT_RULE, FAULT_LIST, FAULT_RULE_INPUT, HAR, READINESS] as const
+  FAULT_ACTION, FAULT_RULE, FAULT_LIST, FAULT_RULE_INPUT, REPLAY_REPORT, HAR, READINESS] as const
 
 // ---------------------------------------------------------------------------------------------
 // Responses and operations.
@@ -625,6 +731,25 @@ export const OPERATIONS = {
     summary: 'One exchange',
     description: 'One exchange by id, with its diagnosis.',
     response: { 200: json('The exchange', ref('Exchange'), { not_found_v1: EXAMPLE_EXCHANGE }), ...errors(400, 404) }
+  },
+  recordReplay: {
+    operationId: 'recordReplay',
+    tags: ['exchanges'],
+    summary: 'Record a replay of this exchange that no proxy saw',
+    description: '`duo-diag-proxy replay` sends it when the target of a replay has no proxy in front to record it. The report (what was ' +
+      'sent and received) goes through capture like live traffic: redacted, diagnosed and written as a new exchange on the original\'s ' +
+      'route and hop, with `meta.replay_of` set to the original and `meta.reported_by: "replay"`. It is not counted in the metrics. ' +
+      '404 when the original is not in this store. Send it as `Content-Type: application/json`.',
+    response: {
+      201: json('The exchange as recorded', ref('Exchange')),
+      ...errors(400, 404, 413, 415),
+      409: json('Capture is off (capture.enabled: false): nothing is recorded', ref('ErrorBody'), {
+        capture_off: { error: 'capture_off', message: 'capture is off (capture.enabled: false): nothing is recorded' }
+      }),
+      503: json('It cannot be recorded now: the capture queue is full, the store is failing, or the proxy is stopping', ref('ErrorBody'), {
+        capture_unavailable: { error: 'capture_unavailable', message: 'the capture queue is full: try again shortly' }
+      })
+    }
   },
   purgeExchanges: {
     operationId: 'purgeExchanges',

@@ -29,6 +29,9 @@ function langParam (url: string): string | undefined {
   return new URLSearchParams(url.slice(q + 1)).get('lang') ?? undefined
 }
 import type { FaultRules } from '../faults/rules.js'
+import type { Exchange } from '../capture/exchange.js'
+import type { ObservationRecord } from '../capture/record.js'
+import { registerReplayRoutes } from './routes/replays.js'
 
 export interface AdminDeps {
   store: StoreReader
@@ -40,6 +43,8 @@ export interface AdminDeps {
   version: string
   /** Fault injection's rule set; null when not enabled. */
   faults: FaultRules | null
+  /** Records exchanges no route carried (replays reported by the CLI); null when capture is off. */
+  replays: { ingest (record: ObservationRecord): Promise<Exchange> } | null
   /** The live tails (GET /api/stream), bounded per reader. */
   tails: LiveTails
   /** Readiness: listeners up and the store writable. */
@@ -113,6 +118,7 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
     registerExchangeRoutes(app, deps)
     registerStreamRoutes(app, deps)
     registerFaultRoutes(app, deps)
+    registerReplayRoutes(app, deps)
     app.get('/api/openapi.json', { schema: OPERATIONS.getOpenApi }, async () => app.swagger())
   })
   return app

@@ -14,6 +14,7 @@ import { EchoFilter } from './echo.js'
 import { redactJsonText } from './json-text.js'
 import { type Json, redactForm, redactHeaders, redactJson, redactQuery, scrubText, type SecretSink } from './redact.js'
 import type { RuleSet } from './redact-rules.js'
+import { requestShape } from './shape.js'
 import { readNdjson, readSse, type StreamFacts } from './streams.js'
 
 /** What diagnosis needs to know of a route. */
@@ -108,7 +109,7 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   const path = q < 0 ? obs.url : obs.url.slice(0, q)
   const query = q < 0 ? '' : obs.url.slice(q + 1)
   const route = opts.routes.get(obs.route) ?? DEFAULT_ROUTE_SETTINGS
-  const { hop, feature } = classifyPath(path, route.hop)
+  const { hop, feature } = classifyPath(path, obs.reportedReplay?.hop ?? route.hop)
   const notes: string[] = []
   const meta: ExchangeMeta = { feature }
 
@@ -138,6 +139,11 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   }
   // The request's own body, in verbose capture: only the rules apply (its text is what was sent).
   if (opts.verbose) keepBody(request, obs.requestBody, reqKind, reqJson, opts, obs.requestBody.headLimit, scrubText)
+  // No body text kept: its shape (names and types, no values) lets `replay` build one like it.
+  if (reqJson !== undefined && (!opts.verbose || request.body_truncated === true)) {
+    const shape = requestShape(reqJson, opts.bodyRules)
+    if (shape !== undefined) meta.request_shape = shape
+  }
 
   let response: BodyRecord | null = null
   let stream: StreamFacts | null = null
@@ -177,6 +183,7 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   if (obs.faultInjected !== null) meta.fault = obs.faultInjected
   const replayOf = headerValue(obs.requestHeaders, 'x-duo-diag-replay-of')
   if (replayOf !== null && EXCHANGE_ID.test(replayOf)) meta.replay_of = replayOf
+  if (obs.reportedReplay !== undefined) meta.reported_by = 'replay'
 
   const findings = checkToken(headerValue(obs.requestHeaders, 'authorization'), (n) => headerValue(obs.requestHeaders, n), {
     expectedIssuer: opts.expectedIssuer,

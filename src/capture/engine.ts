@@ -51,6 +51,9 @@ const MAX_WRITE_MS_PER_ROW = 0.2
 /** Exchanges kept for enrichment while their upstream's certificate chain is being probed. */
 const MAX_AWAITING_CHAIN = 500
 
+/** Sent by `duo-diag-proxy replay` and reported (POST /api/exchanges/{id}/replays), not carried by a route. */
+const reported = (ex: Exchange): boolean => ex.meta.reported_by !== undefined
+
 /** A serial task runner shared with the batches (the worker's): store writes never interleave. */
 export type Serial = (task: () => Promise<void>) => Promise<void>
 
@@ -177,14 +180,17 @@ export class CaptureEngine {
 
   /** What follows the write: OpenTelemetry spans, the per-exchange log line, the metrics' summaries. */
   private afterWrite (slice: Exchange[], links: Link[], result: BatchResult): void {
+    // Spans and metrics describe the traffic through the routes: a reported replay went elsewhere.
+    const carried = slice.some(reported) ? slice.filter((ex) => !reported(ex)) : slice
     try {
-      this.otel?.onBatch(slice, links)
+      if (carried.length > 0) this.otel?.onBatch(carried, links)
     } catch (err) {
       this.logger.warn({ err: { message: (err as Error).message } }, 'OpenTelemetry export failed for a batch')
     }
     for (const ex of slice) {
       // GitLab's request-log fields, at INFO, WARN (4xx, slow) or ERROR (the upstream failed).
       this.exchangeLog[exchangeLevel(ex)](exchangeLine(ex), 'exchange')
+      if (reported(ex)) continue
       result.summaries.push({
         route: ex.route,
         hop: ex.hop,

@@ -51,6 +51,13 @@ export interface ExchangeMeta {
   fault?: string
   /** The exchange this one replays (`duo-diag-proxy replay` sends x-duo-diag-replay-of). */
   replay_of?: string
+  /**
+   * Set when no route of this proxy carried the exchange: `replay`, sent by `duo-diag-proxy
+   * replay` straight to its target and reported to the admin API (POST /api/exchanges/{id}/replays).
+   */
+  reported_by?: 'replay'
+  /** The request body's JSON shape, when its text was not kept (shape.ts): names and types, no values. */
+  request_shape?: Json
 }
 
 export interface BodyRecord {

@@ -24,6 +24,12 @@ const start = (e: Exchange): number => {
 }
 const end = (e: Exchange): number => start(e) + e.timings.duration_ms
 
+/**
+ * A route of this proxy carried it. A replay the CLI sent elsewhere and reported is neither a
+ * parent nor a child: its time span says nothing of the calls the proxy saw meanwhile.
+ */
+const carried = (e: Exchange): boolean => e.meta.reported_by === undefined
+
 /** The store's answer is capped at this many rows (the LIMIT of UNLINKED_MODEL_SQL). */
 const STORE_LIMIT = 500
 
@@ -60,8 +66,8 @@ export interface Link {
 }
 
 export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<Link[]> {
-  const isParent = (e: Exchange): boolean => e.hop === 'gateway' && e.meta.feature !== 'health' && e.meta.feature !== 'gateway_metrics'
-  const batchModels = batch.filter((e) => e.hop === 'model')
+  const isParent = (e: Exchange): boolean => carried(e) && e.hop === 'gateway' && e.meta.feature !== 'health' && e.meta.feature !== 'gateway_metrics'
+  const batchModels = batch.filter((e) => e.hop === 'model' && carried(e))
   const gateways = batch.filter(isParent)
   // A model call whose record comes after its gateway request's (it can end up to END_SLACK_MS
   // later, and so land in a later batch): the gateway requests already written compete for it.
@@ -97,7 +103,7 @@ export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<L
     const from = start(g) - SLACK_MS
     const to = end(g) + SLACK_MS
     // A written gateway request already had its chance at the written calls.
-    const fromStore = storedGateways.has(g) ? [] : spanComplete ? span.filter((c) => start(c) >= from && start(c) <= to) : await store.unlinkedModelExchanges(from, to)
+    const fromStore = (storedGateways.has(g) ? [] : spanComplete ? span.filter((c) => start(c) >= from && start(c) <= to) : await store.unlinkedModelExchanges(from, to)).filter(carried)
     for (const c of fromStore) stored.add(c)
     const inBatch = batchModels.filter((m) => m.parent_id === null && ((start(m) >= from && start(m) <= to) || m.request.headers['x-request-id'] === g.correlation_id))
     for (const c of [...inBatch, ...fromStore]) {

@@ -38,7 +38,8 @@ export type StoreOp =
   | { op: 'settle' }
 
 export type ToWorker =
-  | { type: 'batch', seq: number, records: ObservationRecord[] }
+  /** `returnExchanges`: send the built exchanges back with the batch (a reported replay waits for its own). */
+  | { type: 'batch', seq: number, records: ObservationRecord[], returnExchanges?: boolean }
   | { type: 'query', id: number, query: StoreOp }
   | { type: 'close' }
   /** Send built exchanges back with each batch (someone is tailing). */

@@ -9,9 +9,9 @@ import { InvalidCursorError } from '../store/types.js'
 import type { Summary } from '../store/summary.js'
 import type { Trace } from '../store/trace.js'
 import type { Exchange } from './exchange.js'
-import type { ExchangeSummary } from './engine.js'
+import type { BatchResult, ExchangeSummary } from './engine.js'
 import type { FromWorker, StoreOp, ToWorker, WorkerInit } from './messages.js'
-import { toRecord } from './record.js'
+import { type ObservationRecord, toRecord } from './record.js'
 
 export interface PipelineOptions {
   init: WorkerInit
@@ -38,6 +38,11 @@ export interface CaptureStats {
 
 const BATCH_MAX = 1_000
 
+/** A reported exchange could not be recorded now: the queue is full, the store failing, the proxy stopping. */
+export class CaptureUnavailableError extends Error {
+  readonly code = 'capture_unavailable'
+}
+
 /**
  * What a queued observation holds besides its body sample bytes, measured (bench, 20 000 code
  * completions held): ~2.9 KB of heap (header strings, the objects) and ~1.2 KB of the socket
@@ -50,6 +55,13 @@ export function heldBytes (obs: Observation): number {
   const req = obs.requestBody
   const res = obs.responseBody
   return req.headBytes + req.tailBytes + res.headBytes + res.tailBytes + RECORD_OVERHEAD_BYTES
+}
+
+/** The same for a record already flattened (a reported replay). */
+function recordBytes (r: ObservationRecord): number {
+  const req = r.requestBody
+  const res = r.responseBody
+  return req.head.byteLength + req.tail.byteLength + res.head.byteLength + res.tail.byteLength + RECORD_OVERHEAD_BYTES
 }
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
@@ -100,6 +112,8 @@ export class CapturePipeline implements ObservationSink, StoreReader {
   private closing = false
   private readonly tailListeners = new Set<(ex: Exchange) => void>()
   private drainWaiters: Array<() => void> = []
+  /** Reported exchanges waiting for their batch to be written, by batch. */
+  private readonly ingests = new Map<number, { resolve: (ex: Exchange) => void, reject: (e: Error) => void }>()
   readonly stats: CaptureStats = { stored: 0, dropped: 0, droppedQueueFull: 0, droppedStoreError: 0, captureErrors: 0, queued: 0, storeError: null }
 
   private constructor (private worker: Worker, private readonly opts: PipelineOptions, private reader: Worker | null = null) {
@@ -137,6 +151,28 @@ export class CapturePipeline implements ObservationSink, StoreReader {
     this.pending.push(obs)
     if (this.pending.length >= BATCH_MAX) this.flush()
     else if (this.timer === null) this.timer = setTimeout(this.flushTimer, this.opts.flushIntervalMs)
+  }
+
+  /**
+   * Records an exchange no route carried — a replay `duo-diag-proxy replay` sent straight to its
+   * target — as live ones are: built (redaction, metadata, diagnosis), written and logged by the
+   * capture worker, in a batch of its own. Resolves with the exchange as written.
+   */
+  ingest (record: ObservationRecord): Promise<Exchange> {
+    const bytes = recordBytes(record)
+    if (this.closing) return Promise.reject(new CaptureUnavailableError('the proxy is stopping'))
+    if (this.pending.length + this.inWorker >= this.opts.maxQueue || this.queuedBytes + bytes > this.opts.maxQueueBytes) {
+      return Promise.reject(new CaptureUnavailableError('the capture queue is full: try again shortly'))
+    }
+    this.queuedBytes += bytes
+    const seq = ++this.batchSeq
+    this.batchSizes.set(seq, 1)
+    this.batchBytes.set(seq, bytes)
+    this.inWorker += 1
+    return new Promise<Exchange>((resolve, reject) => {
+      this.ingests.set(seq, { resolve, reject })
+      this.post({ type: 'batch', seq, records: [record], returnExchanges: true })
+    })
   }
 
   private readonly flushTimer = (): void => {
@@ -183,6 +219,12 @@ export class CapturePipeline implements ObservationSink, StoreReader {
 
   /** A batch left the worker: `storeLost` records failed to be written, `captureLost` to be built. */
   private settleBatch (seq: number, storeLost: number, captureLost = 0): void {
+    // A reported exchange not answered by now was lost with its batch (the worker restarted).
+    const waiter = this.ingests.get(seq)
+    if (waiter !== undefined) {
+      this.ingests.delete(seq)
+      waiter.reject(new CaptureUnavailableError('the capture worker restarted before writing it'))
+    }
     const n = this.batchSizes.get(seq) ?? 0
     this.batchSizes.delete(seq)
     this.inWorker -= n
@@ -243,6 +285,7 @@ export class CapturePipeline implements ObservationSink, StoreReader {
     switch (msg.type) {
       case 'batch-done': {
         const r = msg.result
+        this.answerIngest(msg.seq, r, msg.exchanges)
         this.stats.stored += r.stored
         this.stats.captureErrors += r.captureErrors
         this.stats.storeError = r.storeError
@@ -268,6 +311,17 @@ export class CapturePipeline implements ObservationSink, StoreReader {
         break
       }
     }
+  }
+
+  /** A reported exchange's batch is done: the exchange as written, or why it was not. */
+  private answerIngest (seq: number, r: BatchResult, exchanges: Exchange[] | undefined): void {
+    const waiter = this.ingests.get(seq)
+    if (waiter === undefined) return
+    this.ingests.delete(seq)
+    const ex = exchanges?.[0]
+    if (r.stored === 1 && ex !== undefined) waiter.resolve(ex)
+    else if (r.storeError !== null) waiter.reject(new CaptureUnavailableError(`the store refused the write: ${r.storeError}`))
+    else waiter.reject(new Error('capture failed for the reported exchange (see the proxy log)'))
   }
 
   private query<T> (query: StoreOp): Promise<T> {

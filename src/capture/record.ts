@@ -1,5 +1,6 @@
 import type { BodySample } from '../proxy/body-sample.js'
 import type { Observation } from '../proxy/observation.js'
+import type { Hop } from './features.js'
 
 /** A body sample flattened for the trip to the capture thread. */
 export interface SampledBody {
@@ -14,6 +15,11 @@ export interface SampledBody {
 export type ObservationRecord = Omit<Observation, 'requestBody' | 'responseBody'> & {
   requestBody: SampledBody
   responseBody: SampledBody
+  /**
+   * Set for an exchange no route carried: a replay `duo-diag-proxy replay` sent straight to its
+   * target and reported (replay-report.ts). Its hop is its original's, whatever the path says.
+   */
+  reportedReplay?: { hop: Hop }
 }
 
 function flatten (s: BodySample): SampledBody {

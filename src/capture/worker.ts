@@ -88,7 +88,7 @@ port.on('message', (msg: ToWorker) => {
       void serial(async () => {
         try {
           const { result, exchanges } = await engine.process(msg.records)
-          send({ type: 'batch-done', seq: msg.seq, result, ...(tail ? { exchanges } : {}) })
+          send({ type: 'batch-done', seq: msg.seq, result, ...(tail || msg.returnExchanges === true ? { exchanges } : {}) })
         } catch (err) {
           // A bug, not a store error: the batch is counted as lost, the next one is processed.
           logger.error({ err: { message: (err as Error).message, stack: (err as Error).stack } }, 'capture failed for a batch')

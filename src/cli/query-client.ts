@@ -5,6 +5,7 @@ import { request } from 'undici'
 import { localizeExchange, localizePage, localizeSummary, localizeTrace } from '../api/localize.js'
 import type { Exchange } from '../capture/exchange.js'
 import type { Lang } from '../i18n/message.js'
+import type { ReplayReport } from '../capture/replay-report.js'
 import { openStore } from '../store/open.js'
 import type { ExchangeStore } from '../store/store.js'
 import { exportChunks, type ExportFormat } from '../store/export.js'
@@ -75,6 +76,15 @@ function query (params: Record<string, unknown>): string {
   return s ? `?${s}` : ''
 }
 
+/** An error answer's message (`{"error", "message"}`), or its text. */
+function errorMessage (text: string): string {
+  try {
+    return (JSON.parse(text) as { message?: string }).message ?? text
+  } catch {
+    return text
+  }
+}
+
 /**
  * Talks to a running proxy's admin API. Every request says `Accept-Language: <lang>`: the API
  * renders the diagnosis (cause, evidence, next steps) in that language from its stable codes.
@@ -104,16 +114,25 @@ export class ApiClient implements QueryClient {
     }
     const text = await res.body.text()
     if (res.statusCode === 404 && allow404) return null
-    if (res.statusCode !== 200) {
-      let message = text
-      try {
-        message = (JSON.parse(text) as { message?: string }).message ?? text
-      } catch {
-        // not JSON: the text itself is the message
-      }
-      throw this.answered(res.statusCode, message)
-    }
+    if (res.statusCode !== 200) throw this.answered(res.statusCode, errorMessage(text))
     return JSON.parse(text) as T
+  }
+
+  /** Records a replay no proxy recorded (POST /api/exchanges/{id}/replays): the exchange as written. */
+  async recordReplay (originalId: string, report: ReplayReport): Promise<Exchange> {
+    let res
+    try {
+      res = await request(`${this.base}/api/exchanges/${encodeURIComponent(originalId)}/replays`, {
+        method: 'POST',
+        headers: { ...this.headers(), 'content-type': 'application/json' },
+        body: JSON.stringify(report)
+      })
+    } catch (err) {
+      throw this.unreachable(err, false)
+    }
+    const text = await res.body.text()
+    if (res.statusCode !== 201) throw this.answered(res.statusCode, errorMessage(text))
+    return JSON.parse(text) as Exchange
   }
 
   async list (params: FilterParams, limit: number, cursor: string | null): Promise<Page> {

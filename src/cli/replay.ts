@@ -5,7 +5,7 @@ import { fromExchange, type ReplayOriginal } from '../replay/original.js'
 import { renderReplays } from '../replay/render.js'
 import { replayAll, type ReplayResult } from '../replay/run.js'
 import { err, type ExitCode, out, UsageError } from './output.js'
-import { adminBaseUrl, ApiClient, DbClient, type QueryClient } from './query-client.js'
+import { adminBaseUrl, ApiClient, DbClient, DEFAULT_ADMIN_URL, type QueryClient } from './query-client.js'
 
 export const REPLAY_HELP = `Usage: duo-diag-proxy replay <exchange id> | --correlation-id ID | --har FILE  --target URL [flags]
 
@@ -30,15 +30,22 @@ What is sent: the same method, path and query (query and path values redacted at
 "[FILTERED]"), the original request headers without credentials (capture only kept their
 fingerprints; give staging ones with --header), a fresh X-Request-ID replay-<correlation id>-<n>,
 and x-duo-diag-replay-of: <original exchange id>. The body is the captured one when the proxy ran
-with verbose capture (JSON re-serialised), else synthesized: the same shape and size from the
-record's metadata, with placeholder text; the output says which.
+with verbose capture (JSON re-serialised), else synthesized: the shape the record keeps (every
+key, the type of every value; generation parameters, roles and model names as sent) at the
+original's size, with placeholder text; the output says which.
 
 Where the originals come from (not needed with --har):
-  --admin URL|HOST:PORT  a running proxy's admin API [http://127.0.0.1:5099]; when given, the
-                         replays' own records are looked up there too (flags and cause as the
-                         proxy in front of --target diagnosed them)
+  --admin URL|HOST:PORT  a running proxy's admin API [http://127.0.0.1:5099]
   --admin-token TOKEN    its token (or DUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
   --db FILE|URL          read the store directly (a stopped proxy's SQLite file, or postgres://...)
+
+Where the replays are recorded: a proxy in front of --target records each one (meta.replay_of);
+the admin API (--admin, or the default one when the originals come from it) is searched for that
+record. A replay no proxy recorded is recorded there, in the originals' store, as a new exchange
+linked to its original (meta.replay_of, meta.reported_by: replay), redacted and diagnosed like
+live traffic; credentials sent are only fingerprinted. Either way the replay's flags and cause
+are the record's. With --db or --har and no --admin, nothing is recorded: they are derived from
+the response.
 
 Exit code 0 when every replay was answered (whatever its status), 1 when the target could not
 be reached or the originals were not found, 2 on usage errors.
@@ -90,6 +97,9 @@ export async function replayCommand (argv: string[]): Promise<ExitCode> {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 3_600_000) throw new UsageError('--timeout-ms: a whole number from 100 to 3600000')
   const token = values['admin-token'] ?? process.env.DUO_DIAG_ADMIN_TOKEN ?? process.env.DUO_DIAG_ADMIN__TOKEN ?? null
   const admin = values.admin === undefined ? null : new ApiClient(adminBaseUrl(values.admin), token || null)
+  // The admin API where the replays' records are looked for, and where a replay no proxy recorded
+  // is recorded: --admin, or the default one when the originals are read from it.
+  const recordsAt = admin ?? (values.db === undefined && values.har === undefined ? new ApiClient(DEFAULT_ADMIN_URL, token || null) : null)
 
   let originals: ReplayOriginal[]
   if (values.har !== undefined) {
@@ -100,11 +110,11 @@ export async function replayCommand (argv: string[]): Promise<ExitCode> {
       throw error
     }
   } else {
-    const source: QueryClient = values.db !== undefined ? await DbClient.open(values.db) : admin ?? new ApiClient('http://127.0.0.1:5099', token || null)
+    const source: QueryClient = values.db !== undefined ? await DbClient.open(values.db) : recordsAt!
     try {
       originals = await load(source, id, values['correlation-id'])
     } finally {
-      await source.close()
+      if (source !== recordsAt) await source.close()
     }
   }
   if (originals.length === 0) {
@@ -119,8 +129,9 @@ export async function replayCommand (argv: string[]): Promise<ExitCode> {
     timing: values.timing === true,
     timeoutMs,
     caFile: values['ca-file'] ?? null,
-    records: admin,
+    records: recordsAt,
     recordWaitMs: RECORD_WAIT_MS,
+    recorder: recordsAt,
     faultAdmin: values.admin === undefined ? null : { base: adminBaseUrl(values.admin), token: token || null }
   })
   out(values.json ? JSON.stringify(toJson(results, target), null, 2) + '\n' : renderReplays(results, target, values.timing === true))
@@ -197,6 +208,7 @@ function toJson (results: ReplayResult[], target: string): Record<string, unknow
         max_gap_ms: r.response.max_gap_ms,
         error: r.response.error,
         recorded_id: r.recorded?.id ?? null,
+        recorded_by: r.recorded === null ? null : r.recorded.meta.reported_by === 'replay' ? 'report' : 'proxy',
         diagnosis: r.recorded?.diagnosis ?? null
       }
     }))

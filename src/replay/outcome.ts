@@ -11,7 +11,10 @@ const PROXY_FAULT_HEADER = 'x-duo-diag-fault'
 export interface ReplayOutcome {
   flags: string[]
   cause: string | null
-  /** record: the proxy in front of the target recorded and diagnosed it; derived: from the response here. */
+  /**
+   * record: capture recorded and diagnosed it — the proxy in front of the target, or the admin API
+   * of the originals' store from this command's report; derived: from the response here.
+   */
   source: 'record' | 'derived'
 }
 

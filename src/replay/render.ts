@@ -32,13 +32,17 @@ function block (r: ReplayResult, total: number, timing: boolean): string {
   rows.push(['duration', ms(o.timings.duration_ms), ms(res.duration_ms)])
   rows.push(['response', o.response_bytes === null ? '-' : `${o.response_bytes} bytes`, res.status === null ? '-' : `${res.bytes} bytes${timing ? '' : `, ${res.chunks} chunk${res.chunks === 1 ? '' : 's'}`}`])
 
-  const recorded = r.recorded === null ? '' : `  (recorded there as ${r.recorded.id}, route ${r.recorded.route})`
+  const reported = r.recorded?.meta.reported_by === 'replay'
+  const recorded = r.recorded === null
+    ? ''
+    : reported ? `  (no proxy recorded it: recorded in the originals' store as ${r.recorded.id})` : `  (recorded there as ${r.recorded.id}, route ${r.recorded.route})`
   const body = r.body.mode === 'none' ? 'none' : `${r.body.mode}: ${r.body.detail}, ${r.body.bytes} bytes (original ${o.request.bytes})`
   let s = `[${r.n}/${total}] ${o.method} ${o.path}${o.query === '' ? '' : `?${o.query}`}\n`
   s += `  original  ${o.id}  correlation ${o.correlation_id}  route ${o.route}  ${time(o.started_at)}\n`
   s += `  replay    X-Request-ID ${r.request_id} -> ${r.url}${recorded}\n`
   s += `  body      ${body}\n\n`
-  s += `  ${''.padEnd(9)} ${'original'.padEnd(COLUMN)}  replay${r.outcome.source === 'record' ? ' (as recorded by the proxy)' : ''}\n`
+  const source = r.outcome.source === 'derived' ? '' : reported ? ' (as recorded in the originals\' store)' : ' (as recorded by the proxy)'
+  s += `  ${''.padEnd(9)} ${'original'.padEnd(COLUMN)}  replay${source}\n`
   for (const [name, a, b] of rows) s += `  ${name.padEnd(9)} ${cell(a).padEnd(COLUMN)}  ${b}\n`
   if (res.error !== null) s += `  error     ${res.error.code}: ${res.error.message}\n`
   for (const note of r.notes) s += `  note: ${note}\n`
@@ -52,6 +56,6 @@ export function renderReplays (results: ReplayResult[], target: string, timing: 
   s += `${results.length} replayed to ${target}: ${results.length - unreached} answered, ${unreached} not answered.\n`
   if (timing) s += 'Timing: each replay started at its original\'s offset; its time to first byte is reproduced by the staging proxy\'s fault injection when --admin points at one with faults enabled. Chunk gaps are not recorded (only ttfb and duration).\n'
   const ids = results.map((r) => r.request_id)
-  if (ids.length > 0) s += `On a proxy in front of the target, find them by X-Request-ID: duo-diag-proxy show ${ids[0]}${ids.length > 1 ? ' …' : ''}\n`
+  if (ids.length > 0) s += `Their records, by X-Request-ID (on the proxy in front of the target, or the originals' when none was): duo-diag-proxy show ${ids[0]}${ids.length > 1 ? ' …' : ''}\n`
   return s
 }

@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs'
 import { rootCertificates } from 'node:tls'
 import { Agent } from 'undici'
 import type { Exchange } from '../capture/exchange.js'
+import type { ReplayReport } from '../capture/replay-report.js'
 import type { QueryClient } from '../cli/query-client.js'
 import { type ReplayBody, replayBody } from './body.js'
 import { replayHeaders, replayRequestId } from './headers.js'
 import type { ReplayOriginal } from './original.js'
 import { deriveOutcome, type ReplayOutcome } from './outcome.js'
 import { findRecords } from './records.js'
+import { type ReplayRecorder, replayReport } from './report.js'
 import { send, type SendResult } from './send.js'
 import { type FaultAdmin, installTtfbFault, removeFault } from './timing-faults.js'
 
@@ -24,6 +26,8 @@ export interface ReplayOptions {
   /** The admin API of the proxy that records the replays, to show its flags and cause. */
   records: QueryClient | null
   recordWaitMs: number
+  /** Where a replay no proxy recorded is recorded (the admin API of the originals' store); null: nowhere. */
+  recorder: ReplayRecorder | null
   /** With `timing`: the staging proxy whose fault injection delays each replay by its original's TTFB. */
   faultAdmin: FaultAdmin | null
 }
@@ -57,6 +61,8 @@ export async function replayAll (originals: ReplayOriginal[], opts: ReplayOption
   const agent = new Agent({ connect: { timeout: opts.timeoutMs, ...(ca ? { ca } : {}) } })
   const first = Date.parse(originals[0]?.started_at ?? '') || 0
   const started = Date.now()
+  // What each replay saw, for recording it when no proxy in front of the target did.
+  const reports = new Map<ReplayResult, ReplayReport>()
   const one = async (o: ReplayOriginal, i: number): Promise<ReplayResult> => {
     const offset = (Date.parse(o.started_at) || first) - first
     if (opts.timing) await sleep(started + offset - Date.now())
@@ -80,11 +86,12 @@ export async function replayAll (originals: ReplayOriginal[], opts: ReplayOption
       }
     }
     const sentAt = Date.now()
-    const res = await send(agent, { url, method: o.method, headers: h.headers, body: body.data }, opts.timeoutMs)
+    const sent = { url, method: o.method, headers: h.headers, body: body.data }
+    const res = await send(agent, sent, opts.timeoutMs)
     if (rule !== null) await removeFault(opts.faultAdmin!, rule)
     const { data: _data, ...bodyInfo } = body
     const { head: _head, tail: _tail, complete_head: _complete, ...response } = res
-    return {
+    const result: ReplayResult = {
       n,
       original: o,
       request_id: requestId,
@@ -98,6 +105,8 @@ export async function replayAll (originals: ReplayOriginal[], opts: ReplayOption
       outcome: deriveOutcome(res),
       recorded: null
     }
+    if (opts.recorder !== null) reports.set(result, replayReport(opts.target, `${o.path}${o.query === '' ? '' : `?${o.query}`}`, sent, res, sentAt))
+    return result
   }
   let results: ReplayResult[]
   try {
@@ -111,6 +120,7 @@ export async function replayAll (originals: ReplayOriginal[], opts: ReplayOption
     await agent.close()
   }
   if (opts.records !== null) await attachRecords(results, opts.records, opts.recordWaitMs)
+  await recordUnrecorded(results, reports, opts.recorder)
   return results
 }
 
@@ -128,11 +138,31 @@ async function attachRecords (results: ReplayResult[], client: QueryClient, wait
   }
   for (const r of answered) {
     const ex = found.get(r.request_id)
-    if (ex === undefined) {
-      r.notes.push('no record of this replay at --admin (is --admin the proxy in front of --target?): flags derived from the response')
-      continue
-    }
+    if (ex === undefined) continue
     r.recorded = ex
     r.outcome = { flags: ex.flags, cause: ex.diagnosis?.cause ?? null, source: 'record' }
+  }
+}
+
+/**
+ * Each replay no proxy recorded (sent straight to the target, or the target was unreachable) is
+ * recorded by the admin API of its original's store, diagnosed by capture like live traffic:
+ * its flags and cause replace the derived ones.
+ */
+async function recordUnrecorded (results: ReplayResult[], reports: Map<ReplayResult, ReplayReport>, recorder: ReplayRecorder | null): Promise<void> {
+  for (const r of results) {
+    if (r.recorded !== null) continue
+    const report = reports.get(r)
+    if (recorder === null || report === undefined) {
+      r.notes.push('not recorded: --admin (the proxy whose store holds the original) records a replay no proxy in front of --target did; flags derived from the response')
+      continue
+    }
+    try {
+      const ex = await recorder.recordReplay(r.original.id, report)
+      r.recorded = ex
+      r.outcome = { flags: ex.flags, cause: ex.diagnosis?.cause ?? null, source: 'record' }
+    } catch (err) {
+      r.notes.push(`not recorded at --admin (${(err as Error).message}): flags derived from the response`)
+    }
   }
 }

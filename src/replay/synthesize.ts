@@ -1,6 +1,10 @@
 import type { ExchangeMeta } from '../capture/exchange.js'
 import type { Json } from '../capture/redact.js'
 import type { ReplayOriginal } from './original.js'
+import { placeholder } from './placeholder.js'
+import { bodyFromShape } from './shape-body.js'
+
+export { placeholder }
 
 /** A request body built from the record's metadata: same shape and size, placeholder text. */
 export interface Synthesized {
@@ -13,21 +17,6 @@ export interface Synthesized {
 type Obj = { [key: string]: Json }
 
 const HASH_COMMENT = new Set(['python', 'ruby', 'shell', 'bash', 'sh', 'yaml', 'r', 'perl', 'elixir', 'toml', 'dockerfile', 'makefile', 'powershell'])
-
-/**
- * ASCII text whose JSON-encoded form is exactly `bytes` long: comment lines saying what it is
- * (a newline encodes as two bytes), the last one cut to fit. No quotes or backslashes.
- */
-export function placeholder (bytes: number, comment = '#'): string {
-  let text = ''
-  let size = 0
-  for (let n = 1; ; n++) {
-    const line = `${comment} duo-diag-proxy replay placeholder ${String(n).padStart(4, '0')}: the original text was not captured`
-    if (size + line.length + 2 > bytes) return text + line.slice(0, bytes - size)
-    text += line + '\n'
-    size += line.length + 2
-  }
-}
 
 /** Builds `build(placeholder)` so that its JSON is `target` bytes (or the bare shape when that is larger). */
 function fit (target: number, comment: string, build: (text: string) => Obj): string {
@@ -94,9 +83,20 @@ function shapeFor (o: ReplayOriginal, endpoint: string | undefined): { shape: st
   return null
 }
 
-/** Same shape and size as the original request, from its metadata, with placeholder text. */
+/**
+ * Same shape and size as the original request, with placeholder text: built from the shape
+ * capture recorded (every field, src/capture/shape.ts), or for records without one (older
+ * records, bodies over the capture's sample bound, HARs from elsewhere) from the metadata and
+ * what the endpoint is known to take.
+ */
 export function synthesize (o: ReplayOriginal, modelEndpoint: string | null): Synthesized {
   const comment = HASH_COMMENT.has((o.meta.language ?? '').toLowerCase()) ? '#' : '//'
+  const recorded = o.meta.request_shape
+  if (typeof recorded === 'object' && recorded !== null) {
+    const b = bodyFromShape(recorded, o.request.bytes, comment, modelEndpoint)
+    const ct = o.request.content_type !== null && /json/i.test(o.request.content_type) ? o.request.content_type : 'application/json'
+    return { text: b.text, content_type: ct, shape: `the original's recorded shape (${b.fields} fields${b.cut ? ', deeper parts cut at capture' : ''})` }
+  }
   const known = shapeFor(o, modelEndpoint ?? o.meta.model_endpoint)
   if (known !== null) return { text: fit(o.request.bytes, comment, known.build), content_type: 'application/json', shape: known.shape }
   const ct = o.request.content_type

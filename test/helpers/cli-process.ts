@@ -2,7 +2,7 @@
  * The duo-diag-proxy CLI as a real process, run from source (node --import tsx src/cli/main.ts),
  * for tests that signal or kill it. (test/cli.test.ts keeps its own copy of this.)
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess, type SpawnOptionsWithStdioTuple } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -44,12 +44,17 @@ export interface CliProcess {
   exit: (timeoutMs?: number) => Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
-/** `nofile`: run under this descriptor limit (bash's ulimit -n), as a small container would. */
-export function spawnCli (args: string[], env: Record<string, string> = {}, opts: { nofile?: number } = {}): CliProcess {
-  const argv = ['--import', 'tsx', MAIN, ...args]
+/**
+ * `nofile`: run under this descriptor limit (bash's ulimit -n), as a small container would.
+ * `bin`: run this program (an installed duo-diag-proxy) instead of the CLI from source;
+ * `cwd`: where it runs (the repository by default).
+ */
+export function spawnCli (args: string[], env: Record<string, string> = {}, opts: { nofile?: number, bin?: string, cwd?: string } = {}): CliProcess {
+  const [file, argv]: [string, string[]] = opts.bin === undefined ? [process.execPath, ['--import', 'tsx', MAIN, ...args]] : [opts.bin, args]
+  const options: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'pipe'> = { cwd: opts.cwd ?? ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }
   const child = opts.nofile === undefined
-    ? spawn(process.execPath, argv, { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn('bash', ['-c', `ulimit -n ${opts.nofile} && exec "$0" "$@"`, process.execPath, ...argv], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn(file, argv, options)
+    : spawn('bash', ['-c', `ulimit -n ${opts.nofile} && exec "$0" "$@"`, file, ...argv], options)
   let out = ''
   let err = ''
   const waiters: Array<() => void> = []

@@ -39,13 +39,18 @@ export function runCli (args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_0
 }
 
 function runNode (argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
+  return runProcess(process.execPath, argv, { cwd: ROOT, env, timeoutMs })
+}
+
+/** Any program as a real process (npm, an installed bin): its exit code and output; SIGKILLed after timeoutMs. */
+export function runProcess (file: string, args: string[], opts: { cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number }): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { cwd: ROOT, env })
+    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
     child.on('error', reject)
     child.on('close', (code) => {
       clearTimeout(timer)
