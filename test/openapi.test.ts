@@ -122,7 +122,7 @@ t.test('the OpenAPI document and real answers', async (t) => {
   t.test('every operation documented', async (t) => {
     const ops = operations(doc)
     const expected = [
-      'get /api/exchanges', 'delete /api/exchanges', 'get /api/exchanges/{id}', 'get /api/traces/{correlation_id}', 'get /api/summary',
+      'get /api/exchanges', 'delete /api/exchanges', 'get /api/exchanges/{id}', 'get /api/traces/{correlation_id}', 'get /api/traces/{correlation_id}/har', 'get /api/summary',
       'get /api/export', 'get /api/stream', 'get /api/faults', 'post /api/faults', 'delete /api/faults', 'get /healthz', 'get /readyz',
       'get /metrics', 'get /api/openapi.json', 'post /api/exchanges/{id}/replays'
     ]
@@ -255,6 +255,19 @@ t.test('the OpenAPI document and real answers', async (t) => {
     const har = await call(t, 'get', '/api/export', '/api/export?format=har')
     const validHar = harValidator()
     t.ok(validHar(JSON.parse(har.text)), `valid HAR 1.2 ${JSON.stringify(validHar.errors?.slice(0, 3))}`)
+    // A trace as HAR (the browser view's export): both hops of it, valid HAR 1.2.
+    const linked = recorded.find((e) => e.parent_id !== null)!
+    const parentCid = recorded.find((e) => e.id === linked.parent_id)!.correlation_id
+    const traceHar = await call(t, 'get', '/api/traces/{correlation_id}/har', `/api/traces/${parentCid}/har`)
+    const traceDoc = JSON.parse(traceHar.text) as { log: { entries: Array<{ _duo_diag: { id: string } }> } }
+    t.ok(validHar(traceDoc), `the trace: valid HAR 1.2 ${JSON.stringify(validHar.errors?.slice(0, 3))}`)
+    t.ok(traceDoc.log.entries.some((e) => e._duo_diag.id === linked.id), 'with the linked model call, whose correlation id differs')
+    t.equal((await call(t, 'get', '/api/traces/{correlation_id}/har', '/api/traces/no-such-id/har')).status, 404)
+    // The hop filter (the browser view's hop choice).
+    const models = JSON.parse((await call(t, 'get', '/api/exchanges', '/api/exchanges?hop=model&limit=1000')).text) as { items: Array<{ hop: string }> }
+    t.ok(models.items.length > 0 && models.items.every((e) => e.hop === 'model'), 'hop=model: model-hop exchanges only')
+    t.equal(models.items.length, recorded.filter((e) => e.hop === 'model').length, 'all of them')
+    t.equal((await call(t, 'get', '/api/exchanges', '/api/exchanges?hop=client')).status, 400, 'hop=client: 400')
     const nd = await call(t, 'get', '/api/export', '/api/export?format=ndjson')
     for (const line of nd.text.trim().split('\n')) t.ok(exchange(JSON.parse(line)), `an NDJSON line is an Exchange ${problems(exchange)}`)
 

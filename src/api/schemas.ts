@@ -808,6 +808,21 @@ export const OPERATIONS = {
       ...errors(400)
     }
   },
+  exportTrace: {
+    operationId: 'exportTrace',
+    tags: ['export'],
+    summary: 'A trace as HAR 1.2: the GitLab request and the model calls it caused',
+    description: 'Every exchange of the trace of `correlation_id` (as `GET /api/traces/{correlation_id}` lists them, both hops), ' +
+      'as one HAR document, oldest first, redacted like the store. What the browser view\'s "Export trace as HAR" downloads.',
+    response: {
+      200: {
+        description: 'The trace as an attachment (Content-Disposition names the file)',
+        headers: { 'content-disposition': { type: 'string', description: 'attachment; filename="duo-diag-trace-<correlation id>.har"' } },
+        content: { 'application/json': { schema: ref('Har') } }
+      },
+      ...errors(404)
+    }
+  },
   streamExchanges: {
     operationId: 'streamExchanges',
     tags: ['live'],

@@ -32,6 +32,7 @@ import type { FaultRules } from '../faults/rules.js'
 import type { Exchange } from '../capture/exchange.js'
 import type { ObservationRecord } from '../capture/record.js'
 import { registerReplayRoutes } from './routes/replays.js'
+import { isUiPath, registerUiRoutes } from './ui.js'
 
 export interface AdminDeps {
   store: StoreReader
@@ -49,6 +50,8 @@ export interface AdminDeps {
   tails: LiveTails
   /** Readiness: listeners up and the store writable. */
   ready: () => { ready: boolean, checks: Record<string, string> }
+  /** The browser view's built files (dist/ui/ by default; tests point it elsewhere). */
+  uiDir?: string
 }
 
 /** Tails (16) and the CLI, a browser, a Prometheus scraper: far fewer than this. */
@@ -88,7 +91,8 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
       warnRateLimited(deps.logger, req.ip, req.url.split('?')[0] ?? '', refusal.error)
       return reply.code(refusal.status).send({ error: refusal.error, message: refusal.message })
     }
-    if (deps.token === null) return
+    // The view's static files carry no data (its login form is among them); the API needs the token.
+    if (deps.token === null || isUiPath(req.url.split('?')[0] ?? '')) return
     if (!tokenMatches(req.headers.authorization, deps.token)) {
       warnRateLimited(deps.logger, req.ip, req.url.split('?')[0] ?? '', 'unauthorized')
       return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <admin token>' })
@@ -120,6 +124,7 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
     registerFaultRoutes(app, deps)
     registerReplayRoutes(app, deps)
     app.get('/api/openapi.json', { schema: OPERATIONS.getOpenApi }, async () => app.swagger())
+    registerUiRoutes(app, deps.uiDir)
   })
   return app
 }

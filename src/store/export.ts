@@ -210,6 +210,18 @@ export function harEntry (ex: Exchange): Record<string, unknown> {
 const HAR_COMMENT = 'Redacted like the store: secrets read [FILTERED]. Entries oldest first. Request bodies (postData) where capture kept them ' +
   '(verbose capture); the proxy record of each entry is under _duo_diag.'
 
+function harHead (version: string, lang: string | undefined): string {
+  const comment = `${HAR_COMMENT} Diagnosis texts in language: ${lang ?? 'en'}.`
+  return `{"log":{"version":"1.2","creator":{"name":"duo-diag-proxy","version":${JSON.stringify(version)}},"pages":[],` +
+    `"comment":${JSON.stringify(comment)},"_duo_diag":{"lang":${JSON.stringify(lang ?? 'en')}},"entries":[`
+}
+
+/** A few exchanges (a trace's) as one HAR document, oldest first; the same shape as the export's. */
+export function harDocument (exchanges: readonly Exchange[], version: string, lang?: string): string {
+  const sorted = [...exchanges].sort((a, b) => startMs(a) - startMs(b))
+  return harHead(version, lang) + sorted.map((ex) => '\n' + JSON.stringify(harEntry(ex))).join(',') + '\n]}}\n'
+}
+
 /**
  * An export as text chunks, streamed page by page: a large export never sits in memory.
  * HAR opens in browser dev tools and lists its entries oldest first, as browsers write them and
@@ -224,9 +236,7 @@ export async function * exportChunks (store: StoreReader, format: ExportFormat, 
     for await (const ex of newestFirst(store, filter, opts.max, page)) yield JSON.stringify(localize(ex)) + '\n'
     return
   }
-  const comment = `${HAR_COMMENT} Diagnosis texts in language: ${opts.lang ?? 'en'}.`
-  yield `{"log":{"version":"1.2","creator":{"name":"duo-diag-proxy","version":${JSON.stringify(opts.version)}},"pages":[],` +
-    `"comment":${JSON.stringify(comment)},"_duo_diag":{"lang":${JSON.stringify(opts.lang ?? 'en')}},"entries":[`
+  yield harHead(opts.version, opts.lang)
   let first = true
   for await (const ex of oldestFirst(store, filter, opts.max, page)) {
     yield (first ? '\n' : ',\n') + JSON.stringify(harEntry(localize(ex)))

@@ -5,6 +5,8 @@ import type { ExchangeFilter } from './types.js'
 /** The filter parameters every reader accepts: the API's query string and the CLI's flags. */
 export interface FilterParams {
   route?: string
+  /** gateway or model. */
+  hop?: string
   method?: string
   path?: string
   /** `404` or a class `4xx`. */
@@ -40,6 +42,7 @@ export const LANG_PARAM = { type: 'string', maxLength: 35, description: 'languag
 /** JSON schema of the filter parameters (fastify validates with it; the OpenAPI document shows it). */
 export const FILTER_SCHEMA_PROPERTIES = {
   route: { type: 'string', maxLength: 64, description: 'route name' },
+  hop: { type: 'string', enum: ['gateway', 'model'], description: 'the hop: gateway (GitLab → AI gateway) or model (AI gateway → model server)' },
   method: { type: 'string', pattern: '^[A-Za-z]{1,16}$' },
   path: { type: 'string', maxLength: 2048, description: 'path prefix' },
   status: { type: 'string', pattern: '^([1-5][0-9][0-9]|[1-5]xx)$', description: 'exact status (404) or class (4xx)' },
@@ -74,6 +77,10 @@ const STATUS = /^([1-5][0-9][0-9]|[1-5]xx)$/
 export function toFilter (q: FilterParams, now = Date.now()): ExchangeFilter {
   const f: ExchangeFilter = {}
   if (q.route !== undefined) f.route = q.route
+  if (q.hop !== undefined) {
+    if (q.hop !== 'gateway' && q.hop !== 'model') throw new FilterParamError('hop', 'must be gateway or model')
+    f.hop = q.hop
+  }
   if (q.method !== undefined) {
     if (!/^[A-Za-z]{1,16}$/.test(q.method)) throw new FilterParamError('method', 'must be an HTTP method')
     f.method = q.method

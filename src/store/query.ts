@@ -18,6 +18,10 @@ export function whereClause (f: ExchangeFilter): Where {
     parts.push('exchanges.route = ?')
     params.push(f.route)
   }
+  if (f.hop !== undefined) {
+    parts.push('exchanges.hop = ?')
+    params.push(f.hop)
+  }
   if (f.method !== undefined) {
     parts.push('exchanges.method = ?')
     params.push(f.method.toUpperCase())
@@ -112,6 +116,7 @@ export function toPage (rows: readonly PageRow[], limit: number): Page {
 export function matches (ex: Exchange, f: ExchangeFilter): boolean {
   const startedAt = Date.parse(ex.started_at)
   if (f.route !== undefined && ex.route !== f.route) return false
+  if (f.hop !== undefined && ex.hop !== f.hop) return false
   if (f.method !== undefined && ex.method !== f.method.toUpperCase()) return false
   if (f.path !== undefined && !ex.path.startsWith(f.path)) return false
   if (f.status !== undefined && ex.status !== f.status) return false

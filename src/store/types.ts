@@ -6,6 +6,8 @@ import type { Trace } from './trace.js'
 /** Filters every reader of the store understands (API, CLI). */
 export interface ExchangeFilter {
   route?: string
+  /** The hop: gateway (GitLab -> AI gateway) or model (AI gateway -> model server). */
+  hop?: 'gateway' | 'model'
   method?: string
   /** Path prefix. */
   path?: string

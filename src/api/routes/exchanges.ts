@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { exportChunks, type ExportFormat } from '../../store/export.js'
+import { exportChunks, type ExportFormat, harDocument } from '../../store/export.js'
+import type { TraceNode } from '../../store/trace.js'
+import type { Exchange } from '../../capture/exchange.js'
 import { FILTER_SCHEMA_PROPERTIES, type FilterParams, isEmptyFilter, LANG_PARAM, toFilter } from '../../store/filter-params.js'
 import { localizeExchange, localizePage, localizeSummary, localizeTrace } from '../localize.js'
 import type { AdminDeps } from '../server.js'
@@ -59,6 +61,26 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
     const trace = await deps.store.trace(req.params.correlation_id)
     if (trace === null) return reply.code(404).send({ error: 'not_found', message: `no exchange with correlation id ${req.params.correlation_id}` })
     return localizeTrace(trace, req.lang)
+  })
+
+  app.get<{ Params: { correlation_id: string } }>('/api/traces/:correlation_id/har', {
+    schema: { ...OPERATIONS.exportTrace, params: { type: 'object', properties: { correlation_id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['correlation_id'] }, querystring: LANG_QUERY }
+  }, async (req, reply) => {
+    const trace = await deps.store.trace(req.params.correlation_id)
+    if (trace === null) return reply.code(404).send({ error: 'not_found', message: `no exchange with correlation id ${req.params.correlation_id}` })
+    const all: Exchange[] = []
+    const walk = (nodes: TraceNode[]): void => {
+      for (const n of nodes) {
+        all.push(localizeExchange(n.exchange, req.lang))
+        walk(n.children)
+      }
+    }
+    walk(trace.roots)
+    const name = req.params.correlation_id.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80)
+    return reply
+      .type('application/json; charset=utf-8')
+      .header('content-disposition', `attachment; filename="duo-diag-trace-${name}.har"`)
+      .send(harDocument(all, deps.version, req.lang))
   })
 
   app.get<{ Querystring: FilterParams }>('/api/summary', {
