@@ -1,0 +1,77 @@
+/**
+ * The API's records as the view reads them (the OpenAPI document's Exchange, Trace, Summary):
+ * only the fields the view uses. The server's own types are not imported: they pull Node's.
+ */
+export interface DiagnosisLine { code: string, text: string }
+
+export interface Diagnosis {
+  code: string
+  cause: string
+  evidence: DiagnosisLine[]
+  next_steps: DiagnosisLine[]
+  root_cause?: { exchange_id: string, route: string, code: string, cause: string }
+}
+
+export type HeaderMap = Record<string, string | string[]>
+
+export interface BodyRecord {
+  headers: HeaderMap
+  bytes: number
+  content_type: string | null
+  body?: unknown
+  body_truncated?: boolean
+}
+
+export interface Exchange {
+  id: string
+  route: string
+  hop: 'gateway' | 'model'
+  correlation_id: string
+  correlation_source: string
+  started_at: string
+  method: string
+  path: string
+  query: string
+  status: number | null
+  flags: string[]
+  timings: { ttfb_ms: number | null, duration_ms: number }
+  request: BodyRecord
+  response: BodyRecord | null
+  upstream: string
+  error: { code: string, message: string } | null
+  proxy_answered: boolean
+  meta: { feature: string, model?: string, model_name?: string, gitlab?: { rails_send_start_ms?: number }, [k: string]: unknown }
+  diagnosis: Diagnosis | null
+  parent_id: string | null
+  link: { method: 'header' | 'inferred', confidence: number } | null
+}
+
+export interface Page { items: Exchange[], next_cursor: string | null }
+
+export interface TraceNode { exchange: Exchange, children: TraceNode[], attempt?: number }
+
+export interface WaterfallStep { event: string, exchange_id: string | null, route: string | null, at_ms: number }
+
+export interface Trace {
+  correlation_id: string
+  roots: TraceNode[]
+  waterfall: WaterfallStep[]
+  root_cause: { exchange_id: string, route: string, code: string, cause: string } | null
+}
+
+export interface Percentiles { p50: number | null, p95: number | null, p99: number | null }
+
+export interface Summary {
+  since: string | null
+  until: string | null
+  total: number
+  errors: number
+  error_rate: number
+  by_route: Record<string, number>
+  by_feature: Record<string, number>
+  by_status: Record<string, number>
+  by_flag: Record<string, number>
+  by_cause: Record<string, number>
+  cause_titles: Record<string, string>
+  latency: Array<{ route: string, feature: string, count: number, ttfb_ms: Percentiles, duration_ms: Percentiles }>
+}

@@ -1,0 +1,249 @@
+/**
+ * The browser view in a real Chromium (issue 18), against the demo's stack: the simulated AI
+ * gateway and model server behind the proxy, with the demo's scripted traffic (healthy requests
+ * and failures on both hops) recorded. Each page is loaded with the real CSP on, checked with
+ * axe-core (no serious or critical violation, light and dark) and kept as a screenshot in
+ * artifacts/screenshots/ (git-ignored).
+ */
+import { readFileSync } from 'node:fs'
+import t, { type Test } from 'tap'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { settle, startDemoStack, type DemoStack, MODEL_ROUTE } from '../src/demo/stack.js'
+import { runTraffic } from '../src/demo/traffic.js'
+import type { Exchange } from '../src/capture/exchange.js'
+import type { Trace } from '../src/store/trace.js'
+import { axeViolations, ensureUiBuilt, haveChromium, launchBrowser, noChromium, screenshot, watchCsp } from './helpers/browser.js'
+
+const VIEWPORT = { width: 1280, height: 800 }
+
+let stack: DemoStack
+let browser: Browser
+let all: Exchange[]
+
+async function api<T> (path: string): Promise<T> {
+  const res = await fetch(stack.adminUrl + path)
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
+  return await res.json() as T
+}
+
+async function open (context: BrowserContext, hash: string): Promise<{ page: Page, csp: string[] }> {
+  const page = await context.newPage()
+  const csp = watchCsp(page)
+  await page.goto(`${stack.adminUrl}/${hash}`)
+  return { page, csp }
+}
+
+/** The list as the URL asks for it, loaded (not the previous filter's rows). */
+async function listReady (page: Page): Promise<void> {
+  const query = new URL(page.url()).hash.split('?')[1] ?? ''
+  await page.locator(`[data-testid="exchanges-page"][aria-busy="false"][data-query="${query}"]`).waitFor()
+}
+
+async function checkA11y (t: Test, page: Page, name: string): Promise<void> {
+  const violations = await axeViolations(page)
+  t.same(violations, [], `${name}: no serious or critical accessibility violation`)
+  await screenshot(page, name)
+  await page.emulateMedia({ colorScheme: 'dark' })
+  t.same(await axeViolations(page), [], `${name} (dark): no serious or critical accessibility violation`)
+  await screenshot(page, `${name}-dark`)
+  await page.emulateMedia({ colorScheme: 'light' })
+}
+
+t.before(async () => {
+  if (!haveChromium()) return
+  await ensureUiBuilt()
+  stack = await startDemoStack({ admin: '127.0.0.1:0', listen: '127.0.0.1:0', modelListen: '127.0.0.1:0', db: null })
+  await runTraffic(stack, () => undefined)
+  await settle(stack)
+  all = (await api<{ items: Exchange[] }>('/api/exchanges?limit=1000')).items
+  browser = await launchBrowser()
+})
+
+t.teardown(async () => {
+  await browser?.close()
+  await stack?.close()
+})
+
+t.test('exchanges: newest first, filters in the URL, keyset paging', async (t) => {
+  if (noChromium(t)) return
+  const context = await browser.newContext({ viewport: VIEWPORT, locale: 'en-US' })
+  t.teardown(() => context.close())
+  const { page, csp } = await open(context, '#/exchanges')
+  const rows = page.locator('table.exchanges tbody tr')
+  await rows.first().waitFor()
+  const count = await rows.count()
+  t.equal(count, Math.min(all.length, 50), `the first page: ${count} of ${all.length} exchanges`)
+  const times = await rows.evaluateAll((trs) => trs.map((tr) => Date.parse(tr.getAttribute('data-started-at') ?? '')))
+  t.same(times, [...times].sort((a, b) => b - a), 'newest first')
+  t.equal(await rows.first().getAttribute('data-id'), all[0]!.id, 'the newest exchange on top')
+  await checkA11y(t, page, 'exchanges')
+
+  // Filter by flag: the URL says so, and every row carries it.
+  const flagged = all.find((e) => e.flags.includes('connection_refused'))
+  t.ok(flagged, 'the demo left a connection_refused exchange')
+  await page.selectOption('#f-flag', 'connection_refused')
+  await page.waitForURL(/flag=connection_refused/)
+  await listReady(page)
+  const flaggedRows = await page.locator('table.exchanges tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('.badge')].map((b) => b.textContent)))
+  t.equal(flaggedRows.length, all.filter((e) => e.flags.includes('connection_refused')).length, 'as many rows as exchanges with the flag')
+  t.ok(flaggedRows.every((f) => f.includes('connection_refused')), 'each row shows the flag as a badge')
+  await screenshot(page, 'exchanges-flag')
+
+  // A reload keeps the filters (they live in the URL); the hop filter narrows further.
+  await page.reload()
+  t.equal(await page.locator('#f-flag').inputValue(), 'connection_refused', 'the filter survives a reload')
+  await page.goto(`${stack.adminUrl}/#/exchanges?hop=model`)
+  await listReady(page)
+  const hops = await page.locator('table.exchanges tbody tr .hop').allTextContents()
+  t.ok(hops.length > 0 && hops.every((h) => h === 'model'), `hop=model: ${hops.length} model-hop rows only`)
+  t.equal(hops.length, all.filter((e) => e.hop === 'model').length, 'all of them')
+
+  // The query language, from the text box.
+  await page.goto(`${stack.adminUrl}/#/exchanges`)
+  await page.fill('#f-q', 'status:5xx')
+  await page.press('#f-q', 'Enter')
+  await page.waitForURL(/q=status%3A5xx/)
+  await listReady(page)
+  const statuses = await page.locator('table.exchanges tbody tr .status').allTextContents()
+  t.ok(statuses.length > 0 && statuses.every((s) => /^5\d\d$/.test(s)), `q=status:5xx: ${statuses.join(', ')}`)
+
+  // Keyset paging: pages of 50 over a store with more than that.
+  const extra = Math.max(0, 60 - all.length)
+  for (let i = 0; i < extra; i++) await fetch(`${stack.routeUrl(MODEL_ROUTE)}/v1/models`).then((r) => r.text())
+  await stack.proxy.pipeline.drain()
+  const total = (await api<{ items: Exchange[] }>('/api/exchanges?limit=1000')).items.length
+  await page.goto(`${stack.adminUrl}/#/exchanges`)
+  await page.locator('[data-testid="older"]').click()
+  await page.locator('table.exchanges tbody tr').nth(Math.min(total, 100) - 1).waitFor()
+  const ids = await page.locator('table.exchanges tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-id')))
+  t.equal(new Set(ids).size, ids.length, `older pages append without duplicates (${ids.length} rows of ${total})`)
+  t.same(csp, [], 'no CSP violation')
+})
+
+t.test('a new exchange arrives live', async (t) => {
+  if (noChromium(t)) return
+  const context = await browser.newContext({ viewport: VIEWPORT, locale: 'en-US' })
+  t.teardown(() => context.close())
+  for (const hash of ['#/exchanges', '#/live']) {
+    const { page, csp } = await open(context, hash)
+    await page.locator('[data-testid="tail-state"]', { hasText: 'Live' }).waitFor()
+    const path = `/v1/models/live-${hash.slice(2)}`
+    await fetch(`${stack.routeUrl(MODEL_ROUTE)}${path}`).then((r) => r.text())
+    await page.locator('table.exchanges tbody tr:first-child td.path', { hasText: path }).waitFor({ timeout: 10_000 })
+    t.equal(await page.locator('table.exchanges tbody tr').first().locator('td.path').textContent(), path, `${hash}: the new exchange is on top, without a reload`)
+    t.match(await page.locator('[data-testid="tail-state"]').textContent(), /1 new/, `${hash}: counted as new`)
+    if (hash === '#/live') await checkA11y(t, page, 'live')
+    t.same(csp, [], `${hash}: no CSP violation`)
+    await page.close()
+  }
+})
+
+t.test('a trace: tree with link method, waterfall to scale, diagnosis, curl, HAR', async (t) => {
+  if (noChromium(t)) return
+  const context = await browser.newContext({ viewport: VIEWPORT, locale: 'en-US', acceptDownloads: true })
+  t.teardown(() => context.close())
+  // A gateway request with model calls under it that failed: the model timeout scenario.
+  const child = all.find((e) => e.hop === 'model' && e.parent_id !== null && e.flags.length > 0) ?? all.find((e) => e.hop === 'model' && e.parent_id !== null)
+  t.ok(child, 'a linked model call was recorded')
+  const parent = all.find((e) => e.id === child!.parent_id)!
+  const trace = await api<Trace>(`/api/traces/${encodeURIComponent(parent.correlation_id)}`)
+  const { page, csp } = await open(context, `#/exchange/${parent.id}`)
+  await page.locator('[data-testid="tree"]').waitFor()
+
+  // The tree: the GitLab request (gateway hop) with the model calls it caused under it.
+  const nested = page.locator(`[data-testid="tree"] > li[data-id="${parent.id}"] ul li[data-hop="model"]`)
+  t.equal(await nested.count(), trace.roots.find((r) => r.exchange.id === parent.id)!.children.length, 'the model calls sit under their gateway request')
+  const linkText = await nested.first().locator('[data-testid="link"]').textContent()
+  t.match(linkText, child!.link!.method === 'header' ? /header/ : /timing, \d+% confidence/, `the link method and confidence: ${linkText}`)
+
+  // The waterfall: bars in start order, placed and sized in proportion to the times.
+  const bars = await page.locator('[data-testid="waterfall"] .wf-bar').evaluateAll((els) => els.map((el) => {
+    const track = el.parentElement!.getBoundingClientRect()
+    const box = el.getBoundingClientRect()
+    return { start: Number(el.getAttribute('data-start-ms')), duration: Number(el.getAttribute('data-duration-ms')), x: box.x - track.x, width: box.width, track: track.width, span: Number(el.closest('[data-testid="waterfall"]')!.getAttribute('data-span-ms')) }
+  }))
+  const exchangesInTrace = (nodes: Trace['roots']): number => nodes.reduce((n, x) => n + 1 + exchangesInTrace(x.children), 0)
+  t.equal(bars.length, exchangesInTrace(trace.roots), 'one bar per exchange of the trace')
+  const starts = bars.map((b) => b.start)
+  t.same(starts, [...starts].sort((a, b) => a - b), `bars in start order: ${starts.map((s) => s.toFixed(1)).join(', ')} ms`)
+  // Time 0 is the earliest event: GitLab's send time when it said it (X-Gitlab-Rails-Send-Start).
+  const sent = parent.meta.gitlab?.rails_send_start_ms
+  const expectedFirst = sent === undefined ? 0 : Math.max(0, Date.parse(parent.started_at) - Math.min(sent, Date.parse(parent.started_at)))
+  t.ok(Math.abs(starts[0]! - expectedFirst) < 0.01, `the first starts at ${expectedFirst} ms (after GitLab sent it)`)
+  for (const b of bars) {
+    const scale = b.track / b.span
+    t.ok(Math.abs(b.x - b.start * scale) <= 1.5, `bar at ${b.start.toFixed(1)} ms is at ${b.x.toFixed(1)} px (expected ${(b.start * scale).toFixed(1)})`)
+    t.ok(Math.abs(b.width - Math.max(b.duration * scale, b.track * 0.002)) <= 1.5, `bar of ${b.duration.toFixed(1)} ms is ${b.width.toFixed(1)} px wide (expected ${(b.duration * scale).toFixed(1)})`)
+  }
+  const longest = bars.reduce((a, b) => (b.start + b.duration > a.start + a.duration ? b : a))
+  t.ok(Math.abs(longest.x + longest.width - longest.track) <= 1.5, 'the last to end reaches the end of the axis')
+
+  // The selected exchange: flags, cause, evidence, next steps, redacted headers.
+  t.equal(await page.locator('[data-testid="detail"]').getAttribute('data-id'), parent.id, 'the exchange opened is the one shown')
+  if (parent.diagnosis !== null) {
+    t.match(await page.locator('[data-testid="diagnosis"]').textContent(), parent.diagnosis.cause.slice(0, 40), 'its cause')
+  }
+  const headerText = await page.locator('#request table.headers').textContent()
+  t.match(headerText, /Bearer \[FILTERED/, 'secrets read [FILTERED]')
+  const curl = await page.locator('[data-testid="curl"]').textContent()
+  t.match(curl, new RegExp(`^curl -X ${parent.method} '${parent.upstream.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 'copy as curl: method and upstream URL')
+  t.match(curl, /Bearer \[FILTERED/, 'the curl command is the redacted request')
+  t.notMatch(curl, /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./, 'no token in it')
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'])
+  await page.locator('[data-testid="copy-curl"]').click()
+  t.equal(await page.evaluate('navigator.clipboard.readText()'), curl, 'the button copies it')
+  await checkA11y(t, page, 'trace')
+
+  // Export this trace as HAR: every exchange of the trace, oldest first.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid="export-trace"]').click()])
+  const har = JSON.parse(readFileSync(await download.path(), 'utf8')) as { log: { entries: Array<{ startedDateTime: string, _duo_diag: { id: string } }> } }
+  t.equal(har.log.entries.length, bars.length, 'the HAR holds the whole trace')
+  t.match(download.suggestedFilename(), /^duo-diag-trace-.+\.har$/, 'named after the trace')
+
+  // Open a trace from the list: the time links to it.
+  await page.goto(`${stack.adminUrl}/#/exchanges?flag=timeout`)
+  await page.locator('table.exchanges tbody tr td.time a').first().click()
+  await page.waitForURL(/#\/exchange\/[0-9a-f]+/)
+  await page.locator('[data-testid="waterfall"] .wf-bar').first().waitFor()
+  t.ok(await page.locator('[data-testid="root-cause"]').isVisible(), 'a failing trace names its root cause')
+  await screenshot(page, 'trace-timeout')
+  t.same(csp, [], 'no CSP violation')
+})
+
+t.test('both languages: by the browser, and by the switch', async (t) => {
+  if (noChromium(t)) return
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'ja-JP' })
+  t.teardown(() => context.close())
+  const { page } = await open(context, '#/exchanges')
+  await page.locator('table.exchanges tbody tr').first().waitFor()
+  t.equal(await page.locator('html').getAttribute('lang'), 'ja', 'Japanese for a Japanese browser')
+  t.equal(await page.locator('h1').textContent(), 'やり取り')
+  const jaCause = await page.locator('td.cause').filter({ hasText: /./ }).first().textContent()
+  t.match(jaCause, /[\u3040-\u30ff\u4e00-\u9fff]/, `the API's diagnosis texts in Japanese too: ${jaCause}`)
+  await checkA11y(t, page, 'exchanges-ja')
+  await page.selectOption('[data-testid="lang"]', 'en')
+  await page.locator('h1', { hasText: 'Exchanges' }).waitFor()
+  t.equal(await page.locator('html').getAttribute('lang'), 'en', 'switched to English')
+  await page.reload()
+  await page.locator('h1', { hasText: 'Exchanges' }).waitFor()
+  t.pass('the choice is kept')
+})
+
+t.test('keyboard: skip link, navigation and rows reachable with Tab', async (t) => {
+  if (noChromium(t)) return
+  const context = await browser.newContext({ viewport: VIEWPORT, locale: 'en-US' })
+  t.teardown(() => context.close())
+  const { page } = await open(context, '#/exchanges')
+  await page.locator('table.exchanges tbody tr').first().waitFor()
+  await page.keyboard.press('Tab')
+  t.equal(await page.locator(':focus').getAttribute('class'), 'skip', 'the first Tab reaches the skip link')
+  let reached = false
+  for (let i = 0; i < 40 && !reached; i++) {
+    await page.keyboard.press('Tab')
+    reached = await page.locator('td.time a:focus').count() === 1
+  }
+  t.ok(reached, 'a row link is reachable by Tab')
+  await page.keyboard.press('Enter')
+  await page.waitForURL(/#\/exchange\//)
+  t.pass('Enter opens the exchange')
+})
