@@ -10,6 +10,7 @@ import t, { type Test } from 'tap'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { settle, startDemoStack, type DemoStack, MODEL_ROUTE } from '../src/demo/stack.js'
 import { runTraffic } from '../src/demo/traffic.js'
+import { startHarness } from './helpers/proxy-harness.js'
 import type { Exchange } from '../src/capture/exchange.js'
 import type { Trace } from '../src/store/trace.js'
 import { axeViolations, ensureUiBuilt, haveChromium, launchBrowser, noChromium, screenshot, watchCsp } from './helpers/browser.js'
@@ -246,4 +247,45 @@ t.test('keyboard: skip link, navigation and rows reachable with Tab', async (t) 
   await page.keyboard.press('Enter')
   await page.waitForURL(/#\/exchange\//)
   t.pass('Enter opens the exchange')
+})
+
+t.test('with an admin token: a login form, the token kept for the tab only', async (t) => {
+  if (noChromium(t)) return
+  const token = 'ui-login-admin-token-0123456789abcdef'
+  const h = await startHarness({ routes: [{ name: 'model', upstream: stack.model.url, hop: 'model' }], extra: { admin: { token } } })
+  t.teardown(() => h.close())
+  await fetch(`${h.url()}/v1/models`).then((r) => r.text())
+  await h.proxy.pipeline.drain()
+  const context = await browser.newContext({ viewport: VIEWPORT, locale: 'en-US' })
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  const csp = watchCsp(page)
+  await page.goto(`${h.adminUrl}/#/exchanges`)
+  await page.locator('form.login').waitFor()
+  t.equal(await page.locator('form.login h1').textContent(), 'Admin token', 'the API answered 401: the login form')
+  await checkA11y(t, page, 'login')
+
+  await page.fill('#token', 'wrong-token')
+  await page.press('#token', 'Enter')
+  await page.locator('form.login [role="alert"]').waitFor()
+  t.match(await page.locator('form.login [role="alert"]').textContent(), /refused/, 'a wrong token is refused, and it says so')
+
+  await page.fill('#token', token)
+  await page.click('form.login button[type="submit"]')
+  await page.locator('table.exchanges tbody tr').first().waitFor()
+  t.equal(await page.locator('table.exchanges tbody tr td.path').first().textContent(), '/v1/models', 'with the token, the list')
+  await page.locator('[data-testid="tail-state"]', { hasText: 'Live' }).waitFor()
+  t.pass('the live tail sends the token too (fetch, not EventSource)')
+  const stored = await page.evaluate('({ session: sessionStorage.length, local: Object.keys(localStorage), cookie: document.cookie })') as { session: number, local: string[], cookie: string }
+  t.equal(stored.session, 1, 'the token is in this tab\'s session storage')
+  t.notOk(stored.local.some((k) => k.includes('token')), 'not in local storage')
+  t.equal(stored.cookie, '', 'no cookie')
+  t.notMatch(page.url(), new RegExp(token), 'nor in the URL')
+
+  const other = await context.newPage()
+  await other.goto(`${h.adminUrl}/#/exchanges`)
+  await other.locator('form.login').waitFor()
+  t.pass('another tab asks again')
+  await other.close()
+  t.same(csp, [], 'no CSP violation')
 })
