@@ -97,6 +97,7 @@ eachBackend(t, 'HAR oldest first while exchanges are recorded and purged during 
     count: () => store.count(),
     trace: (id) => store.trace(id),
     summary: (f) => store.summary(f),
+    timeseries: (f, step) => store.timeseries(f, step),
     purge: (f) => store.purge(f)
   }
   const ids = harIds(await text(racing, 'har', {}, 1_000, 3))

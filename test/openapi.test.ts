@@ -122,7 +122,7 @@ t.test('the OpenAPI document and real answers', async (t) => {
   t.test('every operation documented', async (t) => {
     const ops = operations(doc)
     const expected = [
-      'get /api/exchanges', 'delete /api/exchanges', 'get /api/exchanges/{id}', 'get /api/traces/{correlation_id}', 'get /api/traces/{correlation_id}/har', 'get /api/summary',
+      'get /api/exchanges', 'delete /api/exchanges', 'get /api/exchanges/{id}', 'get /api/traces/{correlation_id}', 'get /api/traces/{correlation_id}/har', 'get /api/summary', 'get /api/timeseries',
       'get /api/export', 'get /api/stream', 'get /api/faults', 'post /api/faults', 'delete /api/faults', 'get /healthz', 'get /readyz',
       'get /metrics', 'get /api/openapi.json', 'post /api/exchanges/{id}/replays'
     ]
@@ -255,6 +255,15 @@ t.test('the OpenAPI document and real answers', async (t) => {
     const har = await call(t, 'get', '/api/export', '/api/export?format=har')
     const validHar = harValidator()
     t.ok(validHar(JSON.parse(har.text)), `valid HAR 1.2 ${JSON.stringify(validHar.errors?.slice(0, 3))}`)
+    // The overview's series: per minute, totals agreeing with the summary.
+    const series = JSON.parse((await call(t, 'get', '/api/timeseries', '/api/timeseries?since=1h')).text) as { step_s: number, buckets: Array<{ start: string, requests: number, errors: number }> }
+    const summary = JSON.parse((await call(t, 'get', '/api/summary', '/api/summary?since=1h')).text) as { total: number, errors: number }
+    t.equal(series.step_s, 60)
+    t.equal(series.buckets.reduce((n, b) => n + b.requests, 0), summary.total, 'the buckets add up to the summary\'s total')
+    t.equal(series.buckets.reduce((n, b) => n + b.errors, 0), summary.errors, 'and to its errors')
+    t.ok(series.buckets.every((b) => Date.parse(b.start) % 60_000 === 0), 'buckets start on the minute')
+    await call(t, 'get', '/api/timeseries', '/api/timeseries?step=1&route=model')
+    t.equal((await call(t, 'get', '/api/timeseries', '/api/timeseries?step=0')).status, 400, 'step=0: 400')
     // A trace as HAR (the browser view's export): both hops of it, valid HAR 1.2.
     const linked = recorded.find((e) => e.parent_id !== null)!
     const parentCid = recorded.find((e) => e.id === linked.parent_id)!.correlation_id

@@ -635,6 +635,36 @@ const HAR = {
   }
 } as const
 
+const TIME_SERIES = {
+  $id: 'TimeSeries',
+  type: 'object',
+  description: 'Requests and failures per time bucket, computed in the database. Only buckets with requests are listed (a missing bucket had none), oldest first; at most the newest 2 000.',
+  required: ['since', 'until', 'step_s', 'buckets'],
+  properties: {
+    since: { anyOf: [ISO_TIME, { type: 'null' }] },
+    until: { anyOf: [ISO_TIME, { type: 'null' }] },
+    step_s: { type: 'integer', minimum: 1, description: 'The width of a bucket, in seconds' },
+    buckets: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['start', 'requests', 'errors'],
+        properties: {
+          start: { ...ISO_TIME, description: 'The bucket\'s start (a multiple of step_s since the epoch)' },
+          requests: { type: 'integer', minimum: 1 },
+          errors: { type: 'integer', minimum: 0, description: 'Exchanges with a failure flag, counted like the summary\'s `errors`' }
+        }
+      }
+    }
+  },
+  examples: [{
+    since: '2026-05-07T09:00:00.000Z',
+    until: null,
+    step_s: 60,
+    buckets: [{ start: '2026-05-07T09:00:00.000Z', requests: 42, errors: 3 }, { start: '2026-05-07T09:02:00.000Z', requests: 17, errors: 0 }]
+  }]
+} as const
+
 const READINESS = {
   $id: 'Readiness',
   type: 'object',
@@ -647,7 +677,7 @@ const READINESS = {
 
 /** Every shared schema, for app.addSchema (order: referenced ones first). */
 export const COMPONENT_SCHEMAS = [ERROR_BODY, BODY_RECORD, ROOT_CAUSE, DIAGNOSIS_LINE, DIAGNOSIS, EXCHANGE_META, EXCHANGE, PAGE, TRACE_NODE, TRACE, SUMMARY,
-  FAULT_ACTION, FAULT_RULE, FAULT_LIST, FAULT_RULE_INPUT, REPLAY_REPORT, HAR, READINESS] as const
+  FAULT_ACTION, FAULT_RULE, FAULT_LIST, FAULT_RULE_INPUT, REPLAY_REPORT, HAR, READINESS, TIME_SERIES] as const
 
 // ---------------------------------------------------------------------------------------------
 // Responses and operations.
@@ -785,6 +815,14 @@ export const OPERATIONS = {
     summary: 'Totals, error rate, breakdowns and latency percentiles (computed in the database)',
     description: 'Aggregates over the matching exchanges.',
     response: { 200: json('The summary', ref('Summary')), ...errors(400) }
+  },
+  getTimeSeries: {
+    operationId: 'getTimeSeries',
+    tags: ['analysis'],
+    summary: 'Requests and failures per minute (or per `step` seconds), computed in the database',
+    description: 'The matching exchanges counted per bucket of `step` seconds (60 by default), with the failures among them: ' +
+      "the browser view's overview chart. Give `since` to bound the window; without it, the newest 2 000 buckets.",
+    response: { 200: json('The series', ref('TimeSeries')), ...errors(400) }
   },
   exportExchanges: {
     operationId: 'exportExchanges',

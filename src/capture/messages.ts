@@ -33,6 +33,7 @@ export type StoreOp =
   | { op: 'count' }
   | { op: 'trace', correlationId: string }
   | { op: 'summary', filter: ExchangeFilter }
+  | { op: 'timeseries', filter: ExchangeFilter, stepMs: number }
   | { op: 'purge', filter: ExchangeFilter }
   /** Answers once every batch posted before it is written, enrichment included. */
   | { op: 'settle' }

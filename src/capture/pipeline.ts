@@ -6,7 +6,7 @@ import type { Observation, ObservationSink } from '../proxy/observation.js'
 import { parseStoreLocation, StoreOpenError } from '../store/store.js'
 import type { ExchangeFilter, Page, PageRequest, StoreReader } from '../store/types.js'
 import { InvalidCursorError } from '../store/types.js'
-import type { Summary } from '../store/summary.js'
+import type { Summary, TimeSeries } from '../store/summary.js'
 import type { Trace } from '../store/trace.js'
 import type { Exchange } from './exchange.js'
 import type { BatchResult, ExchangeSummary } from './engine.js'
@@ -90,7 +90,7 @@ function hasReader (location: string): boolean {
 }
 
 /** The store ops answered by the query thread when there is one; the others are the capture thread's. */
-const READS = new Set<StoreOp['op']>(['list', 'get', 'count', 'trace', 'summary'])
+const READS = new Set<StoreOp['op']>(['list', 'get', 'count', 'trace', 'summary', 'timeseries'])
 
 /**
  * The data plane's sink: queues observations (O(1), bounded), ships them in batches to the
@@ -360,6 +360,10 @@ export class CapturePipeline implements ObservationSink, StoreReader {
 
   summary (filter: ExchangeFilter): Promise<Summary> {
     return this.query<Summary>({ op: 'summary', filter })
+  }
+
+  timeseries (filter: ExchangeFilter, stepMs: number): Promise<TimeSeries> {
+    return this.query<TimeSeries>({ op: 'timeseries', filter, stepMs })
   }
 
   purge (filter: ExchangeFilter): Promise<number> {

@@ -76,6 +76,7 @@ port.on('message', (msg: ToWorker) => {
     case 'count': answer = store.count(); break
     case 'trace': answer = store.trace(q.correlationId); break
     case 'summary': answer = store.summary(q.filter); break
+    case 'timeseries': answer = store.timeseries(q.filter, q.stepMs); break
     default: answer = Promise.reject(new Error(`${q.op} is not a read`))
   }
   answer.then(

@@ -70,6 +70,7 @@ async function runQuery (q: StoreOp): Promise<unknown> {
     case 'count': return store.count()
     case 'trace': return store.trace(q.correlationId)
     case 'summary': return store.summary(q.filter)
+    case 'timeseries': return store.timeseries(q.filter, q.stepMs)
     case 'purge': return store.purge(q.filter)
     case 'settle':
       // Enrichment after TLS probes included: what was handed over is written as it will stay.

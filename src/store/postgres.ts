@@ -3,10 +3,10 @@ import type { Exchange } from '../capture/exchange.js'
 import { type PageRow, toPage } from './query.js'
 import {
   BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
-  PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, type SqlParam, summarySql, unlinkedModelSql
+  PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, type SqlParam, summarySql, timeSeriesSql, unlinkedModelSql
 } from './sql.js'
 import { type ExchangeStore, maskUrl, StoreOpenError } from './store.js'
-import { assembleSummary, type Summary } from './summary.js'
+import { assembleSummary, assembleTimeSeries, type Summary, type TimeSeries } from './summary.js'
 import { buildTrace, type Trace } from './trace.js'
 import type { ExchangeFilter, Page, PageRequest, Retention } from './types.js'
 
@@ -292,6 +292,12 @@ export class PgStore implements ExchangeStore {
       byFlag,
       latency
     })
+  }
+
+  async timeseries (filter: ExchangeFilter, stepMs: number): Promise<TimeSeries> {
+    // bigint counts and buckets come back as strings: assembleTimeSeries converts them.
+    const rows = await this.rows<{ b: string, n: string, errors: string }>(timeSeriesSql(filter, stepMs))
+    return assembleTimeSeries(filter, stepMs, rows)
   }
 
   async purge (filter: ExchangeFilter): Promise<number> {

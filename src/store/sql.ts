@@ -5,7 +5,7 @@
  */
 import type { Exchange } from '../capture/exchange.js'
 import { decodeCursor, whereClause } from './query.js'
-import { BREAKDOWN_LIMIT, LATENCY_ROWS_LIMIT, NOT_ERRORS } from './summary.js'
+import { BREAKDOWN_LIMIT, LATENCY_ROWS_LIMIT, MAX_BUCKETS, NOT_ERRORS } from './summary.js'
 import type { ExchangeFilter, PageRequest } from './types.js'
 
 export type SqlParam = string | number | null
@@ -150,6 +150,24 @@ export function summarySql (filter: ExchangeFilter): SummarySql {
       FROM dp LEFT JOIN tp ON tp.route = dp.route AND tp.feature = dp.feature ORDER BY dp.n DESC, dp.route, dp.feature LIMIT ${LATENCY_ROWS_LIMIT}`,
       params: w.params
     }
+  }
+}
+
+/**
+ * Requests and failures per bucket of `stepMs`, in the database: integer division of the start
+ * time (both backends divide integers to an integer), only buckets with rows, the newest
+ * MAX_BUCKETS. The step is a validated integer written into the text, so the GROUP BY
+ * expression is the SELECT's in either database.
+ */
+export function timeSeriesSql (filter: ExchangeFilter, stepMs: number): Sql {
+  if (!Number.isInteger(stepMs) || stepMs < 1) throw new RangeError(`step must be a positive integer of ms, not ${stepMs}`)
+  const w = whereClause(filter)
+  const notErrors = NOT_ERRORS.map(() => '?').join(', ')
+  return {
+    text: `SELECT exchanges.started_at / ${stepMs} AS b, count(*) AS n,
+      count(*) FILTER (WHERE EXISTS (SELECT 1 FROM exchange_flags f WHERE f.seq = exchanges.seq AND f.flag NOT IN (${notErrors}))) AS errors
+      FROM exchanges WHERE ${w.sql} GROUP BY exchanges.started_at / ${stepMs} ORDER BY b DESC LIMIT ${MAX_BUCKETS}`,
+    params: [...NOT_ERRORS, ...w.params]
   }
 }
 

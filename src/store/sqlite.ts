@@ -6,10 +6,10 @@ import type { Exchange } from '../capture/exchange.js'
 import { type PageRow, toPage } from './query.js'
 import {
   BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK,
-  PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, STARTED_AT, summarySql, unlinkedModelSql
+  PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, STARTED_AT, summarySql, timeSeriesSql, unlinkedModelSql
 } from './sql.js'
 import { type ExchangeStore, StoreOpenError } from './store.js'
-import { assembleSummary, type Summary } from './summary.js'
+import { assembleSummary, assembleTimeSeries, type Summary, type TimeSeries } from './summary.js'
 import { buildTrace, type Trace } from './trace.js'
 import type { ExchangeFilter, Page, PageRequest, Retention } from './types.js'
 
@@ -325,6 +325,12 @@ export class SqliteStore implements ExchangeStore {
       byFlag: this.all(q.byFlag),
       latency: this.all(q.latency)
     })
+  }
+
+  async timeseries (filter: ExchangeFilter, stepMs: number): Promise<TimeSeries> {
+    const rows = this.all<{ b: number, n: number, errors: number }>(timeSeriesSql(filter, stepMs))
+    this.afterRead?.()
+    return assembleTimeSeries(filter, stepMs, rows)
   }
 
   /** Deletes the exchanges matching a filter (and their flag rows); returns how many. */

@@ -28,6 +28,35 @@ export interface Summary {
   latency: LatencyRow[]
 }
 
+/** Requests and failures per time bucket (GET /api/timeseries): only buckets with requests. */
+export interface TimeBucket {
+  /** The bucket's start, ISO 8601 (UTC); it lasts the series' step. */
+  start: string
+  requests: number
+  /** Counted like the summary's `errors`. */
+  errors: number
+}
+
+export interface TimeSeries {
+  since: string | null
+  until: string | null
+  step_s: number
+  buckets: TimeBucket[]
+}
+
+/** At most this many buckets: a week by the minute would be 10 080, so the step grows instead. */
+export const MAX_BUCKETS = 2_000
+
+export function assembleTimeSeries (filter: { since?: number, until?: number }, stepMs: number, rows: ReadonlyArray<{ b: number | string, n: number | string, errors: number | string }>): TimeSeries {
+  return {
+    since: filter.since === undefined ? null : new Date(filter.since).toISOString(),
+    until: filter.until === undefined ? null : new Date(filter.until).toISOString(),
+    step_s: stepMs / 1000,
+    buckets: rows.map((r) => ({ start: new Date(Number(r.b) * stepMs).toISOString(), requests: Number(r.n), errors: Number(r.errors) }))
+      .sort((a, b) => a.start < b.start ? -1 : a.start > b.start ? 1 : 0)
+  }
+}
+
 /** Flags that do not make an exchange an error by themselves. */
 export const NOT_ERRORS = ['client_aborted', 'slow', 'tls_unverified', 'token_expired', 'token_not_yet_valid', 'token_audience_mismatch', 'token_issuer_mismatch', 'token_header_mismatch']
 

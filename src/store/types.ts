@@ -1,6 +1,6 @@
 import type { Exchange } from '../capture/exchange.js'
 import type { QueryNode } from './query-language.js'
-import type { Summary } from './summary.js'
+import type { Summary, TimeSeries } from './summary.js'
 import type { Trace } from './trace.js'
 
 /** Filters every reader of the store understands (API, CLI). */
@@ -52,6 +52,8 @@ export interface StoreReader {
   count (): Promise<number>
   trace (correlationId: string): Promise<Trace | null>
   summary (filter: ExchangeFilter): Promise<Summary>
+  /** Requests and failures per `stepMs` bucket (GET /api/timeseries). */
+  timeseries (filter: ExchangeFilter, stepMs: number): Promise<TimeSeries>
   /** Deletes what matches; returns how many were removed. */
   purge (filter: ExchangeFilter): Promise<number>
 }

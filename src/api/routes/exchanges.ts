@@ -87,6 +87,16 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
     schema: { ...OPERATIONS.getSummary, querystring: filterQuery() }
   }, async (req) => localizeSummary(await deps.store.summary(toFilter(req.query)), req.lang))
 
+  app.get<{ Querystring: FilterParams & { step: number } }>('/api/timeseries', {
+    schema: {
+      ...OPERATIONS.getTimeSeries,
+      querystring: filterQuery({ step: { type: 'integer', minimum: 1, maximum: 86_400, default: 60, description: 'bucket width in seconds' } })
+    }
+  }, async (req) => {
+    const { step, ...params } = req.query
+    return deps.store.timeseries(toFilter(params), step * 1000)
+  })
+
   app.get<{ Querystring: FilterParams & { format: ExportFormat, max?: number } }>('/api/export', {
     schema: {
       ...OPERATIONS.exportExchanges,
