@@ -249,6 +249,54 @@ t.test('keyboard: skip link, navigation and rows reachable with Tab', async (t) 
   t.pass('Enter opens the exchange')
 })
 
+t.test('overview: counts, chart, breakdowns; every count opens the list filtered by it', async (t) => {
+  if (noChromium(t)) return
+  const context = await browser.newContext({ viewport: VIEWPORT, locale: 'en-US' })
+  t.teardown(() => context.close())
+  const { page, csp } = await open(context, '#/overview?window=1h')
+  const ready = page.locator('[data-testid="overview"][aria-busy="false"]')
+  await ready.waitFor()
+  const summary = await api<{ total: number, errors: number, by_flag: Record<string, number>, by_cause: Record<string, number> }>('/api/summary?since=1h')
+  t.equal((await page.locator('[data-testid="stat-total"] .stat-value').textContent())?.replace(/,/g, ''), String(summary.total), `requests: ${summary.total}`)
+  t.equal((await page.locator('[data-testid="stat-errors"] .stat-value').textContent())?.replace(/,/g, ''), String(summary.errors), `failures: ${summary.errors}`)
+  const chart = page.locator('[data-testid="timechart"]')
+  t.ok(Number(await chart.getAttribute('data-points')) >= 60, 'an hour by the minute')
+  t.equal(await chart.locator('canvas').count(), 1, 'drawn by uPlot on a canvas')
+  const flagRows = await page.locator('[data-testid="by-flag"] tbody tr').count()
+  t.equal(flagRows, Object.keys(summary.by_flag).length, 'one row per flag')
+  await checkA11y(t, page, 'overview')
+
+  // A flag's count opens the list with that flag, over the same window.
+  const n = summary.by_flag.connection_refused!
+  await page.locator('[data-testid="by-flag"] tr[data-key="connection_refused"] a').click()
+  await page.waitForURL(/#\/exchanges\?since=1h&flag=connection_refused$/)
+  await listReady(page)
+  t.equal(await page.locator('table.exchanges tbody tr').count(), n, `the flag's ${n} exchanges`)
+
+  // A cause's count, likewise.
+  await page.goBack()
+  await ready.waitFor()
+  const [code, count] = Object.entries(summary.by_cause).find(([k]) => k !== 'none')!
+  await page.locator(`[data-testid="by-cause"] tr[data-key="${code}"] a`).click()
+  await page.waitForURL(new RegExp(`cause=${code}`))
+  await listReady(page)
+  t.equal(await page.locator('table.exchanges tbody tr').count(), count, `cause ${code}: ${count} exchanges`)
+  t.match(await page.locator('.chips').textContent(), code, 'the cause filter is shown, removable')
+
+  // Live: the counts follow new traffic.
+  await page.goto(`${stack.adminUrl}/#/overview?window=live`)
+  await ready.waitFor()
+  const before = Number((await page.locator('[data-testid="stat-total"] .stat-value').textContent())?.replace(/,/g, ''))
+  await fetch(`${stack.routeUrl(MODEL_ROUTE)}/v1/models`).then((r) => r.text())
+  await page.locator('[data-testid="stat-total"] .stat-value', { hasText: String(before + 1) }).waitFor({ timeout: 15_000 })
+  t.pass(`live: ${before} → ${before + 1} requests without a reload`)
+  await page.selectOption('#ov-window', '7d')
+  await page.waitForURL(/window=7d/)
+  await ready.waitFor()
+  await screenshot(page, 'overview-7d')
+  t.same(csp, [], 'no CSP violation')
+})
+
 t.test('with an admin token: a login form, the token kept for the tab only', async (t) => {
   if (noChromium(t)) return
   const token = 'ui-login-admin-token-0123456789abcdef'

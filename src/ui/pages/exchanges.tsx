@@ -7,7 +7,7 @@ import { href, navigate } from '../router.js'
 import type { Exchange, Page, Summary } from '../types.js'
 
 /** The filters the list takes from its URL, by their API names. */
-export const FILTER_KEYS = ['route', 'hop', 'feature', 'flag', 'status', 'correlation_id', 'cause', 'q', 'since'] as const
+export const FILTER_KEYS = ['route', 'hop', 'feature', 'flag', 'status', 'correlation_id', 'cause', 'q', 'since', 'until'] as const
 export const WINDOWS = ['15m', '1h', '6h', '24h', '7d'] as const
 const PAGE_SIZE = 50
 /** Rows kept on screen while new ones arrive; older ones are a page away. */
@@ -140,6 +140,8 @@ function FilterForm ({ params, path }: { params: URLSearchParams, path: string }
     onInput: (e: Event) => setDraft({ ...draft, [name]: (e.currentTarget as HTMLInputElement).value })
   })
   const cause = params.get('cause')
+  const since = params.get('since')
+  const until = params.get('until')
 
   return (
     <form class="filters" role="search" aria-label={t('filters.label')} onSubmit={(e) => { e.preventDefault(); apply({}) }}>
@@ -181,6 +183,7 @@ function FilterForm ({ params, path }: { params: URLSearchParams, path: string }
         <select id="f-since" value={params.get('since') ?? ''} onChange={(e) => apply({ since: e.currentTarget.value })}>
           <option value="">{t('filters.allTime')}</option>
           {WINDOWS.map((w) => <option key={w} value={w}>{t(`window.${w}`)}</option>)}
+          {since !== null && !(WINDOWS as readonly string[]).includes(since) && <option value={since}>{t('filters.from', { time: formatDateTime(since) })}</option>}
         </select>
       </div>
       <div class="field">
@@ -196,9 +199,10 @@ function FilterForm ({ params, path }: { params: URLSearchParams, path: string }
         <button type="submit">{t('filters.apply')}</button>
         <a class="button secondary" href={href(path)}>{t('filters.clear')}</a>
       </div>
-      {cause !== null && (
+      {(cause !== null || until !== null) && (
         <p class="chips">
-          <span class="chip">{t('filters.cause')}: <code>{cause}</code> <a href={href(path, withoutParam(params, 'cause'))} aria-label={t('filters.remove', { name: cause })}>✕</a></span>
+          {cause !== null && <span class="chip">{t('filters.cause')}: <code>{cause}</code> <a href={href(path, withoutParam(params, 'cause'))} aria-label={t('filters.remove', { name: cause })}>✕</a></span>}
+          {until !== null && <span class="chip">{t('filters.until', { time: formatDateTime(until) })} <a href={href(path, withoutParam(params, 'until'))} aria-label={t('filters.remove', { name: until })}>✕</a></span>}
         </p>
       )}
     </form>

@@ -45,7 +45,9 @@ export const ui = {
     apply: 'Apply',
     clear: 'Clear',
     cause: 'Cause',
-    remove: 'Remove filter {{name}}'
+    remove: 'Remove filter {{name}}',
+    from: 'From {{time}}',
+    until: 'Until {{time}}'
   },
   col: { time: 'Time', route: 'Route', method: 'Method', path: 'Path', status: 'Status', flags: 'Flags', duration: 'Duration', cause: 'Cause' },
   exchanges: {
@@ -108,5 +110,26 @@ export const ui = {
     header: 'Header',
     value: 'Value'
   },
-  overview: { title: 'Overview' }
+  overview: {
+    title: 'Overview',
+    live: 'Live (last 15 minutes, refreshed)',
+    requests: 'Requests',
+    failures: 'Failures',
+    errorRate: 'Error rate',
+    perMinute_one: 'Requests and failures per minute',
+    perMinute_other: 'Requests and failures per {{count}} minutes',
+    chartLabel: 'Chart of requests and failures over time: {{requests}} requests, {{errors}} failures in this window.',
+    chartHint: 'Click a point in time to list its exchanges.',
+    byFlag: 'Exchanges by flag',
+    byCause: 'Failures by cause',
+    byFeature: 'Requests by feature',
+    byRoute: 'Requests by route',
+    byStatus: 'Requests by status',
+    latency: 'Time to first byte and duration percentiles, by route and feature',
+    nothing: 'Nothing in this window.',
+    key: 'Value',
+    count: 'Count',
+    openList_one: 'List the {{count}} exchange with {{name}}',
+    openList_other: 'List the {{count}} exchanges with {{name}}'
+  }
 }

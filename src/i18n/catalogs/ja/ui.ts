@@ -45,7 +45,9 @@ export const ui = {
     apply: '適用',
     clear: 'クリア',
     cause: '原因',
-    remove: 'フィルター{{name}}を外す'
+    remove: 'フィルター{{name}}を外す',
+    from: '{{time}}以降',
+    until: '{{time}}まで'
   },
   col: { time: '時刻', route: 'ルート', method: 'メソッド', path: 'パス', status: 'ステータス', flags: 'フラグ', duration: '所要時間', cause: '考えられる原因' },
   exchanges: {
@@ -105,5 +107,24 @@ export const ui = {
     header: 'ヘッダー',
     value: '値'
   },
-  overview: { title: '概要' }
+  overview: {
+    title: '概要',
+    live: 'ライブ(過去15分、自動更新)',
+    requests: 'リクエスト',
+    failures: '失敗',
+    errorRate: 'エラー率',
+    perMinute_other: '{{count}}分ごとのリクエストと失敗',
+    chartLabel: 'リクエストと失敗の推移のグラフ: この期間のリクエスト{{requests}}件、失敗{{errors}}件。',
+    chartHint: '時点をクリックすると、その時間のやり取りを一覧表示します。',
+    byFlag: 'フラグ別のやり取り',
+    byCause: '原因別の失敗',
+    byFeature: '機能別のリクエスト',
+    byRoute: 'ルート別のリクエスト',
+    byStatus: 'ステータス別のリクエスト',
+    latency: 'ルートと機能ごとの最初のバイトまでの時間と所要時間のパーセンタイル',
+    nothing: 'この期間には何もありません。',
+    key: '値',
+    count: '件数',
+    openList_other: '{{name}}のやり取り{{count}}件を一覧表示'
+  }
 }
