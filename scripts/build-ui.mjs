@@ -35,9 +35,10 @@ const options = {
 if (watch) {
   const ctx = await esbuild.context(options)
   await ctx.watch()
-  console.log(`watching src/ui/ → ${out}`)
+  console.error(`watching src/ui/ → ${out}`)
 } else {
   const result = await esbuild.build(options)
   const sizes = Object.entries(result.metafile.outputs).map(([file, o]) => `${file.split('/').pop()} ${(o.bytes / 1024).toFixed(1)} KiB`)
-  console.log(`browser view built: ${sizes.join(', ')}`)
+  // stderr: npm pack --json prints its answer on stdout, after prepare (this build).
+  console.error(`browser view built: ${sizes.join(', ')}`)
 }

@@ -70,7 +70,7 @@ t.test('npm pack: a fresh dist/, config/, README and package.json, nothing else'
   // The tarball itself comes from a copy: its prepare builds dist/ from scratch (tsc never deletes
   // the output of a removed source), and the checkout's dist/ stays as other tests run it.
   const copy = join(work, 'checkout')
-  const top = new Set(['src', 'tsconfig.json', 'tsconfig.build.json', ...shipped.filter((f) => !f.startsWith('dist/')).map((f) => f.split('/')[0]!)])
+  const top = new Set(['src', 'scripts', 'tsconfig.json', 'tsconfig.build.json', ...shipped.filter((f) => !f.startsWith('dist/')).map((f) => f.split('/')[0]!)])
   for (const entry of top) cpSync(join(ROOT, entry), join(copy, entry), { recursive: true })
   symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir')
   const started = Date.now()
@@ -83,9 +83,11 @@ t.test('npm pack: a fresh dist/, config/, README and package.json, nothing else'
   }
   t.ok(files.includes('dist/cli/main.js'), 'the bin is in it')
   for (const f of filesUnder(join(ROOT, 'config'), ROOT)) t.ok(files.includes(f), `${f} is in it`)
-  // Every source built, nothing else: dist/ is the build of this src/.
-  const built = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js')).map((f) => f.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')).sort()
-  t.same(built, filesUnder(join(copy, 'src'), copy).sort(), 'dist/ holds one .js per src/ .ts file')
+  // Every source built, nothing else: dist/ is the build of this src/ (the browser view, src/ui/,
+  // is bundled into dist/ui/ instead: three files).
+  const built = files.filter((f) => f.startsWith('dist/') && !f.startsWith('dist/ui/') && f.endsWith('.js')).map((f) => f.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')).sort()
+  t.same(built, filesUnder(join(copy, 'src'), copy).filter((f) => !f.startsWith(join('src', 'ui'))).sort(), 'dist/ holds one .js per src/ .ts file')
+  t.same(files.filter((f) => f.startsWith('dist/ui/')).sort(), ['dist/ui/app.css', 'dist/ui/app.js', 'dist/ui/index.html'], 'and the browser view, bundled')
 
   tarball = join(work, `duo-diag-proxy-${VERSION}.tgz`)
   t.ok(existsSync(tarball), `${relative(work, tarball)} written`)
