@@ -2,6 +2,7 @@ import { cli } from './cli.js'
 import { diagnosis } from './diagnosis.js'
 import { doctor } from './doctor.js'
 import { flags } from './flags.js'
+import { query } from './query.js'
 
 /** The en catalogs, by i18next namespace. */
-export const en = { diagnosis, flags, cli, doctor }
+export const en = { diagnosis, flags, cli, doctor, query }
