@@ -78,8 +78,8 @@ t.test('npm pack: a fresh dist/, config/, README and package.json, nothing else'
   t.comment(`npm pack (with the build) took ${Date.now() - started} ms`)
 
   for (const [what, list] of [['this checkout', shipped], ['the tarball', files]] as const) {
-    const stray = list.filter((f) => !/^(dist|config)\//.test(f) && f !== 'package.json' && f !== 'README.md')
-    t.same(stray, [], `${what}: nothing outside dist/ and config/ but package.json and README.md (no src/, test/, .scratch/, data)`)
+    const stray = list.filter((f) => !/^(dist|config)\//.test(f) && f !== 'package.json' && !/^README(\.[a-z]{2})?\.md$/.test(f))
+    t.same(stray, [], `${what}: nothing outside dist/ and config/ but package.json and the READMEs (no src/, test/, .scratch/, data)`)
   }
   t.ok(files.includes('dist/cli/main.js'), 'the bin is in it')
   for (const f of filesUnder(join(ROOT, 'config'), ROOT)) t.ok(files.includes(f), `${f} is in it`)

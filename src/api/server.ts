@@ -13,6 +13,7 @@ import { registerExchangeRoutes } from './routes/exchanges.js'
 import { registerStreamRoutes } from './routes/stream.js'
 import { registerFaultRoutes } from './routes/faults.js'
 import { requestLang } from '../i18n/locale.js'
+import { errorMessageIn } from '../i18n/query-errors.js'
 import type { Lang } from '../i18n/message.js'
 
 declare module 'fastify' {
@@ -99,12 +100,13 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
     }
   })
 
-  app.setErrorHandler((err: { statusCode?: number, code?: string, message: string, validation?: unknown }, _req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number, code?: string, message: string, validation?: unknown }, req, reply) => {
     const status = err instanceof InvalidCursorError ? 400 : err.statusCode ?? 500
     if (status >= 500) deps.logger.error({ err: { message: err.message, code: err.code } }, 'admin API error')
-    // A bad `q` says where: {error: 'invalid_query', message, column}.
+    // A bad `q` says where: {error: 'invalid_query', message, column}. A bad query or filter
+    // parameter is said in the reader's language (its codes: the query catalog); `error` stays a code.
     const column = err instanceof QueryError ? { column: err.column } : {}
-    return reply.code(status).send({ error: err.code ?? 'error', message: status >= 500 ? 'internal error' : err.message, ...column })
+    return reply.code(status).send({ error: err.code ?? 'error', message: status >= 500 ? 'internal error' : errorMessageIn(err, req.lang), ...column })
   })
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }))
 

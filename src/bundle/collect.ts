@@ -5,6 +5,7 @@ import type { QueryClient } from '../cli/query-client.js'
 import { renderSummary } from '../cli/query.js'
 import type { DoctorOptions } from '../doctor/checks.js'
 import type { ExportFormat } from '../store/export.js'
+import type { Message } from '../i18n/message.js'
 import type { FilterParams } from '../store/filter-params.js'
 import { VERSION } from '../version.js'
 import { readme } from './readme.js'
@@ -25,8 +26,12 @@ export interface Collected {
   /** File names in the order they go into the archive (README.txt first). */
   files: string[]
   exchanges: number
-  /** Files left out, and why. */
-  omitted: Record<string, string>
+  /**
+   * Files left out, and why: a code of the cli catalog's `bundle.omit` and its parameters. The
+   * bundle's own files say it in English (README.txt: they go to GitLab support); the terminal
+   * lines and --json, in the language of the command (src/cli/bundle.ts).
+   */
+  omitted: Record<string, Message>
 }
 
 async function exportFile (client: QueryClient, format: ExportFormat, params: FilterParams, file: string): Promise<void> {
@@ -42,7 +47,7 @@ function json (value: unknown): string {
 /** Writes every bundle file into `dir` (a private temp folder); nothing leaves it before the audit. */
 export async function collect (dir: string, opts: CollectOptions): Promise<Collected> {
   const files: string[] = []
-  const omitted: Record<string, string> = {}
+  const omitted: Record<string, Message> = {}
   const put = (name: string, text: string): void => {
     writeFileSync(join(dir, name), text, { mode: 0o600 })
     files.push(name)
@@ -64,7 +69,7 @@ export async function collect (dir: string, opts: CollectOptions): Promise<Colle
     if ('text' in metrics) put('metrics.txt', metrics.text)
     else omitted['metrics.txt'] = metrics.note
   } else {
-    omitted['metrics.txt'] = 'made from a store file (--db): metrics live in a running proxy (GET /metrics on its admin API)'
+    omitted['metrics.txt'] = { code: 'metricsFromDb' }
   }
 
   const config = effectiveConfig(opts.configFile, opts.env)

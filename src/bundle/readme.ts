@@ -1,3 +1,5 @@
+import type { Message } from '../i18n/message.js'
+import { render, t } from '../i18n/translate.js'
 import type { FilterParams } from '../store/filter-params.js'
 import { VERSION } from '../version.js'
 
@@ -12,8 +14,13 @@ const DESCRIPTIONS: Record<string, string> = {
   'version.json': 'duo-diag-proxy and Node.js versions, platform, the filters used and where the store was read'
 }
 
-/** README.txt: what each file is, what was left out, and how it was made safe to share. */
-export function readme (o: { files: string[], omitted: Record<string, string>, exchanges: number, params: FilterParams, doctorRun: boolean }): string {
+/**
+ * README.txt: what each file is, what was left out, and how it was made safe to share. In English
+ * whatever the command's language, like every file of the bundle: it is handed to GitLab support,
+ * who read English, and one bundle reads the same whoever made it. (The terminal lines `bundle`
+ * prints follow the command's language.)
+ */
+export function readme (o: { files: string[], omitted: Record<string, Message>, exchanges: number, params: FilterParams, doctorRun: boolean }): string {
   const filters = Object.entries(o.params).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')
   let s = `duo-diag-proxy ${VERSION} support bundle\n\n`
   s += `${o.exchanges} exchange(s) matching: ${filters || 'everything'}\n\n`
@@ -22,7 +29,7 @@ export function readme (o: { files: string[], omitted: Record<string, string>, e
     const note = f === 'doctor.json' && !o.doctorRun ? ' (not run this time: the file says how)' : ''
     s += `  ${f.padEnd(18)} ${DESCRIPTIONS[f] ?? ''}${note}\n`
   }
-  for (const [f, why] of Object.entries(o.omitted)) s += `  ${f.padEnd(18)} not included: ${why}\n`
+  for (const [f, why] of Object.entries(o.omitted)) s += `  ${f.padEnd(18)} ${t('en', 'cli:bundle.omitted', { why: render('en', why, 'cli:bundle.omit') })}\n`
   s += '\nRedaction: records are redacted when captured, the way GitLab filters its own logs (prompt and\n'
   s += 'code text, credentials and secret-named values become [FILTERED]; authorization headers keep\n'
   s += 'only a fingerprint). Before this archive was written, every file in it was scanned for\n'

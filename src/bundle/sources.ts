@@ -3,17 +3,18 @@ import { request } from 'undici'
 import { type CheckResult, type DoctorOptions, runDoctor } from '../doctor/checks.js'
 import { ConfigError } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
+import type { Message } from '../i18n/message.js'
 import { maskConfig } from './mask.js'
 
-/** GET /metrics of a running proxy: the text, or why there is none. */
-export async function fetchMetrics (adminUrl: string, token: string | null): Promise<{ text: string } | { note: string }> {
+/** GET /metrics of a running proxy: the text, or why there is none (a code of `cli:bundle.omit`). */
+export async function fetchMetrics (adminUrl: string, token: string | null): Promise<{ text: string } | { note: Message }> {
   try {
     const res = await request(`${adminUrl}/metrics`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } })
     const text = await res.body.text()
-    if (res.statusCode !== 200) return { note: `GET ${adminUrl}/metrics answered ${res.statusCode}` }
+    if (res.statusCode !== 200) return { note: { code: 'metricsStatus', params: { url: adminUrl, status: res.statusCode } } }
     return { text }
   } catch (err) {
-    return { note: `GET ${adminUrl}/metrics failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }
+    return { note: { code: 'metricsFailed', params: { url: adminUrl, error: (err as NodeJS.ErrnoException).code ?? (err as Error).message } } }
   }
 }
 

@@ -41,6 +41,13 @@ const SLACK_MS = 5
  * model exchange fires (measured up to 17 ms in-process on a busy machine). Its start cannot.
  */
 const END_SLACK_MS = 50
+/**
+ * A model call cannot start after its gateway request ended (the gateway answers with what the
+ * model said): only the millisecond rounding of recorded start times may put it there. The
+ * next request's call, sent a moment after this one ended and recorded before its own gateway
+ * request (still in flight), fell inside a 5 ms slack and was given to the wrong request.
+ */
+const ROUNDING_MS = 1
 
 function hostOf (url: string | undefined): string | null {
   if (url === undefined) return null
@@ -95,13 +102,13 @@ export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<L
   for (const g of gateways) {
     if (storedGateways.has(g)) continue
     spanFrom = Math.min(spanFrom, start(g) - SLACK_MS)
-    spanTo = Math.max(spanTo, end(g) + SLACK_MS)
+    spanTo = Math.max(spanTo, end(g) + ROUNDING_MS)
   }
   const span = spanFrom === Infinity ? [] : await store.unlinkedModelExchanges(spanFrom, spanTo)
   const spanComplete = span.length < STORE_LIMIT
   for (const g of gateways) {
     const from = start(g) - SLACK_MS
-    const to = end(g) + SLACK_MS
+    const to = end(g) + ROUNDING_MS
     // A written gateway request already had its chance at the written calls.
     const fromStore = (storedGateways.has(g) ? [] : spanComplete ? span.filter((c) => start(c) >= from && start(c) <= to) : await store.unlinkedModelExchanges(from, to)).filter(carried)
     for (const c of fromStore) stored.add(c)

@@ -5,9 +5,11 @@ import { parseArgs } from 'node:util'
 import { collect, type BundleSource } from '../bundle/collect.js'
 import { auditStaged, writeArchive } from '../bundle/write.js'
 import type { Lang } from '../i18n/message.js'
+import { render } from '../i18n/translate.js'
 import { type FilterParams, toFilter } from '../store/filter-params.js'
 import { err, type ExitCode, msg, out, progress, size, table, terminal, UsageError } from './output.js'
 import { adminBaseUrl, ApiClient, DbClient, type QueryClient } from './query-client.js'
+import { filterUsageError } from './query.js'
 
 export const bundleHelp = (lang: Lang): string => msg(lang, 'help.bundle')
 
@@ -43,7 +45,7 @@ export async function bundleCommand (argv: string[], lang: Lang = 'en'): Promise
   try {
     toFilter(params)
   } catch (error) {
-    throw new UsageError((error as Error).message.replace('querystring/', '--'))
+    throw filterUsageError(error, lang)
   }
   for (const [flag, url] of [['--gateway', values.gateway], ['--model', values.model]] as const) {
     if (url !== undefined && !/^https?:\/\/[^/]+/.test(url)) throw new UsageError(msg(lang, 'admin.notHttp', { flag, value: url }))
@@ -56,12 +58,14 @@ export async function bundleCommand (argv: string[], lang: Lang = 'en'): Promise
   let client: QueryClient
   if (values.db !== undefined) {
     source = { kind: 'db', path: values.db }
-    client = await DbClient.open(values.db)
+    // English content, as from the admin API below: the files are for GitLab support.
+    client = await DbClient.open(values.db, false, 'en')
   } else {
     const url = adminBaseUrl(values.admin, '--admin', lang)
     source = { kind: 'admin', url, token: token || null }
-    // The bundle is for GitLab support: its files (HAR, NDJSON, summary.txt) stay English.
-    client = new ApiClient(url, token || null)
+    // The bundle is for GitLab support, who read English: its files (HAR, NDJSON, summary.txt,
+    // README.txt) stay English whatever the language; what this command prints follows `lang`.
+    client = new ApiClient(url, token || null, lang, 'en')
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'duo-diag-bundle-'))
@@ -92,13 +96,15 @@ export async function bundleCommand (argv: string[], lang: Lang = 'en'): Promise
     // What was written, always on stderr (stdout keeps the report, or the JSON).
     err(`${msg(lang, 'bundle.wrote', { file, count: staged.exchanges, files: staged.files.length, size: size(bytes), folder })}\n`)
     const files = staged.files.map((name) => ({ name, bytes: statSync(join(dir, name)).size }))
+    // Why a file was left out, in the command's language (README.txt in the archive says it in English).
+    const omittedIn = (l: Lang): Record<string, string> => Object.fromEntries(Object.entries(staged.omitted).map(([name, why]) => [name, render(l, why, 'cli:bundle.omit')]))
     if (values.json) {
-      out(JSON.stringify({ ok: true, out: file, folder, exchanges: staged.exchanges, files, omitted: staged.omitted, bytes }, null, 2) + '\n')
+      out(JSON.stringify({ ok: true, out: file, folder, exchanges: staged.exchanges, files, omitted: omittedIn(lang), bytes }, null, 2) + '\n')
       return 0
     }
     out(`${msg(lang, params.route ? 'bundle.reportRoute' : 'bundle.report', { exchanges: staged.exchanges, since: params.since!, route: params.route ?? '', from })}\n`)
     for (const f of files) out(`  ${f.name.padEnd(18)} ${size(f.bytes).padStart(10)}\n`)
-    for (const [name, why] of Object.entries(staged.omitted)) out(`  ${name.padEnd(18)} ${msg(lang, 'bundle.omitted', { why })}\n`)
+    for (const [name, why] of Object.entries(omittedIn(lang))) out(`  ${name.padEnd(18)} ${msg(lang, 'bundle.omitted', { why })}\n`)
     out(`${msg(lang, 'bundle.audited', { files: files.length })}\n`)
     return 0
   } finally {

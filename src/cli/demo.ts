@@ -83,17 +83,18 @@ async function showcase (stack: DemoStack, staying: boolean, lang: Lang): Promis
   line(m('admin'), `${stack.adminUrl}\n`)
 
   out(`${m('traffic')}\n`)
+  // Scenario and result padded by display width: the lines line up in Japanese too.
   const results = await runTraffic(stack, (r) => {
-    out(`  ${r.scenario.name.padEnd(34)} ${r.result.padEnd(36)} x-request-id ${r.correlationId}\n`)
-  })
+    out(`  ${pad(m(`scenario.${r.scenario.key}`), 34)} ${pad(r.result, 36)} x-request-id ${r.correlationId}\n`)
+  }, lang)
   await settle(stack)
-  const exchanges = await fetchExchanges(stack.adminUrl)
+  const exchanges = await fetchExchanges(stack.adminUrl, lang)
   const checks = checkExpectations(results, exchanges)
 
-  out('\n' + formatSummary(exchanges))
-  out('\n' + formatFailures(exchanges))
-  out('\n' + formatChecks(checks))
-  out('\n' + formatExplore(stack, results, staying))
+  out('\n' + formatSummary(exchanges, lang))
+  out('\n' + formatFailures(exchanges, lang))
+  out('\n' + formatChecks(checks, lang))
+  out('\n' + formatExplore(stack, results, staying, lang))
   return checks.every((c) => c.found !== null)
 }
 

@@ -7,7 +7,7 @@ import { ConfigError } from '../config/errors.js'
 import { cliLang } from '../i18n/locale.js'
 import { auditCommand, auditHelp } from './audit.js'
 import { bundleCommand, bundleHelp } from './bundle.js'
-import { REPLAY_HELP, replayCommand } from './replay.js'
+import { replayCommand, replayHelp } from './replay.js'
 import { demoCommand, demoHelp } from './demo.js'
 import { doctorCommand, doctorHelp } from './doctor.js'
 import { type Lang, resolveLang, takeLangFlag } from './lang.js'
@@ -92,7 +92,7 @@ const HELPS: Record<string, (lang: Lang) => string> = {
   doctor: doctorHelp,
   audit: auditHelp,
   demo: demoHelp,
-  replay: () => REPLAY_HELP,
+  replay: replayHelp,
   bundle: bundleHelp
 }
 

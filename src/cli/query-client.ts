@@ -86,14 +86,16 @@ function errorMessage (text: string): string {
 }
 
 /**
- * Talks to a running proxy's admin API. Every request says `Accept-Language: <lang>`: the API
- * renders the diagnosis (cause, evidence, next steps) in that language from its stable codes.
+ * Talks to a running proxy's admin API. Every request says `Accept-Language: <contentLang>`: the
+ * API renders the diagnosis (cause, evidence, next steps) in that language from its stable codes.
+ * `lang` is the language of this client's own errors; the content's is the same unless told
+ * otherwise (`bundle` reads English content for its files, and speaks `lang` on the terminal).
  */
 export class ApiClient implements QueryClient {
-  constructor (private readonly base: string, private readonly token: string | null, private readonly lang: Lang = 'en') {}
+  constructor (private readonly base: string, private readonly token: string | null, private readonly lang: Lang = 'en', private readonly contentLang: Lang = lang) {}
 
   private headers (): Record<string, string> {
-    return { 'accept-language': this.lang, ...(this.token === null ? {} : { authorization: `Bearer ${this.token}` }) }
+    return { 'accept-language': this.contentLang, ...(this.token === null ? {} : { authorization: `Bearer ${this.token}` }) }
   }
 
   private unreachable (err: unknown, hint: boolean): ClientError {
@@ -152,7 +154,12 @@ export class ApiClient implements QueryClient {
   }
 
   async exportTo (format: ExportFormat, params: FilterParams, dest: Writable): Promise<void> {
-    const res = await request(`${this.base}/api/export${query({ ...params, format })}`, { headers: this.headers() })
+    let res
+    try {
+      res = await request(`${this.base}/api/export${query({ ...params, format })}`, { headers: this.headers() })
+    } catch (err) {
+      throw this.unreachable(err, true)
+    }
     if (res.statusCode !== 200) throw this.answered(res.statusCode, await res.body.text())
     await pipeline(res.body, dest, { end: false })
   }

@@ -3,12 +3,12 @@ import { Writable } from 'node:stream'
 import { parseArgs } from 'node:util'
 import { EXCHANGE_ID, type Exchange } from '../capture/exchange.js'
 import { ALL_FLAGS } from '../diagnosis/flags.js'
-import type { FilterParams } from '../store/filter-params.js'
-import { toFilter } from '../store/filter-params.js'
+import { FilterParamError, type FilterParams, toFilter } from '../store/filter-params.js'
 import { caretLines, parseQuery, QueryError, queryFields } from '../store/query-language.js'
 import { NOT_ERRORS, type Summary } from '../store/summary.js'
 import type { Trace, TraceNode } from '../store/trace.js'
 import type { Lang } from '../i18n/message.js'
+import { filterParamErrorText, queryErrorText } from '../i18n/query-errors.js'
 import { hasKey } from '../i18n/translate.js'
 import { type Colors, type Column, err, type ExitCode, msg, NO_PROGRESS, out, paintStatus, PLAIN, progress, renderTable, size, suggest, table, terminal, truncate, UsageError } from './output.js'
 import { adminBaseUrl, ApiClient, DbClient, type QueryClient } from './query-client.js'
@@ -70,11 +70,21 @@ function filterParams (v: Values, lang: Lang, query?: string): FilterParams {
   try {
     toFilter(p)
   } catch (err) {
-    // The query with a caret under the column that is wrong.
-    if (err instanceof QueryError && query !== undefined) throw new UsageError(`${msg(lang, 'filter.invalidQuery', { message: err.message })}\n${caretLines(query, err.column)}`)
-    throw new UsageError((err as Error).message.replace('querystring/', '--').replace('_', '-'))
+    throw filterUsageError(err, lang, query)
   }
   return p
+}
+
+/**
+ * toFilter's error as the command line says it, in `lang`: a bad query with a caret under the
+ * column that is wrong, a bad parameter named by its option (`--min-duration-ms`).
+ */
+export function filterUsageError (err: unknown, lang: Lang, query?: string): Error {
+  if (err instanceof QueryError && query !== undefined) {
+    return new UsageError(`${msg(lang, 'filter.invalidQuery', { message: queryErrorText(err, lang) })}\n${caretLines(query, err.column)}`)
+  }
+  if (err instanceof FilterParamError) return new UsageError(filterParamErrorText(err, lang, `--${err.param.replaceAll('_', '-')}`))
+  return new UsageError((err as Error).message)
 }
 
 async function client (v: Values, lang: Lang, write = false): Promise<QueryClient> {

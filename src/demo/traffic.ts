@@ -6,6 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request, type Dispatcher } from 'undici'
 import type { Flag } from '../diagnosis/flags.js'
+import type { Lang } from '../i18n/message.js'
+import { t } from '../i18n/translate.js'
 import { MODEL_FAULT_HEADER } from '../sim/ai-gateway.js'
 import { FAULT_HEADER } from '../sim/fault-plan.js'
 import { gatewayClaims, gitlabHeaders, signJwt } from '../sim/jwt.js'
@@ -19,14 +21,18 @@ export interface Expectation {
 }
 
 export interface Scenario {
-  name: string
+  /** Its name is the cli catalog's `demo.scenario.<key>`, in the command's language. */
+  key: string
   /** Empty for healthy traffic. */
   expect: Expectation[]
   run (ctx: TrafficContext): Promise<Outcome>
 }
 
 export interface Outcome {
-  /** What the client saw, e.g. "200", "401", "504 from the proxy (headers_timeout)", "aborted after 1 chunk". */
+  /**
+   * What the client saw, in the command's language, e.g. "200", "401", "504 from the proxy
+   * (headers_timeout)", "200, hung up after 1 chunk".
+   */
   result: string
   correlationId: string
 }
@@ -39,7 +45,11 @@ interface TrafficContext {
   stack: DemoStack
   dispatcher: Dispatcher
   token: string
+  lang: Lang
 }
+
+/** A line of the cli catalog's `demo.result`, in `lang`. */
+const say = (lang: Lang, key: string, params: Record<string, string | number> = {}): string => t(lang, `cli:demo.result.${key}`, params)
 
 /**
  * Between two scenarios, like a person at a keyboard. It also keeps the model calls of
@@ -132,9 +142,9 @@ async function post (
 }
 
 /** Status, and for the proxy's own answers the flag it names; the gateway's bare 500 is marked. */
-function describe (status: number, headers: Record<string, string | string[] | undefined>): string {
+function describe (status: number, headers: Record<string, string | string[] | undefined>, lang: Lang): string {
   const flag = headers['x-duo-diag-flag']
-  if (headers['x-duo-diag-origin'] === 'proxy' && typeof flag === 'string') return `${status} from the proxy (${flag})`
+  if (headers['x-duo-diag-origin'] === 'proxy' && typeof flag === 'string') return say(lang, 'fromProxy', { status, flag })
   const type = headers['content-type']
   // Starlette's ServerErrorMiddleware answer to an unhandled exception (ai_gateway/api/server.py maps none).
   if (status === 500 && typeof type === 'string' && type.startsWith('text/plain')) return '500 Internal Server Error'
@@ -157,7 +167,7 @@ async function readAll (body: Dispatcher.ResponseData['body']): Promise<{ text: 
  * error line's message, and whether the connection dropped (chat/agents/react.py re-raises after
  * the error line).
  */
-function describeChat (text: string, dropped: boolean): string {
+function describeChat (text: string, dropped: boolean, lang: Lang): string {
   const counts = new Map<string, number>()
   let error: string | undefined
   for (const line of text.split('\n')) {
@@ -173,17 +183,19 @@ function describeChat (text: string, dropped: boolean): string {
     if (type === 'error' && typeof event.data?.message === 'string') error = event.data.message
   }
   const parts = [...counts.entries()].map(([type, n]) => (n > 1 ? `${n} ${type}` : type))
-  const summary = error === undefined ? parts.join(', ') : `error "${error.split(':')[0] ?? ''}"`
-  return `${summary || 'no lines'}${dropped ? ', then dropped' : ''}`
+  const summary = error === undefined ? parts.join(', ') : say(lang, 'chatError', { error: error.split(':')[0] ?? '' })
+  const lines = summary || say(lang, 'noLines')
+  return dropped ? say(lang, 'thenDropped', { lines }) : lines
 }
 
 /** A whole request: post, read the body, describe the status (and a chat stream's lines). */
 async function exchange (ctx: TrafficContext, route: string, path: string, body: unknown, opts: Parameters<typeof post>[4] = {}): Promise<Outcome> {
   const res = await post(ctx, route, path, body, opts)
   const { text, dropped } = await readAll(res.body)
-  const status = describe(res.status, res.headers)
+  const status = describe(res.status, res.headers, ctx.lang)
   const ndjson = String(res.headers['content-type'] ?? '').startsWith('application/x-ndjson')
-  return { result: ndjson ? `${status}: ${describeChat(text, dropped)}` : dropped ? `${status}, dropped` : status, correlationId: res.correlationId }
+  const result = ndjson ? say(ctx.lang, 'chat', { status, chat: describeChat(text, dropped, ctx.lang) }) : dropped ? say(ctx.lang, 'dropped', { status }) : status
+  return { result, correlationId: res.correlationId }
 }
 
 /** A served name the model server does not have: the identifier's typo. */
@@ -191,34 +203,34 @@ const WRONG_SERVED_NAME = 'Mistral-7B-Instruct-v0.3'
 
 export const SCENARIOS: Scenario[] = [
   {
-    name: 'code completion',
+    key: 'codeCompletion',
     expect: [],
     run: (ctx) => exchange(ctx, GATEWAY_ROUTE, '/v2/code/completions', completionBody(model(ctx)))
   },
   {
-    name: 'code completion, streamed',
+    key: 'codeCompletionStreamed',
     expect: [],
     run: (ctx) => exchange(ctx, GATEWAY_ROUTE, '/v2/code/completions', completionBody(model(ctx), true))
   },
   {
-    name: 'Duo Chat stream',
+    key: 'chatStream',
     expect: [],
     run: (ctx) => exchange(ctx, GATEWAY_ROUTE, '/v2/chat/agent', chatBody(model(ctx), 'How do I reverse a list in Python?'))
   },
   {
-    name: 'code completion',
+    key: 'codeCompletion',
     expect: [],
     run: (ctx) => exchange(ctx, GATEWAY_ROUTE, '/v2/code/completions', completionBody(model(ctx)))
   },
   {
-    name: 'Duo Chat stream',
+    key: 'chatStream',
     expect: [],
     run: (ctx) => exchange(ctx, GATEWAY_ROUTE, '/v2/chat/agent', chatBody(model(ctx), 'Explain this merge request'))
   },
   {
     // The cloud-connector authenticate() rejects an expired JWT: 401 {"error": "Forbidden by
     // auth provider"} (ai_gateway/api/middleware.py MiddlewareAuthentication.on_auth_error).
-    name: 'expired GitLab token (401)',
+    key: 'expiredToken',
     expect: [{ route: GATEWAY_ROUTE, flag: 'unauthorized' }],
     run: (ctx) => {
       const hourAgo = Math.floor(Date.now() / 1000) - 3600
@@ -230,14 +242,14 @@ export const SCENARIOS: Scenario[] = [
     // api_base is the endpoint as configured, nothing appended (ai_gateway/model_metadata.py
     // to_params): the model server 404s /chat/completions, litellm raises NotFoundError, which
     // no handler maps (ai_gateway/api/server.py): Starlette's bare 500.
-    name: 'model endpoint without /v1',
+    key: 'missingV1',
     expect: [{ route: MODEL_ROUTE, flag: 'not_found' }, { route: GATEWAY_ROUTE, flag: 'upstream_error' }],
     run: (ctx) => exchange(ctx, GATEWAY_ROUTE, '/v2/code/completions', completionBody(model(ctx, { withV1: false })))
   },
   {
     // The identifier names a model the server does not serve: vLLM's 404 "The model `x` does
     // not exist.", the same bare 500 from the gateway.
-    name: 'unknown model (identifier typo)',
+    key: 'unknownModel',
     expect: [{ route: MODEL_ROUTE, flag: 'not_found' }, { route: GATEWAY_ROUTE, flag: 'upstream_error' }],
     run: (ctx) => exchange(ctx, GATEWAY_ROUTE, '/v2/code/completions', completionBody(model(ctx, { served: WRONG_SERVED_NAME })))
   },
@@ -246,27 +258,27 @@ export const SCENARIOS: Scenario[] = [
     // shortened here) ends each call; the OpenAI SDK tries 3 times and the 2025 ChatLiteLLM
     // twice (vendor/langchain_litellm/litellm.py), then the stream gets the error line
     // "litellm.Timeout: ..." and drops (chat/agents/react.py).
-    name: 'model timeout (Duo Chat)',
+    key: 'modelTimeout',
     expect: [{ route: MODEL_ROUTE, flag: 'model_timeout' }, { route: GATEWAY_ROUTE, flag: 'stream_error' }],
     run: (ctx) => exchange(ctx, GATEWAY_ROUTE, '/v2/chat/agent', chatBody(model(ctx), 'Summarize this issue'), { headers: { [MODEL_FAULT_HEADER]: 'hang' } })
   },
   {
-    name: 'gateway hangs (headers timeout)',
+    key: 'gatewayHangs',
     expect: [{ route: GATEWAY_ROUTE, flag: 'headers_timeout' }],
     run: (ctx) => exchange(ctx, GATEWAY_ROUTE, '/v2/code/completions', completionBody(model(ctx)), { headers: { [FAULT_HEADER]: 'hang' } })
   },
   {
-    name: 'gateway down (connection refused)',
+    key: 'gatewayDown',
     expect: [{ route: DOWN_ROUTE, flag: 'connection_refused' }],
     run: (ctx) => exchange(ctx, DOWN_ROUTE, '/v2/code/completions', completionBody(model(ctx)))
   },
   {
-    name: 'self-signed gateway certificate',
+    key: 'selfSigned',
     expect: [{ route: TLS_ROUTE, flag: 'tls_error' }],
     run: (ctx) => exchange(ctx, TLS_ROUTE, '/v2/code/completions', completionBody(model(ctx)))
   },
   {
-    name: 'chat stream cancelled by the IDE',
+    key: 'chatCancelled',
     expect: [{ route: GATEWAY_ROUTE, flag: 'client_aborted' }],
     run: abortedChat
   }
@@ -285,14 +297,14 @@ async function abortedChat (ctx: TrafficContext): Promise<Outcome> {
   } catch (err) {
     if (!controller.signal.aborted) throw err
   }
-  const result = controller.signal.aborted ? `${res.status}, hung up after ${chunks} chunk${chunks === 1 ? '' : 's'}` : `${res.status}, not aborted (the stream ended first)`
+  const result = controller.signal.aborted ? say(ctx.lang, 'hungUp', { status: res.status, count: chunks }) : say(ctx.lang, 'notAborted', { status: res.status })
   return { result, correlationId: res.correlationId }
 }
 
-/** Runs every scenario in order; `onResult` sees each as it completes. */
-export async function runTraffic (stack: DemoStack, onResult: (r: ScenarioResult) => void): Promise<ScenarioResult[]> {
+/** Runs every scenario in order; `onResult` sees each as it completes. What the client saw is said in `lang`. */
+export async function runTraffic (stack: DemoStack, onResult: (r: ScenarioResult) => void, lang: Lang = 'en'): Promise<ScenarioResult[]> {
   const dispatcher = new Agent({ connect: { timeout: 5_000 } })
-  const ctx: TrafficContext = { stack, dispatcher, token: signJwt(gatewayClaims(), stack.keys.privateKey) }
+  const ctx: TrafficContext = { stack, dispatcher, token: signJwt(gatewayClaims(), stack.keys.privateKey), lang }
   const results: ScenarioResult[] = []
   try {
     for (const [i, scenario] of SCENARIOS.entries()) {
@@ -301,7 +313,7 @@ export async function runTraffic (stack: DemoStack, onResult: (r: ScenarioResult
       try {
         outcome = await scenario.run(ctx)
       } catch (err) {
-        outcome = { result: `client error: ${(err as Error).message}`, correlationId: '' }
+        outcome = { result: say(lang, 'clientError', { message: (err as Error).message }), correlationId: '' }
       }
       const result = { scenario, ...outcome }
       results.push(result)

@@ -1,4 +1,6 @@
 import type { Json } from '../capture/redact.js'
+import type { Lang } from '../i18n/message.js'
+import { t } from '../i18n/translate.js'
 import type { ReplayOriginal } from './original.js'
 import { synthesize } from './synthesize.js'
 
@@ -8,33 +10,33 @@ export interface ReplayBody {
   data: string | null
   content_type: string | null
   bytes: number
-  /** The synthesized shape, or where the exact body came from. */
+  /** The synthesized shape, or where the exact body came from (in the command's language). */
   detail: string
+  /** For the person replaying, in the command's language. */
   notes: string[]
 }
 
 const BINARY = /^\[binary: \d+ bytes\]$/
 
 /** The body to send: the captured one when there is a whole one, else one built from the metadata. */
-export function replayBody (o: ReplayOriginal, modelEndpoint: string | null): ReplayBody {
+export function replayBody (o: ReplayOriginal, modelEndpoint: string | null, lang: Lang = 'en'): ReplayBody {
+  const say = (key: string, params: Record<string, string | number> = {}): string => t(lang, `cli:replay.${key}`, params)
   const captured = o.request.body
-  if (captured === undefined && o.request.bytes === 0) return { mode: 'none', data: null, content_type: null, bytes: 0, detail: 'no body', notes: [] }
+  if (captured === undefined && o.request.bytes === 0) return { mode: 'none', data: null, content_type: null, bytes: 0, detail: say('detail.noBody'), notes: [] }
   const notes: string[] = []
   if (captured !== undefined && !o.request.body_truncated && !(typeof captured === 'string' && BINARY.test(captured))) {
     const body = structuredClone(captured)
     if (modelEndpoint !== null && typeof body === 'object' && body !== null && replaceEndpoints(body, modelEndpoint)) {
-      notes.push(`model endpoint replaced by ${modelEndpoint} (--model-endpoint)`)
+      notes.push(say('note.endpointReplaced', { url: modelEndpoint }))
     }
     // A JSON body is re-serialised; a text body (or JSON that did not parse) goes as it was kept.
     const data = typeof body === 'string' ? body : JSON.stringify(body)
-    if (data.includes('[FILTERED')) notes.push('values redacted at capture (secret-named keys such as model_api_key) are sent as "[FILTERED]"')
-    return { mode: 'exact', data, content_type: o.request.content_type, bytes: Buffer.byteLength(data), detail: 'captured body (verbose capture)', notes }
+    if (data.includes('[FILTERED')) notes.push(say('note.filteredBody'))
+    return { mode: 'exact', data, content_type: o.request.content_type, bytes: Buffer.byteLength(data), detail: say('detail.captured'), notes }
   }
-  const why = captured === undefined
-    ? 'bodies were not captured (verbose capture off)'
-    : o.request.body_truncated ? 'the captured body was cut at the capture bound' : 'a binary body is kept as its size only'
-  const s = synthesize(o, modelEndpoint)
-  notes.push(`body synthesized: ${why}`)
+  const why = captured === undefined ? 'notCaptured' : o.request.body_truncated ? 'truncated' : 'binary'
+  const s = synthesize(o, modelEndpoint, lang)
+  notes.push(say('note.synthesized', { why: say(`why.${why}`) }))
   return { mode: 'synthesized', data: s.text, content_type: s.content_type, bytes: Buffer.byteLength(s.text), detail: s.shape, notes }
 }
 

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs'
 import type { ExchangeMeta } from '../capture/exchange.js'
 import { classifyPath, type Hop } from '../capture/features.js'
 import type { HeaderMap, Json } from '../capture/redact.js'
+import type { Lang } from '../i18n/message.js'
+import { t } from '../i18n/translate.js'
 import type { ReplayOriginal } from './original.js'
 
 type Obj = Record<string, unknown>
@@ -22,26 +24,29 @@ function num (v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined
 }
 
-/** Every entry of a HAR file, oldest first. `duo-diag-proxy export` entries carry the record in `_duo_diag`. */
-export function loadHar (file: string): ReplayOriginal[] {
+/**
+ * Every entry of a HAR file, oldest first. `duo-diag-proxy export` entries carry the record in
+ * `_duo_diag`. A file that is no HAR is a HarError, said in `lang`.
+ */
+export function loadHar (file: string, lang: Lang = 'en'): ReplayOriginal[] {
   let doc: unknown
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'))
   } catch (err) {
-    throw new HarError(`--har ${file}: cannot be read as JSON (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+    throw new HarError(t(lang, 'cli:replay.har.notJson', { file, error: (err as NodeJS.ErrnoException).code ?? (err as Error).message }))
   }
   const entries = obj(obj(doc).log).entries
-  if (!Array.isArray(entries)) throw new HarError(`--har ${file}: not a HAR file (no log.entries)`)
-  return entries.map((e, i) => fromHarEntry(obj(e), i))
+  if (!Array.isArray(entries)) throw new HarError(t(lang, 'cli:replay.har.notHar', { file }))
+  return entries.map((e, i) => fromHarEntry(obj(e), i, lang))
     .sort((a, b) => Date.parse(a.started_at) - Date.parse(b.started_at))
 }
 
 /** One entry; a HAR from elsewhere (browser dev tools) works too, with less to show. */
-export function fromHarEntry (entry: Obj, index: number): ReplayOriginal {
+export function fromHarEntry (entry: Obj, index: number, lang: Lang = 'en'): ReplayOriginal {
   const req = obj(entry.request)
   const d = obj(entry._duo_diag)
   const url = str(req.url)
-  if (url === undefined) throw new HarError(`HAR entry ${index + 1}: no request.url`)
+  if (url === undefined) throw new HarError(t(lang, 'cli:replay.har.noUrl', { n: index + 1 }))
   const q = url.indexOf('?')
   // The query as recorded (the URL's is percent-encoded to be a valid URI); from a HAR written
   // elsewhere, split by hand: URL parsing would re-encode the query's "[FILTERED]" values.
@@ -51,7 +56,7 @@ export function fromHarEntry (entry: Obj, index: number): ReplayOriginal {
     try {
       path = new URL(url).pathname
     } catch {
-      throw new HarError(`HAR entry ${index + 1}: request.url "${url.slice(0, 100)}" is not a URL`)
+      throw new HarError(t(lang, 'cli:replay.har.badUrl', { n: index + 1, url: url.slice(0, 100) }))
     }
   }
   const headers: HeaderMap = {}

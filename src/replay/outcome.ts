@@ -2,6 +2,8 @@ import { scrubText } from '../capture/redact.js'
 import { readNdjson, readSse, type StreamFacts } from '../capture/streams.js'
 import { classify } from '../diagnosis/classify.js'
 import { classifyTransport } from '../diagnosis/transport.js'
+import type { Lang } from '../i18n/message.js'
+import { t } from '../i18n/translate.js'
 import type { SendResult } from './send.js'
 
 /** Response headers a duo-diag-proxy adds to the answers it makes itself (src/proxy). */
@@ -47,11 +49,12 @@ function streamFacts (r: SendResult): StreamFacts | null {
   return null
 }
 
-/** Flags and cause from the response alone, named like capture names them. */
-export function deriveOutcome (r: SendResult): ReplayOutcome {
+/** Flags and cause from the response alone, named like capture names them; the cause in `lang`. */
+export function deriveOutcome (r: SendResult, lang: Lang = 'en'): ReplayOutcome {
+  const say = (key: string, params: Record<string, string | number>): string => t(lang, `cli:replay.cause.${key}`, params)
   if (r.status === null) {
     const code = r.error?.code ?? 'ERROR'
-    return { flags: classifyTransport(code, false).flags, cause: `not answered: ${code} ${scrubText(r.error?.message ?? '')}`.trim(), source: 'derived' }
+    return { flags: classifyTransport(code, false).flags, cause: say('notAnswered', { error: `${code} ${scrubText(r.error?.message ?? '')}`.trim() }), source: 'derived' }
   }
   const stream = r.error === null ? streamFacts(r) : null
   const flags: string[] = classify({
@@ -71,12 +74,15 @@ export function deriveOutcome (r: SendResult): ReplayOutcome {
   const fault = header(r, PROXY_FAULT_HEADER)
   if (fault !== undefined) add('fault_injected')
   let cause: string | null = null
-  if (r.error !== null) cause = `cut off after the headers: ${r.error.code}`
+  if (r.error !== null) cause = say('cutOff', { code: r.error.code })
   else if (r.status >= 400) {
     const answer = answerText(r)
-    if (answer !== null) cause = `answered: ${answer}`
+    if (answer !== null) cause = say('answered', { answer })
   }
-  else if (stream?.error != null) cause = `stream error: ${scrubText(stream.error)}`
-  if (fault !== undefined) cause = `${cause === null ? '' : cause + '; '}fault injected: ${fault}`
+  else if (stream?.error != null) cause = say('streamError', { error: scrubText(stream.error) })
+  if (fault !== undefined) {
+    const injected = say('faultInjected', { fault })
+    cause = cause === null ? injected : say('both', { first: cause, second: injected })
+  }
   return { flags, cause, source: 'derived' }
 }

@@ -4,6 +4,8 @@ import { Agent } from 'undici'
 import type { Exchange } from '../capture/exchange.js'
 import type { ReplayReport } from '../capture/replay-report.js'
 import type { QueryClient } from '../cli/query-client.js'
+import type { Lang } from '../i18n/message.js'
+import { t } from '../i18n/translate.js'
 import { type ReplayBody, replayBody } from './body.js'
 import { replayHeaders, replayRequestId } from './headers.js'
 import type { ReplayOriginal } from './original.js'
@@ -30,6 +32,8 @@ export interface ReplayOptions {
   recorder: ReplayRecorder | null
   /** With `timing`: the staging proxy whose fault injection delays each replay by its original's TTFB. */
   faultAdmin: FaultAdmin | null
+  /** The language of the notes, the body's description and a derived cause (the command's) [en]. */
+  lang?: Lang
 }
 
 export interface ReplayResult {
@@ -40,6 +44,7 @@ export interface ReplayResult {
   sent_at: string
   body: Omit<ReplayBody, 'data'>
   dropped_headers: string[]
+  /** For the person replaying, in the command's language. */
   notes: string[]
   /** From the first original's start, and from the first replay's. */
   offset_ms: { original: number, replay: number }
@@ -57,6 +62,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** Resends each original to the target, in order (or on the original schedule with `timing`). */
 export async function replayAll (originals: ReplayOriginal[], opts: ReplayOptions): Promise<ReplayResult[]> {
+  const lang = opts.lang ?? 'en'
+  const note = (key: string, params: Record<string, string | number> = {}): string => t(lang, `cli:replay.note.${key}`, params)
   const ca = opts.caFile === null ? undefined : [...rootCertificates, readFileSync(opts.caFile, 'utf8')]
   const agent = new Agent({ connect: { timeout: opts.timeoutMs, ...(ca ? { ca } : {}) } })
   const first = Date.parse(originals[0]?.started_at ?? '') || 0
@@ -68,19 +75,19 @@ export async function replayAll (originals: ReplayOriginal[], opts: ReplayOption
     if (opts.timing) await sleep(started + offset - Date.now())
     const n = i + 1
     const requestId = replayRequestId(o.correlation_id, n)
-    const body = replayBody(o, opts.modelEndpoint)
+    const body = replayBody(o, opts.modelEndpoint, lang)
     const h = replayHeaders(o.request.headers, opts.headers, requestId, o.id)
     if (body.content_type !== null) h.headers['content-type'] = body.content_type
     const url = targetUrl(opts.target, o)
     const notes = [...body.notes]
-    if (o.query.includes('[FILTERED') || o.path.includes('[FILTERED')) notes.push('query/path values redacted at capture are sent as "[FILTERED]"')
-    if (h.dropped.length > 0) notes.push(`credentials redacted at capture were not sent: ${h.dropped.join(', ')} (--header 'Name: value' supplies staging ones)`)
+    if (o.query.includes('[FILTERED') || o.path.includes('[FILTERED')) notes.push(note('filteredQuery'))
+    if (h.dropped.length > 0) notes.push(note('droppedCredentials', { headers: h.dropped.join(', ') }))
     let rule: string | null = null
     if (opts.timing && opts.faultAdmin !== null && o.timings.ttfb_ms !== null) {
-      const installed = await installTtfbFault(opts.faultAdmin, requestId, o.timings.ttfb_ms)
+      const installed = await installTtfbFault(opts.faultAdmin, requestId, o.timings.ttfb_ms, lang)
       if ('rule' in installed) {
         rule = installed.rule
-        notes.push(`the staging proxy delayed this replay by the original's time to first byte (${Math.round(o.timings.ttfb_ms)} ms, fault rule ${rule})`)
+        notes.push(note('delayed', { ms: Math.round(o.timings.ttfb_ms), rule }))
       } else {
         notes.push(installed.note)
       }
@@ -102,7 +109,7 @@ export async function replayAll (originals: ReplayOriginal[], opts: ReplayOption
       sent_at: new Date(sentAt).toISOString(),
       offset_ms: { original: offset, replay: sentAt - started },
       response,
-      outcome: deriveOutcome(res),
+      outcome: deriveOutcome(res, lang),
       recorded: null
     }
     if (opts.recorder !== null) reports.set(result, replayReport(opts.target, `${o.path}${o.query === '' ? '' : `?${o.query}`}`, sent, res, sentAt))
@@ -119,13 +126,13 @@ export async function replayAll (originals: ReplayOriginal[], opts: ReplayOption
   } finally {
     await agent.close()
   }
-  if (opts.records !== null) await attachRecords(results, opts.records, opts.recordWaitMs)
-  await recordUnrecorded(results, reports, opts.recorder)
+  if (opts.records !== null) await attachRecords(results, opts.records, opts.recordWaitMs, lang)
+  await recordUnrecorded(results, reports, opts.recorder, lang)
   return results
 }
 
 /** The proxy's own record of each answered replay: its flags and diagnosed cause replace the derived ones. */
-async function attachRecords (results: ReplayResult[], client: QueryClient, waitMs: number): Promise<void> {
+async function attachRecords (results: ReplayResult[], client: QueryClient, waitMs: number, lang: Lang): Promise<void> {
   const answered = results.filter((r) => r.response.status !== null)
   const wanted = answered.map((r) => ({ requestId: r.request_id, path: new URL(r.url).pathname, sentAt: Date.parse(r.sent_at) }))
   let found: Map<string, Exchange>
@@ -133,7 +140,7 @@ async function attachRecords (results: ReplayResult[], client: QueryClient, wait
     found = await findRecords(client, wanted, waitMs)
   } catch (err) {
     // The replays were sent: their derived outcome still stands.
-    for (const r of answered) r.notes.push(`replay records not read from --admin: ${(err as Error).message}`)
+    for (const r of answered) r.notes.push(t(lang, 'cli:replay.note.recordsNotRead', { error: (err as Error).message }))
     return
   }
   for (const r of answered) {
@@ -149,12 +156,12 @@ async function attachRecords (results: ReplayResult[], client: QueryClient, wait
  * recorded by the admin API of its original's store, diagnosed by capture like live traffic:
  * its flags and cause replace the derived ones.
  */
-async function recordUnrecorded (results: ReplayResult[], reports: Map<ReplayResult, ReplayReport>, recorder: ReplayRecorder | null): Promise<void> {
+async function recordUnrecorded (results: ReplayResult[], reports: Map<ReplayResult, ReplayReport>, recorder: ReplayRecorder | null, lang: Lang): Promise<void> {
   for (const r of results) {
     if (r.recorded !== null) continue
     const report = reports.get(r)
     if (recorder === null || report === undefined) {
-      r.notes.push('not recorded: --admin (the proxy whose store holds the original) records a replay no proxy in front of --target did; flags derived from the response')
+      r.notes.push(t(lang, 'cli:replay.note.notRecorded'))
       continue
     }
     try {
@@ -162,7 +169,7 @@ async function recordUnrecorded (results: ReplayResult[], reports: Map<ReplayRes
       r.recorded = ex
       r.outcome = { flags: ex.flags, cause: ex.diagnosis?.cause ?? null, source: 'record' }
     } catch (err) {
-      r.notes.push(`not recorded at --admin (${(err as Error).message}): flags derived from the response`)
+      r.notes.push(t(lang, 'cli:replay.note.notRecordedAt', { error: (err as Error).message }))
     }
   }
 }

@@ -1,4 +1,6 @@
 import { request } from 'undici'
+import type { Lang } from '../i18n/message.js'
+import { t } from '../i18n/translate.js'
 
 /** Where to install a replay's timing as a fault rule: the staging proxy's admin API. */
 export interface FaultAdmin {
@@ -9,9 +11,9 @@ export interface FaultAdmin {
 /**
  * Reproduces an original's time to first byte on the way back: a fault rule on the staging
  * proxy that delays exactly this replay (matched by its X-Request-ID) by the original's TTFB.
- * Returns the rule's name, or a note saying why the timing could not be installed.
+ * Returns the rule's name, or a note (in `lang`) saying why the timing could not be installed.
  */
-export async function installTtfbFault (admin: FaultAdmin, requestId: string, ttfbMs: number): Promise<{ rule: string } | { note: string }> {
+export async function installTtfbFault (admin: FaultAdmin, requestId: string, ttfbMs: number, lang: Lang = 'en'): Promise<{ rule: string } | { note: string }> {
   const rule = `replay-timing-${requestId}`.slice(0, 64).replace(/[^A-Za-z0-9_.-]/g, '-')
   try {
     const res = await request(`${admin.base}/api/faults`, {
@@ -21,10 +23,10 @@ export async function installTtfbFault (admin: FaultAdmin, requestId: string, tt
     })
     const text = await res.body.text()
     if (res.statusCode === 201) return { rule }
-    if (res.statusCode === 409) return { note: 'fault injection is off on the staging proxy (faults.enabled): the original time to first byte was not reproduced' }
-    return { note: `the staging proxy refused the timing rule (${res.statusCode}: ${text.slice(0, 200)})` }
+    if (res.statusCode === 409) return { note: t(lang, 'cli:replay.note.faultsOff') }
+    return { note: t(lang, 'cli:replay.note.faultRefused', { status: res.statusCode, text: text.slice(0, 200) }) }
   } catch (err) {
-    return { note: `cannot install the timing rule on ${admin.base} (${(err as Error).message})` }
+    return { note: t(lang, 'cli:replay.note.faultUnreachable', { base: admin.base, error: (err as Error).message }) }
   }
 }
 

@@ -1,4 +1,5 @@
-import { impliedTimeBounds, MAX_QUERY_LENGTH, parseQuery } from './query-language.js'
+import { query as EN } from '../i18n/catalogs/en/query.js'
+import { fillTemplate, impliedTimeBounds, MAX_QUERY_LENGTH, parseQuery } from './query-language.js'
 import { parseTimeBound } from './time.js'
 import type { ExchangeFilter } from './types.js'
 
@@ -28,11 +29,19 @@ export interface FilterParams {
   lang?: string
 }
 
+export type FilterParamReason = keyof typeof EN.paramReason
+
+/**
+ * A filter parameter that is wrong: `param` names it (`since`, `min_duration_ms`), `reason` is a
+ * code of the query catalog's `paramReason`. `message` is the English the API has always said
+ * (`querystring/since must be ...`); the CLI and the API render it in the reader's language
+ * (src/i18n/query-errors.ts).
+ */
 export class FilterParamError extends Error {
   readonly statusCode = 400
   readonly code = 'DDP_BAD_PARAMETER'
-  constructor (readonly param: string, message: string) {
-    super(`querystring/${param} ${message}`)
+  constructor (readonly param: string, readonly reason: FilterParamReason) {
+    super(fillTemplate(EN.param, { param: `querystring/${param}`, reason: EN.paramReason[reason] }))
   }
 }
 
@@ -78,16 +87,16 @@ export function toFilter (q: FilterParams, now = Date.now()): ExchangeFilter {
   const f: ExchangeFilter = {}
   if (q.route !== undefined) f.route = q.route
   if (q.hop !== undefined) {
-    if (q.hop !== 'gateway' && q.hop !== 'model') throw new FilterParamError('hop', 'must be gateway or model')
+    if (q.hop !== 'gateway' && q.hop !== 'model') throw new FilterParamError('hop', 'hop')
     f.hop = q.hop
   }
   if (q.method !== undefined) {
-    if (!/^[A-Za-z]{1,16}$/.test(q.method)) throw new FilterParamError('method', 'must be an HTTP method')
+    if (!/^[A-Za-z]{1,16}$/.test(q.method)) throw new FilterParamError('method', 'method')
     f.method = q.method
   }
   if (q.path !== undefined) f.path = q.path
   if (q.status !== undefined) {
-    if (!STATUS.test(q.status)) throw new FilterParamError('status', 'must be a status (404) or a class (4xx)')
+    if (!STATUS.test(q.status)) throw new FilterParamError('status', 'status')
     if (q.status.endsWith('xx')) f.statusClass = Number(q.status[0])
     else f.status = Number(q.status)
   }
@@ -95,18 +104,18 @@ export function toFilter (q: FilterParams, now = Date.now()): ExchangeFilter {
   if (q.feature !== undefined) f.feature = q.feature
   if (q.correlation_id !== undefined) f.correlationId = q.correlation_id
   if (q.cause !== undefined) {
-    if (!/^[a-z0-9_]{1,64}$/.test(q.cause)) throw new FilterParamError('cause', 'must be a diagnosis code such as model_endpoint_missing_v1')
+    if (!/^[a-z0-9_]{1,64}$/.test(q.cause)) throw new FilterParamError('cause', 'cause')
     f.causeCode = q.cause
   }
   for (const key of ['since', 'until'] as const) {
     const text = q[key]
     if (text === undefined) continue
     const t = parseTimeBound(text, now)
-    if (t === null) throw new FilterParamError(key, 'must be an ISO 8601 time or a relative duration like 15m, 2h, 7d')
+    if (t === null) throw new FilterParamError(key, 'time')
     f[key] = t
   }
   if (q.min_duration_ms !== undefined) {
-    if (!Number.isFinite(q.min_duration_ms) || q.min_duration_ms < 0) throw new FilterParamError('min_duration_ms', 'must be a number >= 0')
+    if (!Number.isFinite(q.min_duration_ms) || q.min_duration_ms < 0) throw new FilterParamError('min_duration_ms', 'minDuration')
     f.minDurationMs = q.min_duration_ms
   }
   if (q.proxy_instance !== undefined) f.proxyInstance = q.proxy_instance

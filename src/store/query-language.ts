@@ -43,24 +43,50 @@
  * The parser throws QueryError and nothing else, on any input (a property test holds it to that),
  * with the 1-based column (in characters) of what is wrong; queries are bounded: at most
  * MAX_QUERY_LENGTH characters, MAX_QUERY_TERMS terms, MAX_QUERY_DEPTH levels of parentheses.
+ * What is wrong is a code and parameters (the query catalog, src/i18n/catalogs/<lang>/query.ts):
+ * its `message` is English, read from the English catalog (a plain object: still nothing from
+ * Node); the CLI and the admin API say it in the reader's language (src/i18n/query-errors.ts).
  */
 import type { Exchange } from '../capture/exchange.js'
 import type { Feature } from '../capture/features.js'
 import { ALL_FLAGS } from '../diagnosis/flags.js'
+import { query as EN } from '../i18n/catalogs/en/query.js'
 
 export const MAX_QUERY_LENGTH = 1000
 export const MAX_QUERY_TERMS = 50
 export const MAX_QUERY_DEPTH = 16
 
-/** What is wrong with a query, and where: `column` is 1-based, in characters. */
+export type QueryReason = keyof typeof EN.reason
+export type QueryHint = keyof typeof EN.hint
+
+/** A part of a query error: a key of the query catalog's `reason` or `hint` group, and its parameters. */
+export interface QueryErrorText<Code extends string = string> {
+  code: Code
+  params: Record<string, string | number>
+}
+
+/** `{{name}}` in an English template, filled (the English catalog's texts are plain: no plurals, no formats). */
+export function fillTemplate (template: string, params: Record<string, string | number>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole))
+}
+
+/**
+ * What is wrong with a query, and where: `column` is 1-based, in characters. `reason` and `hint`
+ * are codes of the query catalog; `message` says them in English, exactly as before they were.
+ */
 export class QueryError extends Error {
   /** The admin API answers it 400 `{error: 'invalid_query', message, column}`. */
   readonly statusCode = 400
   readonly code = 'invalid_query'
-  constructor (readonly reason: string, readonly column: number, hint = '') {
-    super(`${reason} at column ${column}${hint === '' ? '' : ` (${hint})`}`)
+  constructor (readonly reason: QueryErrorText<QueryReason>, readonly column: number, readonly hint: QueryErrorText<QueryHint> | null = null) {
+    const text = fillTemplate(EN.reason[reason.code], reason.params)
+    super(hint === null
+      ? fillTemplate(EN.at, { reason: text, column })
+      : fillTemplate(EN.atHint, { reason: text, column, hint: fillTemplate(EN.hint[hint.code], hint.params) }))
   }
 }
+
+const hintOf = (code: QueryHint, params: Record<string, string | number> = {}): QueryErrorText<QueryHint> => ({ code, params })
 
 export type EqField = 'route' | 'hop' | 'method' | 'feature' | 'model' | 'correlation_id' | 'proxy_instance' | 'flag'
 export type RangeField = 'status' | 'duration' | 'ttfb' | 'time'
@@ -110,7 +136,7 @@ export function parseQuery (input: string, opts: ParseOptions = {}): QueryNode |
   } catch (err) {
     if (err instanceof QueryError) throw err
     // A bug here must still answer as a query error (400 with a place), never a 500.
-    throw new QueryError(`cannot read the query (${(err as Error)?.message ?? String(err)})`, 1)
+    throw new QueryError({ code: 'unreadable', params: { error: (err as Error)?.message ?? String(err) } }, 1)
   }
 }
 
@@ -151,22 +177,22 @@ class Parser {
     return n
   }
 
-  private fail (offset: number, reason: string, hint = ''): never {
-    throw new QueryError(reason, this.col(offset), hint)
+  private fail (offset: number, reason: QueryReason, params: Record<string, string | number> = {}, hint: QueryErrorText<QueryHint> | null = null): never {
+    throw new QueryError({ code: reason, params }, this.col(offset), hint)
   }
 
   parse (): QueryNode | null {
     const s = this.input
-    if (s.length > MAX_QUERY_LENGTH) this.fail(MAX_QUERY_LENGTH, `the query is longer than ${MAX_QUERY_LENGTH} characters`)
+    if (s.length > MAX_QUERY_LENGTH) this.fail(MAX_QUERY_LENGTH, 'tooLong', { max: MAX_QUERY_LENGTH })
     const control = CONTROL.exec(s)
-    if (control !== null) this.fail(control.index, `control character U+${control[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`)
+    if (control !== null) this.fail(control.index, 'control', { char: `U+${control[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}` })
     const lone = LONE_SURROGATE.exec(s)
-    if (lone !== null) this.fail(lone.index, 'invalid character (a lone UTF-16 surrogate)')
+    if (lone !== null) this.fail(lone.index, 'loneSurrogate')
     this.tokens = this.lex()
     if (this.peek().t === 'eof') return null
     const node = this.parseOr()
     const rest = this.peek()
-    if (rest.t !== 'eof') this.fail(rest.at, rest.t === 'rparen' ? "unexpected ')' (no '(' to close)" : 'unexpected text')
+    if (rest.t !== 'eof') this.fail(rest.at, rest.t === 'rparen' ? 'unmatchedClose' : 'unexpectedText')
     return node
   }
 
@@ -189,7 +215,7 @@ class Parser {
       }
       if (c === '-') {
         const next = s[i + 1]
-        if (next === undefined || SPACE.test(next)) this.fail(i, "'-' must be written right before the term it negates", 'no space after it')
+        if (next === undefined || SPACE.test(next)) this.fail(i, 'negationSpace', {}, hintOf('noSpace'))
         out.push({ t: 'neg', at: i })
         i++
         continue
@@ -218,7 +244,7 @@ class Parser {
       const end = this.wordEnd(i)
       const word = s.slice(i, end)
       if (word === 'OR' || word === 'AND' || word === 'NOT') out.push({ t: word === 'OR' ? 'or' : word === 'AND' ? 'and' : 'not', at: i })
-      else if (word === 'or' || word === 'and' || word === 'not') this.fail(i, `'${word}' is ambiguous`, `write ${word.toUpperCase()} for the operator, or "${word}" to search for the word`)
+      else if (word === 'or' || word === 'and' || word === 'not') this.fail(i, 'ambiguous', { word }, hintOf('operator', { operator: word.toUpperCase(), word }))
       else out.push({ t: 'term', at: i, field: null, value: word, valueAt: i, quoted: false })
       i = end
     }
@@ -248,13 +274,13 @@ class Parser {
       }
       if (c === '"') {
         const after = s[i + 1]
-        if (after !== undefined && after !== '(' && after !== ')' && !SPACE.test(after)) this.fail(i + 1, 'expected a space after the closing quote')
+        if (after !== undefined && after !== '(' && after !== ')' && !SPACE.test(after)) this.fail(i + 1, 'spaceAfterQuote')
         return { value, end: i + 1 }
       }
       value += c
       i++
     }
-    return this.fail(open, 'unterminated quote', 'close it with "')
+    return this.fail(open, 'unterminatedQuote', {}, hintOf('closeQuote'))
   }
 
   // -- parser ---------------------------------------------------------------------------------
@@ -277,7 +303,7 @@ class Parser {
     const items = [this.parseAnd()]
     while (this.peek().t === 'or') {
       const or = this.next()
-      if (!this.startsUnary(this.peek())) this.fail(or.at, 'OR needs a term after it')
+      if (!this.startsUnary(this.peek())) this.fail(or.at, 'termAfter', { operator: 'OR' })
       items.push(this.parseAnd())
     }
     return items.length === 1 ? items[0]! : { type: 'or', items }
@@ -286,16 +312,16 @@ class Parser {
   private parseAnd (): QueryNode {
     const first = this.peek()
     if (!this.startsUnary(first)) {
-      if (first.t === 'or' || first.t === 'and') this.fail(first.at, `${first.t.toUpperCase()} needs a term before it`)
-      if (first.t === 'rparen') this.fail(first.at, "unexpected ')'")
-      this.fail(first.at, 'expected a term')
+      if (first.t === 'or' || first.t === 'and') this.fail(first.at, 'termBefore', { operator: first.t.toUpperCase() })
+      if (first.t === 'rparen') this.fail(first.at, 'unexpectedClose')
+      this.fail(first.at, 'expectedTerm')
     }
     const items = [this.parseUnary()]
     for (;;) {
       const tok = this.peek()
       if (tok.t === 'and') {
         this.next()
-        if (!this.startsUnary(this.peek())) this.fail(tok.at, 'AND needs a term after it')
+        if (!this.startsUnary(this.peek())) this.fail(tok.at, 'termAfter', { operator: 'AND' })
         items.push(this.parseUnary())
       } else if (this.startsUnary(tok)) {
         items.push(this.parseUnary())
@@ -311,7 +337,7 @@ class Parser {
     let negations = 0
     while (this.peek().t === 'not' || this.peek().t === 'neg') {
       const op = this.next()
-      if (!this.startsUnary(this.peek())) this.fail(op.at, op.t === 'not' ? 'NOT needs a term after it' : "'-' needs a term after it")
+      if (!this.startsUnary(this.peek())) this.fail(op.at, 'termAfter', { operator: op.t === 'not' ? 'NOT' : "'-'" })
       negations++
     }
     const node = this.parsePrimary()
@@ -321,22 +347,22 @@ class Parser {
   private parsePrimary (): QueryNode {
     const tok = this.next()
     if (tok.t === 'lparen') {
-      if (++this.depth > MAX_QUERY_DEPTH) this.fail(tok.at, `parentheses nested more than ${MAX_QUERY_DEPTH} deep`)
-      if (this.peek().t === 'rparen') this.fail(tok.at, 'empty parentheses')
+      if (++this.depth > MAX_QUERY_DEPTH) this.fail(tok.at, 'tooDeep', { max: MAX_QUERY_DEPTH })
+      if (this.peek().t === 'rparen') this.fail(tok.at, 'emptyParentheses')
       const inner = this.parseOr()
-      if (this.peek().t !== 'rparen') this.fail(tok.at, "missing ')' for this '('")
+      if (this.peek().t !== 'rparen') this.fail(tok.at, 'missingClose')
       this.next()
       this.depth--
       return inner
     }
-    if (tok.t !== 'term') return this.fail(tok.at, 'expected a term')
+    if (tok.t !== 'term') return this.fail(tok.at, 'expectedTerm')
     return this.term(tok)
   }
 
   // -- terms ----------------------------------------------------------------------------------
 
   private count (at: number): void {
-    if (++this.terms > MAX_QUERY_TERMS) this.fail(at, `more than ${MAX_QUERY_TERMS} terms`)
+    if (++this.terms > MAX_QUERY_TERMS) this.fail(at, 'tooManyTerms', { max: MAX_QUERY_TERMS })
   }
 
   private term (tok: Extract<Token, { t: 'term' }>): QueryNode {
@@ -348,9 +374,9 @@ class Parser {
     const field = (FIELDS as readonly string[]).includes(name) ? name as FieldName : ALIASES[name]
     if (field === undefined) {
       const guess = suggest(name, [...FIELDS, ...Object.keys(ALIASES)])
-      this.fail(tok.at, `unknown field '${tok.field}'`, guess !== null ? `did you mean ${guess}?` : `fields: ${FIELDS.join(', ')}; quote text that contains ':'`)
+      this.fail(tok.at, 'unknownField', { field: tok.field }, guess !== null ? hintOf('didYouMean', { name: guess }) : hintOf('fields', { fields: FIELDS.join(', ') }))
     }
-    if (!tok.quoted && tok.value === '') this.fail(tok.valueAt, `missing value after '${tok.field}:'`)
+    if (!tok.quoted && tok.value === '') this.fail(tok.valueAt, 'missingValue', { after: `${tok.field}:` })
     if (tok.quoted || !LISTABLE.has(field) || !tok.value.includes(',')) {
       this.count(tok.at)
       return this.value(field, tok.value, tok.valueAt, tok.quoted)
@@ -359,7 +385,7 @@ class Parser {
     const items: QueryNode[] = []
     let at = tok.valueAt
     for (const piece of tok.value.split(',')) {
-      if (piece === '') this.fail(at, `empty value in the list after '${tok.field}:'`)
+      if (piece === '') this.fail(at, 'emptyListValue', { field: tok.field })
       this.count(at)
       items.push(this.value(field, piece, at, false))
       at += piece.length + 1
@@ -382,7 +408,7 @@ class Parser {
       case 'flag':
         return { type: 'eq', field, value: this.oneOf(v, at, 'flag', ALL_FLAGS) }
       case 'method':
-        if (!/^[A-Za-z]{1,16}$/.test(v)) this.fail(at, `invalid method '${v}'`, 'an HTTP method: GET, POST, ...')
+        if (!/^[A-Za-z]{1,16}$/.test(v)) this.fail(at, 'invalid', { what: 'method', value: v }, hintOf('method'))
         return { type: 'eq', field, value: v.toUpperCase() }
       case 'path':
         return { type: 'prefix', field, value: v }
@@ -393,25 +419,25 @@ class Parser {
       case 'duration':
       case 'ttfb':
         if (field === 'ttfb' && v === 'none') return { type: 'none', field }
-        return this.range(field, v, at, (text, offset) => this.milliseconds(field, text, offset),
-          `${field}:>5s, ${field}:<=100ms or ${field}:100ms..2s${field === 'ttfb' ? ', or ttfb:none' : ''}`)
+        return this.range(field, v, at, (text, offset) => this.milliseconds(field, text, offset), hintOf(field === 'ttfb' ? 'ttfbRange' : 'durationRange'))
       case 'since':
         return { type: 'range', field: 'time', min: this.instant(v, at), minExclusive: false, max: null, maxExclusive: false }
       case 'until':
         return { type: 'range', field: 'time', min: null, minExclusive: false, max: this.instant(v, at), maxExclusive: false }
       case 'time':
-        return this.range('time', v, at, (text, offset) => this.instant(text, offset), 'time:>2h, time:<=2026-12-07T10:00Z or time:2026-12-07..2026-12-08')
+        return this.range('time', v, at, (text, offset) => this.instant(text, offset), hintOf('timeRange'))
     }
   }
 
   private oneOf (v: string, at: number, what: string, allowed: readonly string[]): string {
     if (allowed.includes(v)) return v
     const guess = suggest(v, allowed)
-    return this.fail(at, `unknown ${what} '${v}'`, guess !== null ? `did you mean ${guess}?` : allowed.length <= 16 ? `one of ${allowed.join(', ')}` : 'see the README\'s flag table')
+    return this.fail(at, 'unknownValue', { what, value: v },
+      guess !== null ? hintOf('didYouMean', { name: guess }) : allowed.length <= 16 ? hintOf('oneOf', { values: allowed.join(', ') }) : hintOf('flagTable'))
   }
 
   private status (v: string, at: number, quoted: boolean): QueryNode {
-    const hint = 'use 404, 5xx, 400..499, >=500, <400 or none'
+    const hint = hintOf('status')
     if (v === 'none' && !quoted) return { type: 'none', field: 'status' }
     const cls = /^([1-5])xx$/i.exec(v)
     if (cls !== null) {
@@ -419,44 +445,44 @@ class Parser {
       return { type: 'range', field: 'status', min: c, minExclusive: false, max: c + 99, maxExclusive: false }
     }
     const code = (text: string, offset: number): number => {
-      if (!/^[1-5][0-9][0-9]$/.test(text)) this.fail(offset, `invalid status '${text}'`, hint)
+      if (!/^[1-5][0-9][0-9]$/.test(text)) this.fail(offset, 'invalid', { what: 'status', value: text }, hint)
       return Number(text)
     }
     if (/^[0-9]+$/.test(v)) {
       const n = code(v, at)
       return { type: 'range', field: 'status', min: n, minExclusive: false, max: n, maxExclusive: false }
     }
-    if (!/^(?:[<>]=?|.*\.\.)/.test(v)) this.fail(at, `invalid status '${v}'`, hint)
+    if (!/^(?:[<>]=?|.*\.\.)/.test(v)) this.fail(at, 'invalid', { what: 'status', value: v }, hint)
     return this.range('status', v, at, code, hint)
   }
 
   /** `>x`, `>=x`, `<x`, `<=x` or `x..y` (inclusive), each bound read by `bound`. */
-  private range (field: RangeField, v: string, at: number, bound: (text: string, offset: number) => number, hint: string): QueryNode {
+  private range (field: RangeField, v: string, at: number, bound: (text: string, offset: number) => number, hint: QueryErrorText<QueryHint>): QueryNode {
     const cmp = /^([<>]=?)/.exec(v)
     if (cmp !== null) {
       const op = cmp[1]!
       const text = v.slice(op.length)
-      if (text === '') this.fail(at + op.length, `missing value after '${op}'`, hint)
+      if (text === '') this.fail(at + op.length, 'missingValue', { after: op }, hint)
       const n = bound(text, at + op.length)
       return op.startsWith('>')
         ? { type: 'range', field, min: n, minExclusive: op === '>', max: null, maxExclusive: false }
         : { type: 'range', field, min: null, minExclusive: false, max: n, maxExclusive: op === '<' }
     }
     const dots = v.indexOf('..')
-    if (dots < 0) this.fail(at, `${field} needs a comparison or a range`, hint)
+    if (dots < 0) this.fail(at, 'needsRange', { field }, hint)
     const lo = v.slice(0, dots)
     const hi = v.slice(dots + 2)
-    if (lo === '') this.fail(at, 'the range has no start', hint)
-    if (hi === '') this.fail(at + dots + 2, 'the range has no end', hint)
+    if (lo === '') this.fail(at, 'rangeNoStart', {}, hint)
+    if (hi === '') this.fail(at + dots + 2, 'rangeNoEnd', {}, hint)
     const min = bound(lo, at)
     const max = bound(hi, at + dots + 2)
-    if (min > max) this.fail(at, `the range is empty (its start is after its end)`, hint)
+    if (min > max) this.fail(at, 'rangeEmpty', {}, hint)
     return { type: 'range', field, min, minExclusive: false, max, maxExclusive: false }
   }
 
   private milliseconds (field: string, text: string, at: number): number {
     const m = /^([0-9]{1,9}(?:\.[0-9]{1,3})?)(ms|s|m)?$/.exec(text)
-    if (m === null) return this.fail(at, `invalid ${field} '${text}'`, 'a number with ms, s or m: 250ms, 1.5s, 2m (ms when bare)')
+    if (m === null) return this.fail(at, 'invalid', { what: field, value: text }, hintOf('durationValue'))
     return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm']
   }
 
@@ -466,16 +492,16 @@ class Parser {
    * own time zone) read the same query the same way.
    */
   private instant (text: string, at: number): number {
-    const hint = 'a relative time (15m, 2h, 7d) or ISO 8601 (2026-12-07, 2026-12-07T10:00Z)'
+    const hint = hintOf('timeValue')
     const rel = /^([0-9]{1,9})(ms|s|m|h|d)$/.exec(text)
     if (rel !== null) return this.now - Number(rel[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 'ms' | 's' | 'm' | 'h' | 'd']
     const iso = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text)
-    if (iso === null) return this.fail(at, `invalid time '${text}'`, hint)
+    if (iso === null) return this.fail(at, 'invalidTime', { value: text }, hint)
     // Date.parse rolls 2026-02-30 over into March: the calendar is checked first.
     const [y, mo, d] = text.slice(0, 10).split('-').map(Number) as [number, number, number]
-    if (mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return this.fail(at, `invalid date '${text.slice(0, 10)}'`, hint)
+    if (mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return this.fail(at, 'invalidDate', { value: text.slice(0, 10) }, hint)
     const t = Date.parse(text.includes('T') && iso[1] === undefined ? `${text}Z` : text)
-    if (!Number.isFinite(t)) return this.fail(at, `invalid time '${text}'`, hint)
+    if (!Number.isFinite(t)) return this.fail(at, 'invalidTime', { value: text }, hint)
     return t
   }
 }

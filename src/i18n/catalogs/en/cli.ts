@@ -201,6 +201,49 @@ private keys. Prints the record ids (never the secrets) and exits 1 when anythin
   --dir DIR      every *.db, *.har, *.ndjson, *.json, *.log below DIR
   --json         JSON output
 `,
+    replay: `Usage: duo-diag-proxy replay <exchange id> | --correlation-id ID | --har FILE  --target URL [flags]
+
+Resends captured requests to a staging AI gateway or model server (or a proxy route in front of
+one) and prints original and replay side by side: status, flags, cause, timings.
+
+  <exchange id>          one exchange
+  --correlation-id ID    every gateway-hop exchange of that request (all its exchanges if none is)
+  --har FILE             every entry of a HAR written by duo-diag-proxy export
+  --target URL           where to send them, e.g. http://staging-aigw:5052; its path prefixes each request's
+  --header 'N: V'        add or replace a request header (repeatable): staging credentials
+  --model-endpoint URL   point the body's model endpoint at a staging model server
+  --timing               start each replay at its original's offset from the first, print the
+                         original time to first byte and receive time next to the replay's, and
+                         when --admin is a staging proxy with fault injection enabled, have it
+                         delay each replay by its original's time to first byte
+  --timeout-ms N         connect, response headers and body silence, each [90000]
+  --ca-file FILE         extra CA bundle (PEM) to trust for an https target
+  --json                 JSON output
+
+What is sent: the same method, path and query (query and path values redacted at capture stay
+"[FILTERED]"), the original request headers without credentials (capture only kept their
+fingerprints; give staging ones with --header), a fresh X-Request-ID replay-<correlation id>-<n>,
+and x-duo-diag-replay-of: <original exchange id>. The body is the captured one when the proxy ran
+with verbose capture (JSON re-serialised), else synthesized: the shape the record keeps (every
+key, the type of every value; generation parameters, roles and model names as sent) at the
+original's size, with placeholder text; the output says which.
+
+Where the originals come from (not needed with --har):
+  --admin URL|HOST:PORT  a running proxy's admin API [http://127.0.0.1:5099]
+  --admin-token TOKEN    its token (or DUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
+  --db FILE|URL          read the store directly (a stopped proxy's SQLite file, or postgres://...)
+
+Where the replays are recorded: a proxy in front of --target records each one (meta.replay_of);
+the admin API (--admin, or the default one when the originals come from it) is searched for that
+record. A replay no proxy recorded is recorded there, in the originals' store, as a new exchange
+linked to its original (meta.replay_of, meta.reported_by: replay), redacted and diagnosed like
+live traffic; credentials sent are only fingerprinted. Either way the replay's flags and cause
+are the record's. With --db or --har and no --admin, nothing is recorded: they are derived from
+the response.
+
+Exit code 0 when every replay was answered (whatever its status), 1 when the target could not
+be reached or the originals were not found, 2 on usage errors.
+`,
     bundle: `Usage: duo-diag-proxy bundle [--since 24h] [--out FILE] [--admin URL | --db FILE] [flags]
 
 A support bundle to hand over: a gzipped tar holding exchanges.har (redacted HAR 1.2),
@@ -396,7 +439,128 @@ the summary and the failures table from the admin API, and leaves everything up 
     report: 'bundle: {{exchanges}} exchange(s) since {{since}}, from {{from}}',
     reportRoute: 'bundle: {{exchanges}} exchange(s) since {{since}} on route {{route}}, from {{from}}',
     omitted: 'not included: {{why}}',
-    audited: 'audit: {{files}} files scanned, no token-shaped strings found'
+    audited: 'audit: {{files}} files scanned, no token-shaped strings found',
+    // Why a file was left out. Said on the terminal in the command's language; README.txt (and
+    // every file of the bundle) says it in English: the bundle goes to GitLab support.
+    omit: {
+      metricsFromDb: 'made from a store file (--db): metrics live in a running proxy (GET /metrics on its admin API)',
+      metricsStatus: 'GET {{url}}/metrics answered {{status}}',
+      metricsFailed: 'GET {{url}}/metrics failed: {{error}}'
+    }
+  },
+  replay: {
+    oneId: 'replay takes one exchange id (or --correlation-id, or --har)',
+    exactlyOne: 'give exactly one of: an exchange id, --correlation-id ID, --har FILE',
+    needTarget: '--target URL is required (the staging gateway or model server)',
+    dbOrHar: '--db and --har both name where the originals are: give one',
+    badHeader: '--header "{{value}}": expected \'Name: value\'',
+    badTimeout: '--timeout-ms: a whole number from 100 to 3600000',
+    notUrl: '{{flag}}: "{{value}}" is not a URL',
+    noExchangeId: 'no exchange with id "{{id}}"',
+    noExchangeHar: 'no exchange in {{file}}',
+    noExchangeCorrelation: 'no exchange with correlation id "{{id}}"',
+    notAnswered: '{{unreached}} of {{total}} not answered: {{target}} could not be reached ({{code}})',
+    har: {
+      notJson: '--har {{file}}: cannot be read as JSON ({{error}})',
+      notHar: '--har {{file}}: not a HAR file (no log.entries)',
+      noUrl: 'HAR entry {{n}}: no request.url',
+      badUrl: 'HAR entry {{n}}: request.url "{{url}}" is not a URL'
+    },
+    // What was sent as the body (src/replay/body.ts, synthesize.ts).
+    detail: {
+      noBody: 'no body',
+      captured: 'captured body (verbose capture)'
+    },
+    why: {
+      notCaptured: 'bodies were not captured (verbose capture off)',
+      truncated: 'the captured body was cut at the capture bound',
+      binary: 'a binary body is kept as its size only'
+    },
+    shape: {
+      recorded: "the original's recorded shape ({{fields}} fields)",
+      recordedCut: "the original's recorded shape ({{fields}} fields, deeper parts cut at capture)",
+      codeCompletion: 'code completion (current_file)',
+      codeGeneration: 'code generation (current_file)',
+      promptComponents: '{{type}} (prompt_components)',
+      chatMessages: 'chat (messages)',
+      chatPromptComponents: 'chat (prompt_components)',
+      promptInputs: 'prompt (inputs)',
+      openaiChat: 'OpenAI chat (messages)',
+      openaiCompletion: 'OpenAI completion (prompt)',
+      openaiEmbeddings: 'OpenAI embeddings (input)',
+      unknownJson: 'unknown endpoint: JSON placeholder',
+      unknownText: 'unknown endpoint: text placeholder'
+    },
+    // Notes under a replay (src/replay/body.ts, run.ts, timing-faults.ts).
+    note: {
+      endpointReplaced: 'model endpoint replaced by {{url}} (--model-endpoint)',
+      filteredBody: 'values redacted at capture (secret-named keys such as model_api_key) are sent as "[FILTERED]"',
+      synthesized: 'body synthesized: {{why}}',
+      filteredQuery: 'query/path values redacted at capture are sent as "[FILTERED]"',
+      droppedCredentials: "credentials redacted at capture were not sent: {{headers}} (--header 'Name: value' supplies staging ones)",
+      delayed: "the staging proxy delayed this replay by the original's time to first byte ({{ms}} ms, fault rule {{rule}})",
+      faultsOff: 'fault injection is off on the staging proxy (faults.enabled): the original time to first byte was not reproduced',
+      faultRefused: 'the staging proxy refused the timing rule ({{status}}: {{text}})',
+      faultUnreachable: 'cannot install the timing rule on {{base}} ({{error}})',
+      recordsNotRead: 'replay records not read from --admin: {{error}}',
+      notRecorded: 'not recorded: --admin (the proxy whose store holds the original) records a replay no proxy in front of --target did; flags derived from the response',
+      notRecordedAt: 'not recorded at --admin ({{error}}): flags derived from the response'
+    },
+    // A replay's cause when no record diagnosed it: derived from the response (src/replay/outcome.ts).
+    cause: {
+      notAnswered: 'not answered: {{error}}',
+      cutOff: 'cut off after the headers: {{code}}',
+      answered: 'answered: {{answer}}',
+      streamError: 'stream error: {{error}}',
+      faultInjected: 'fault injected: {{fault}}',
+      both: '{{first}}; {{second}}'
+    },
+    // The side-by-side output (src/replay/render.ts).
+    render: {
+      ms: '{{ms}} ms',
+      offset: '+{{ms}} ms',
+      notRecorded: 'not recorded',
+      chunks: '{{chunks}} (longest gap {{gap}})',
+      bytes: '{{bytes}} bytes',
+      bytesChunks_one: '{{bytes}} bytes, {{count}} chunk',
+      bytesChunks_other: '{{bytes}} bytes, {{count}} chunks',
+      label: {
+        original: 'original',
+        replay: 'replay',
+        body: 'body',
+        error: 'error'
+      },
+      row: {
+        start: 'start',
+        status: 'status',
+        flags: 'flags',
+        cause: 'cause',
+        ttfb: 'ttfb',
+        receive: 'receive',
+        chunks: 'chunks',
+        duration: 'duration',
+        response: 'response'
+      },
+      column: {
+        original: 'original',
+        replay: 'replay'
+      },
+      sourceProxy: ' (as recorded by the proxy)',
+      sourceReport: " (as recorded in the originals' store)",
+      recordedReport: "(no proxy recorded it: recorded in the originals' store as {{id}})",
+      recordedProxy: '(recorded there as {{id}}, route {{route}})',
+      bodyNone: 'none',
+      body: '{{mode}}: {{detail}}, {{bytes}} bytes (original {{original}})',
+      mode: {
+        exact: 'exact',
+        synthesized: 'synthesized'
+      },
+      originalLine: '{{id}}  correlation {{correlation}}  route {{route}}  {{time}}',
+      note: 'note: {{text}}',
+      summary: '{{total}} replayed to {{target}}: {{answered}} answered, {{unreached}} not answered.',
+      timing: "Timing: each replay started at its original's offset; its time to first byte is reproduced by the staging proxy's fault injection when --admin points at one with faults enabled. Chunk gaps are not recorded (only ttfb and duration).",
+      records: "Their records, by X-Request-ID (on the proxy in front of the target, or the originals' when none was): duo-diag-proxy show {{id}}{{more}}"
+    }
   },
   demo: {
     adminOff: '--admin: the demo reads its results from the admin API; it cannot be off',
@@ -412,6 +576,58 @@ the summary and the failures table from the admin API, and leaves everything up 
     toTlsGateway: '{{url}} -> self-signed AI gateway',
     traffic: 'Traffic (what the client saw):',
     staysUp: 'Everything stays up until Ctrl-C.',
-    stopping: 'Stopping...'
+    stopping: 'Stopping...',
+    // The scripted traffic (src/demo/traffic.ts): each scenario's name, and what the client saw.
+    scenario: {
+      codeCompletion: 'code completion',
+      codeCompletionStreamed: 'code completion, streamed',
+      chatStream: 'Duo Chat stream',
+      expiredToken: 'expired GitLab token (401)',
+      missingV1: 'model endpoint without /v1',
+      unknownModel: 'unknown model (identifier typo)',
+      modelTimeout: 'model timeout (Duo Chat)',
+      gatewayHangs: 'gateway hangs (headers timeout)',
+      gatewayDown: 'gateway down (connection refused)',
+      selfSigned: 'self-signed gateway certificate',
+      chatCancelled: 'chat stream cancelled by the IDE'
+    },
+    result: {
+      fromProxy: '{{status}} from the proxy ({{flag}})',
+      chat: '{{status}}: {{chat}}',
+      dropped: '{{status}}, dropped',
+      chatError: 'error "{{error}}"',
+      noLines: 'no lines',
+      thenDropped: '{{lines}}, then dropped',
+      hungUp_one: '{{status}}, hung up after {{count}} chunk',
+      hungUp_other: '{{status}}, hung up after {{count}} chunks',
+      notAborted: '{{status}}, not aborted (the stream ended first)',
+      clientError: 'client error: {{message}}'
+    },
+    // What the proxy made of it (src/demo/report.ts).
+    summary: 'Summary: {{total}} exchanges recorded ({{gateway}} on the gateway hop, {{model}} on the model hop); {{clean}} clean, {{flagged}} flagged.',
+    column: {
+      flag: 'FLAG',
+      exchanges: 'EXCHANGES',
+      timeUtc: 'TIME (UTC)',
+      route: 'ROUTE',
+      correlationId: 'CORRELATION ID',
+      status: 'STATUS',
+      flags: 'FLAGS',
+      cause: 'CAUSE',
+      scenario: 'SCENARIO'
+    },
+    failures: 'Failures:',
+    proxyAnswered: 'proxy',
+    checkOk: 'ok',
+    checkMissing: 'MISSING',
+    allRecorded: 'Every scripted failure was recorded with its flag ({{checks}} checks).',
+    notRecorded: '{{missing}} of {{total}} scripted failures were NOT recorded with their flag.',
+    explore: 'Explore (jq optional):',
+    exploreOnce: 'Explore (with --once everything stops now: run the demo without it to try these):',
+    commentMissingV1: 'the missing /v1 request on both hops',
+    commentModelTimeout: 'the chat whose model timed out: every retry',
+    sendYourOwn: 'Send your own (x-sim-fault: hang, reset-mid-stream, truncate, status:CODE, delay-headers:MS, ...):',
+    proxyLog: 'Proxy log: {{file}}',
+    proxyLogRemoved: 'Proxy log: {{file}} (removed on exit)'
   }
 }

@@ -14,7 +14,7 @@ export const cli = {
 コマンド:
   start      プロキシを実行(GitLab -> プロキシ -> AIゲートウェイ、任意でモデルへのホップも)
   failures   失敗したリクエスト: 時刻、ルート、相関ID、ステータス、フラグ、原因
-  show       1件のリクエストを両ホップで表示(エクスチェンジIDか相関IDで指定)、ウォーターフォール付き
+  show       1件のリクエストを両ホップで表示(やり取りIDか相関IDで指定)、ウォーターフォール付き
   tail       キャプチャされたリクエストをライブで表示
   summary    合計、エラー率、内訳、レイテンシーのパーセンタイル
   export     フィルタリング済みのHAR 1.2またはNDJSON
@@ -91,7 +91,7 @@ export const cli = {
 {{source}}`,
     show: `使い方: duo-diag-proxy show <exchange id | correlation id>
 
-1件のリクエストを両方のホップで表示します: 各エクスチェンジ(記録されたリクエストと応答)の
+1件のリクエストを両方のホップで表示します: 各やり取り(記録されたリクエストと応答)の
 ステータス、フラグ、原因、根拠、次の手順、AIゲートウェイへのリクエストに紐付いたモデル呼び出し、
 ウォーターフォール。
 
@@ -118,7 +118,7 @@ export const cli = {
 {{source}}`,
     purge: `使い方: duo-diag-proxy purge [QUERY] [filters] | --all
 
-一致するエクスチェンジの記録を削除します(顧客とのセッションの後など)。削除した件数を表示します。
+一致するやり取りの記録を削除します(顧客とのセッションの後など)。削除した件数を表示します。
 
 {{filters}}  --all                  すべて
 {{source}}`,
@@ -128,7 +128,7 @@ export const cli = {
 http://127.0.0.1:5052に転送し、管理APIは127.0.0.1:5099、ストアは./data/exchanges.dbです。
 GitLabのAIゲートウェイURLをプロキシの待ち受けアドレスに向けます(必要に応じて、
 セルフホストモデルのモデルエンドポイントを2つ目のルートに向けます)。トラフィックは変更せずに
-転送します。各エクスチェンジは、GitLabがログをフィルタリングするのと同じ方法でフィルタリングして
+転送します。各やり取りは、GitLabがログをフィルタリングするのと同じ方法でフィルタリングして
 記録し、http://127.0.0.1:5099/api/exchangesで照会できます。
 
 フラグ(それぞれ設定ファイルとDUO_DIAG_*環境変数より優先されます):
@@ -175,8 +175,8 @@ GitLabのAIゲートウェイURLをプロキシの待ち受けアドレスに向
 起動後、各ルートのアップストリームに1回だけ接続を試みます(バックグラウンドでのTCP接続)。
 応答がない場合は、その意味をわかりやすく警告します(端末の場合は標準エラー出力にも表示します)。
 
-停止: SIGTERM/SIGINTで、処理中のエクスチェンジの完了を待ち(shutdown_grace_ms、10秒)、
-すべての記録を書き込みます。2回目のシグナルで待機をやめます(それらのエクスチェンジは切断され、
+停止: SIGTERM/SIGINTで、処理中のやり取りの完了を待ち(shutdown_grace_ms、10秒)、
+すべての記録を書き込みます。2回目のシグナルで待機をやめます(それらのやり取りは切断され、
 中断として記録されます。すべての記録は引き続き書き込まれます)。3回目ですぐに終了します。
 
 環境変数: DUO_DIAG_<SECTION>__<KEY>。AIゲートウェイのAIGW_*変数と同じく"__"で入れ子にします。
@@ -214,6 +214,55 @@ TCPで接続できること、TLS証明書チェーンが信頼でき、14日以
   --dir DIR      DIR以下のすべての*.db、*.har、*.ndjson、*.json、*.log
   --json         JSONで出力
 `,
+    replay: `使い方: duo-diag-proxy replay <exchange id> | --correlation-id ID | --har FILE  --target URL [flags]
+
+キャプチャしたリクエストをステージングのAIゲートウェイまたはモデルサーバー(あるいはその前に置いた
+プロキシのルート)に再送し、元のリクエストとリプレイの結果を並べて表示します: ステータス、フラグ、
+原因、タイミング。
+
+  <exchange id>          1件のやり取り
+  --correlation-id ID    そのリクエストのAIゲートウェイのホップのやり取りすべて(なければ、
+                         そのリクエストのすべてのやり取り)
+  --har FILE             duo-diag-proxy exportで書き出したHARのすべてのエントリー
+  --target URL           送信先。例: http://staging-aigw:5052。URLのパスを各リクエストのパスの前に
+                         付けます
+  --header 'N: V'        リクエストヘッダーを追加または置換します(繰り返し可)。ステージング用の
+                         資格情報に使います
+  --model-endpoint URL   ボディのモデルエンドポイントをステージングのモデルサーバーに向けます
+  --timing               各リプレイを、最初のリクエストからの元の時間差で開始し、元の最初のバイト
+                         までの時間と受信時間をリプレイの値と並べて表示します。--adminがフォールト
+                         インジェクションを有効にしたステージングのプロキシの場合は、各リプレイを
+                         元の最初のバイトまでの時間だけ遅らせます
+  --timeout-ms N         接続、応答ヘッダー、ボディの無応答それぞれのタイムアウト(ミリ秒) [90000]
+  --ca-file FILE         httpsのターゲットで信頼する追加のCAバンドル(PEM)
+  --json                 JSONで出力
+
+送信する内容: 同じメソッド、パス、クエリ(キャプチャ時にフィルタリングされたクエリとパスの値は
+"[FILTERED]"のまま)、資格情報を除いた元のリクエストヘッダー(キャプチャではフィンガープリントのみを
+保持しています。ステージング用の資格情報は--headerで指定します)、新しいX-Request-ID
+replay-<correlation id>-<n>、およびx-duo-diag-replay-of: <original exchange id>。ボディは、
+プロキシが詳細キャプチャで実行されていた場合はキャプチャしたもの(JSONは再シリアライズします)、
+そうでなければ合成したものです: 記録に残る形(すべてのキー、すべての値の型。生成パラメータ、
+ロール、モデル名は送信されたまま)で、元と同じサイズのプレースホルダーのテキストを入れます。
+どちらを送信したかは出力に表示します。
+
+元の記録の取得元(--harの場合は不要):
+  --admin URL|HOST:PORT  実行中のプロキシの管理API [http://127.0.0.1:5099]
+  --admin-token TOKEN    管理APIのトークン(またはDUO_DIAG_ADMIN_TOKEN / DUO_DIAG_ADMIN__TOKEN)
+  --db FILE|URL          ストアを直接読み取ります(停止したプロキシのSQLiteファイル、または
+                         postgres://...)
+
+リプレイの記録先: --targetの前にプロキシがあれば、そのプロキシが各リプレイを記録します
+(meta.replay_of)。管理API(--admin、または元の記録をそこから読み取る場合はデフォルトの管理API)で
+その記録を検索します。どのプロキシも記録しなかったリプレイは、その管理API(元の記録のストア)に、
+元の記録に紐付いた新しいやり取りとして記録し(meta.replay_of、meta.reported_by: replay)、
+ライブのトラフィックと同じくフィルタリングして診断します。送信した資格情報はフィンガープリントのみを
+記録します。いずれの場合も、リプレイのフラグと原因はその記録のものです。--dbまたは--harで--adminを
+指定しない場合は何も記録せず、フラグと原因は応答から導出します。
+
+終了コード: すべてのリプレイに応答があれば(ステータスを問わず)0、ターゲットに接続できなかったか
+元の記録が見つからなかった場合は1、使い方の誤りは2です。
+`,
     bundle: `使い方: duo-diag-proxy bundle [--since 24h] [--out FILE] [--admin URL | --db FILE] [flags]
 
 GitLabサポートに渡すサポートバンドルを作成します。gzip圧縮したtarに次のファイルを含みます:
@@ -225,7 +274,7 @@ metrics.txt(/metricsのスナップショット。--dbの場合は含みませ�
 終了コード1で終了します。
 
   --out FILE             アーカイブ [duo-diag-bundle-<time>.tar.gz]
-  --since 24h|ISO        この時点以降のエクスチェンジ [24h]
+  --since 24h|ISO        この時点以降のやり取り [24h]
   --until 15m|ISO        この時点まで
   --route NAME           1つのルートのみ
   --config FILE          プロキシの設定ファイル(省略時はDUO_DIAG_CONFIG)。DUO_DIAG_*も適用されます
@@ -310,12 +359,12 @@ AIゲートウェイ、IDEがキャンセルするチャットのストリーミ
     notShown: '({{width}}桁のため省略した列: {{columns}}。--jsonですべてのフィールドを表示できます)'
   },
   show: {
-    oneKey: 'showにはエクスチェンジIDまたは相関IDを1つだけ指定してください',
-    notFound: 'エクスチェンジIDまたは相関ID「{{key}}」は見つかりません'
+    oneKey: 'showにはやり取りIDまたは相関IDを1つだけ指定してください',
+    notFound: 'やり取りIDまたは相関ID「{{key}}」は見つかりません'
   },
   trace: {
     correlationId: '相関ID {{id}}',
-    rootCause: '根本原因: {{cause}}(エクスチェンジ{{id}}、ルート{{route}})',
+    rootCause: '根本原因: {{cause}}(やり取り{{id}}、ルート{{route}})',
     attempt: '{{n}}回目: ',
     noResponse: '応答なし',
     timing: 'TTFB {{ttfb}}ミリ秒、合計{{total}}ミリ秒',
@@ -352,12 +401,12 @@ AIゲートウェイ、IDEがキャンセルするチャットのストリーミ
   export: {
     badFormat: '--format: harまたはndjsonを指定してください(「{{format}}」は使用できません){{hint}}',
     progress: '{{format}}をエクスポートしています: {{size}}',
-    wrote_other: '{{count}}件のエクスチェンジを{{format}}({{size}})で{{dest}}に書き込みました',
+    wrote_other: '{{count}}件のやり取りを{{format}}({{size}})で{{dest}}に書き込みました',
     stdout: '標準出力'
   },
   purge: {
     needFilter: 'フィルターを1つ以上、または--allを指定してください',
-    removed: '{{removed}}件のエクスチェンジを削除しました'
+    removed: '{{removed}}件のやり取りを削除しました'
   },
   doctor: {
     needTarget: 'doctorには--gateway URLまたは--model URL(あるいは両方)が必要です',
@@ -394,20 +443,134 @@ AIゲートウェイ、IDEがキャンセルするチャットのストリーミ
   },
   bundle: {
     adminOrDb: '--admin URLと--db FILEはどちらか一方だけを指定してください',
-    collecting: '{{from}}からエクスチェンジ、サマリー、設定を収集しています',
-    collectingMetrics: '{{from}}からエクスチェンジ、サマリー、メトリクス、設定を収集しています',
-    collectingDoctor: '{{from}}からエクスチェンジ、サマリー、設定を収集し、doctorのチェックを実行しています',
-    collectingMetricsDoctor: '{{from}}からエクスチェンジ、サマリー、メトリクス、設定を収集し、doctorのチェックを実行しています',
+    collecting: '{{from}}からやり取り、サマリー、設定を収集しています',
+    collectingMetrics: '{{from}}からやり取り、サマリー、メトリクス、設定を収集しています',
+    collectingDoctor: '{{from}}からやり取り、サマリー、設定を収集し、doctorのチェックを実行しています',
+    collectingMetricsDoctor: '{{from}}からやり取り、サマリー、メトリクス、設定を収集し、doctorのチェックを実行しています',
     auditing: '{{files}}個のファイルでトークン形式の文字列を検査しています',
     refused: '中止',
     refusedWhy: 'シークレットの検査でトークン形式の文字列が{{findings}}件見つかりました。何も書き込んでいません',
     refusedNext: 'これらの記録を削除または修正してから(duo-diag-proxy purge、または--since/--routeで範囲を狭める)、もう一度バンドルを作成してください。',
     writing: '{{file}}を書き込んでいます',
-    wrote_other: '{{file}}を書き込みました(エクスチェンジ{{count}}件、ファイル{{files}}個、{{size}}。{{folder}}/に展開されます)',
-    report: 'bundle: {{since}}以降のエクスチェンジ{{exchanges}}件、取得元{{from}}',
-    reportRoute: 'bundle: {{since}}以降のルート{{route}}のエクスチェンジ{{exchanges}}件、取得元{{from}}',
+    wrote_other: '{{file}}を書き込みました(やり取り{{count}}件、ファイル{{files}}個、{{size}}。{{folder}}/に展開されます)',
+    report: 'bundle: {{since}}以降のやり取り{{exchanges}}件、取得元{{from}}',
+    reportRoute: 'bundle: {{since}}以降のルート{{route}}のやり取り{{exchanges}}件、取得元{{from}}',
     omitted: '含めていません: {{why}}',
-    audited: 'audit: {{files}}個のファイルを検査しました。トークン形式の文字列は見つかりませんでした'
+    audited: 'audit: {{files}}個のファイルを検査しました。トークン形式の文字列は見つかりませんでした',
+    omit: {
+      metricsFromDb: 'ストアファイル(--db)から作成しました。メトリクスは実行中のプロキシにあります(管理APIのGET /metrics)',
+      metricsStatus: 'GET {{url}}/metricsの応答ステータスは{{status}}でした',
+      metricsFailed: 'GET {{url}}/metricsが失敗しました: {{error}}'
+    }
+  },
+  replay: {
+    oneId: 'replayにはやり取りIDを1つだけ指定してください(または--correlation-idか--har)',
+    exactlyOne: 'やり取りID、--correlation-id ID、--har FILEのいずれか1つだけを指定してください',
+    needTarget: '--target URLが必要です(ステージングのAIゲートウェイまたはモデルサーバー)',
+    dbOrHar: '--dbと--harはどちらも元の記録の取得元です。どちらか一方だけを指定してください',
+    badHeader: '--header「{{value}}」: 「Name: value」の形式で指定してください',
+    badTimeout: '--timeout-ms: 100から3600000までの整数を指定してください',
+    notUrl: '{{flag}}: 「{{value}}」はURLではありません',
+    noExchangeId: 'ID「{{id}}」のやり取りはありません',
+    noExchangeHar: '{{file}}にやり取りはありません',
+    noExchangeCorrelation: '相関ID「{{id}}」のやり取りはありません',
+    notAnswered: '{{total}}件中{{unreached}}件に応答がありません: {{target}}に接続できませんでした({{code}})',
+    har: {
+      notJson: '--har {{file}}: JSONとして読み取れません({{error}})',
+      notHar: '--har {{file}}: HARファイルではありません(log.entriesがありません)',
+      noUrl: 'HARのエントリー{{n}}: request.urlがありません',
+      badUrl: 'HARのエントリー{{n}}: request.url「{{url}}」はURLではありません'
+    },
+    detail: {
+      noBody: 'ボディなし',
+      captured: 'キャプチャしたボディ(詳細キャプチャ)'
+    },
+    why: {
+      notCaptured: 'ボディはキャプチャされていません(詳細キャプチャが無効)',
+      truncated: 'キャプチャしたボディはキャプチャの上限で切り詰められています',
+      binary: 'バイナリのボディはサイズのみを記録しています'
+    },
+    shape: {
+      recorded: '元のリクエストの記録された形(フィールド{{fields}}個)',
+      recordedCut: '元のリクエストの記録された形(フィールド{{fields}}個。深い部分はキャプチャ時に省略)',
+      codeCompletion: 'コード補完(current_file)',
+      codeGeneration: 'コード生成(current_file)',
+      promptComponents: '{{type}}(prompt_components)',
+      chatMessages: 'チャット(messages)',
+      chatPromptComponents: 'チャット(prompt_components)',
+      promptInputs: 'プロンプト(inputs)',
+      openaiChat: 'OpenAIのチャット(messages)',
+      openaiCompletion: 'OpenAIの補完(prompt)',
+      openaiEmbeddings: 'OpenAIの埋め込み(input)',
+      unknownJson: '不明なエンドポイント: JSONのプレースホルダー',
+      unknownText: '不明なエンドポイント: テキストのプレースホルダー'
+    },
+    note: {
+      endpointReplaced: 'モデルエンドポイントを{{url}}に置き換えました(--model-endpoint)',
+      filteredBody: 'キャプチャ時にフィルタリングされた値(model_api_keyなど、シークレットを示す名前のキー)は"[FILTERED]"として送信します',
+      synthesized: 'ボディを合成しました: {{why}}',
+      filteredQuery: 'キャプチャ時にフィルタリングされたクエリとパスの値は"[FILTERED]"として送信します',
+      droppedCredentials: 'キャプチャ時にフィルタリングされた資格情報は送信していません: {{headers}}(ステージング用の資格情報は--header \'Name: value\'で指定します)',
+      delayed: 'ステージングのプロキシが、このリプレイを元の最初のバイトまでの時間だけ遅らせました({{ms}}ミリ秒、フォールトルール{{rule}})',
+      faultsOff: 'ステージングのプロキシでフォールトインジェクションが無効です(faults.enabled)。元の最初のバイトまでの時間は再現していません',
+      faultRefused: 'ステージングのプロキシがタイミングのルールを拒否しました({{status}}: {{text}})',
+      faultUnreachable: '{{base}}にタイミングのルールを設定できません({{error}})',
+      recordsNotRead: '--adminからリプレイの記録を読み取れませんでした: {{error}}',
+      notRecorded: '記録していません: --targetの前のプロキシが記録しなかったリプレイは、--admin(元の記録をストアに持つプロキシ)が記録します。フラグは応答から導出しました',
+      notRecordedAt: '--adminで記録できませんでした({{error}})。フラグは応答から導出しました'
+    },
+    cause: {
+      notAnswered: '応答なし: {{error}}',
+      cutOff: 'ヘッダーの後に切断されました: {{code}}',
+      answered: '応答: {{answer}}',
+      streamError: 'ストリーミングのエラー: {{error}}',
+      faultInjected: 'フォールトインジェクション: {{fault}}',
+      both: '{{first}}。{{second}}'
+    },
+    render: {
+      ms: '{{ms}}ミリ秒',
+      offset: '+{{ms}}ミリ秒',
+      notRecorded: '記録なし',
+      chunks: '{{chunks}}(最長の間隔{{gap}})',
+      bytes: '{{bytes}}バイト',
+      bytesChunks_other: '{{bytes}}バイト、{{count}}チャンク',
+      label: {
+        original: '元の記録',
+        replay: 'リプレイ',
+        body: 'ボディ',
+        error: 'エラー'
+      },
+      row: {
+        start: '開始',
+        status: 'ステータス',
+        flags: 'フラグ',
+        cause: '原因',
+        ttfb: 'TTFB',
+        receive: '受信',
+        chunks: 'チャンク',
+        duration: '所要時間',
+        response: '応答'
+      },
+      column: {
+        original: '元のリクエスト',
+        replay: 'リプレイ'
+      },
+      sourceProxy: '(プロキシの記録)',
+      sourceReport: '(元の記録のストアの記録)',
+      recordedReport: '(どのプロキシも記録していないため、元の記録のストアに{{id}}として記録しました)',
+      recordedProxy: '(そのプロキシが{{id}}として記録しました。ルート{{route}})',
+      bodyNone: 'なし',
+      body: '{{mode}}: {{detail}}、{{bytes}}バイト(元: {{original}}バイト)',
+      mode: {
+        exact: 'そのまま',
+        synthesized: '合成'
+      },
+      originalLine: '{{id}}  相関ID: {{correlation}}  ルート: {{route}}  {{time}}',
+      note: '注: {{text}}',
+      summary: '{{total}}件を{{target}}にリプレイしました: 応答あり{{answered}}件、応答なし{{unreached}}件。',
+      timing: 'タイミング: 各リプレイは、元のリクエストと同じ時間差で開始しました。最初のバイトまでの時間は、--adminがフォールトインジェクションを有効にしたステージングのプロキシを指す場合に、そのフォールトインジェクションで再現します。チャンクの間隔は記録されていません(記録はTTFBと所要時間のみ)。',
+      records: 'X-Request-IDごとの記録(ターゲットの前のプロキシ、なければ元の記録のストア): duo-diag-proxy show {{id}}{{more}}'
+    }
   },
   demo: {
     adminOff: '--admin: デモは管理APIから結果を読み取るため、offにはできません',
@@ -423,6 +586,55 @@ AIゲートウェイ、IDEがキャンセルするチャットのストリーミ
     toTlsGateway: '{{url}} -> 自己署名証明書のAIゲートウェイ',
     traffic: 'トラフィック(クライアントから見た結果):',
     staysUp: 'Ctrl-Cまですべて起動したままにします。',
-    stopping: '停止しています...'
+    stopping: '停止しています...',
+    scenario: {
+      codeCompletion: 'コード補完',
+      codeCompletionStreamed: 'コード補完(ストリーミング)',
+      chatStream: 'Duo Chatのストリーミング',
+      expiredToken: '期限切れのGitLabトークン(401)',
+      missingV1: '/v1がないモデルエンドポイント',
+      unknownModel: '不明なモデル(識別子の入力ミス)',
+      modelTimeout: 'モデルのタイムアウト(Duo Chat)',
+      gatewayHangs: 'AIゲートウェイが応答しない',
+      gatewayDown: 'AIゲートウェイが停止(接続拒否)',
+      selfSigned: 'AIゲートウェイの自己署名証明書',
+      chatCancelled: 'IDEがチャットをキャンセル'
+    },
+    result: {
+      fromProxy: '{{status}}(プロキシが応答: {{flag}})',
+      chat: '{{status}}: {{chat}}',
+      dropped: '{{status}}、切断',
+      chatError: 'エラー「{{error}}」',
+      noLines: '行なし',
+      thenDropped: '{{lines}}、その後切断',
+      hungUp_other: '{{status}}、{{count}}チャンク後に切断',
+      notAborted: '{{status}}、中断されず(先にストリーミングが終了)',
+      clientError: 'クライアントのエラー: {{message}}'
+    },
+    summary: 'サマリー: {{total}}件のやり取りを記録しました(AIゲートウェイのホップ{{gateway}}件、モデルのホップ{{model}}件)。正常{{clean}}件、フラグ付き{{flagged}}件。',
+    column: {
+      flag: 'フラグ',
+      exchanges: 'やり取り',
+      timeUtc: '時刻(UTC)',
+      route: 'ルート',
+      correlationId: '相関ID',
+      status: 'ステータス',
+      flags: 'フラグ',
+      cause: '原因',
+      scenario: 'シナリオ'
+    },
+    failures: '失敗:',
+    proxyAnswered: 'プロキシ',
+    checkOk: 'OK',
+    checkMissing: '未記録',
+    allRecorded: '台本どおりの失敗はすべて、そのフラグ付きで記録されました(チェック{{checks}}件)。',
+    notRecorded: '台本どおりの失敗{{total}}件のうち{{missing}}件が、そのフラグ付きで記録されていません。',
+    explore: '詳しく調べるには(jqは任意):',
+    exploreOnce: '詳しく調べるには(--onceのため、すべてここで停止します。試すには--onceなしでデモを実行してください):',
+    commentMissingV1: '/v1がないリクエストを両方のホップで表示',
+    commentModelTimeout: 'モデルがタイムアウトしたチャット: すべての再試行',
+    sendYourOwn: '自分でも送信できます(x-sim-fault: hang、reset-mid-stream、truncate、status:CODE、delay-headers:MSなど):',
+    proxyLog: 'プロキシのログ: {{file}}',
+    proxyLogRemoved: 'プロキシのログ: {{file}}(終了時に削除)'
   }
 }
