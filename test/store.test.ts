@@ -265,6 +265,17 @@ t.test('a SQLite store from before the end-time index and the cause codes is mig
   raw.pragma('user_version = 4')
   raw.close()
 
+  // Read as it is first (a customer's file read with --db): not migrated, every query works.
+  const asSent = new SqliteStore(path, { readonly: true })
+  t.same(await asSent.get(gateway.id), gateway, 'an older store reads read-only')
+  t.equal((await asSent.list({}, { limit: 10 })).items.length, 1)
+  t.equal((await asSent.summary({})).total, 1, 'the summary (by cause code) works on it')
+  t.equal((await asSent.list({ causeCode: 'x' }, { limit: 10 })).items.length, 0, 'and a cause filter')
+  await asSent.close()
+  const untouched = new Database(path, { readonly: true })
+  t.equal(untouched.pragma('user_version', { simple: true }), 4, 'reading did not migrate the file')
+  untouched.close()
+
   const reopened = new SqliteStore(path)
   t.teardown(() => reopened.close())
   t.same(await reopened.get(gateway.id), gateway, 'the record is still there')

@@ -96,6 +96,7 @@ export function formatExplore (stack: DemoStack, results: ScenarioResult[], stay
   const model = stack.routeUrl(MODEL_ROUTE)
   const chat = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] })
   const lines = [
+    ...(staying ? [say(lang, 'openView', { url: `${api}/` }), ''] : []),
     say(lang, staying ? 'explore' : 'exploreOnce'),
     `  curl -s '${api}/api/exchanges?flag=unauthorized' | jq`,
     `  curl -s '${api}/api/exchanges?flag=not_found&flag=upstream_error' | jq`,

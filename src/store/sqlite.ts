@@ -91,6 +91,9 @@ const SQLITE_PRUNE_CHUNK = 1_000
 
 const BUSY_TIMEOUT_MS = 200
 
+/** The insert statements of a read-only store: never run (insert refuses first). */
+const NO_WRITES = { run: () => { throw new Error('the store is open read-only') } } as unknown as Database.Statement
+
 export class SqliteStore implements ExchangeStore {
   private readonly db: Database.Database
   private readonly insertExchange: Database.Statement
@@ -126,12 +129,14 @@ export class SqliteStore implements ExchangeStore {
       // Wait briefly for a lock held elsewhere (a CLI reading the file), then fail the batch.
       this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
       if (!options.readonly) this.migrate()
+      else this.readOlderSchema()
     } catch (err) {
       throw new StoreOpenError(`cannot open the store at ${path}: ${(err as Error).message}`)
     }
-    this.insertExchange = this.db.prepare(`INSERT INTO exchanges (${EXCHANGE_COLUMNS.join(', ')})
+    // Read-only: nothing is written, and an older store's table may lack today's columns.
+    this.insertExchange = options.readonly === true ? NO_WRITES : this.db.prepare(`INSERT INTO exchanges (${EXCHANGE_COLUMNS.join(', ')})
       VALUES (${EXCHANGE_COLUMNS.map(() => '?').join(', ')})`)
-    this.insertFlag = this.db.prepare('INSERT OR IGNORE INTO exchange_flags (flag, started_at, seq) VALUES (?, ?, ?)')
+    this.insertFlag = options.readonly === true ? NO_WRITES : this.db.prepare('INSERT OR IGNORE INTO exchange_flags (flag, started_at, seq) VALUES (?, ?, ?)')
     this.insertMany = this.db.transaction((batch: readonly Exchange[]) => {
       for (const ex of batch) {
         const row = exchangeRow(ex)
@@ -144,6 +149,19 @@ export class SqliteStore implements ExchangeStore {
       this.maintenanceTimer = setInterval(() => this.checkpointIfIdle(), IDLE_CHECKPOINT_MS)
       this.maintenanceTimer.unref()
     }
+  }
+
+  /**
+   * A store written by an older version, opened read-only (a file a customer sent, read with
+   * --db): it cannot be migrated, so a temporary view named like the table shadows it with
+   * today's columns, the missing ones NULL. Every query then runs unchanged; the file is untouched.
+   */
+  private readOlderSchema (): void {
+    const present = new Set((this.db.prepare("SELECT name FROM pragma_table_info('exchanges')").all() as Array<{ name: string }>).map((r) => r.name))
+    if (present.size === 0) return
+    const missing = EXCHANGE_COLUMNS.filter((c) => !present.has(c))
+    if (missing.length === 0) return
+    this.db.exec(`CREATE TEMP VIEW exchanges AS SELECT *, ${missing.map((c) => `NULL AS ${c}`).join(', ')} FROM main.exchanges`)
   }
 
   /**

@@ -622,6 +622,7 @@ the summary and the failures table from the admin API, and leaves everything up 
     checkMissing: 'MISSING',
     allRecorded: 'Every scripted failure was recorded with its flag ({{checks}} checks).',
     notRecorded: '{{missing}} of {{total}} scripted failures were NOT recorded with their flag.',
+    openView: 'Open the browser view: {{url}}',
     explore: 'Explore (jq optional):',
     exploreOnce: 'Explore (with --once everything stops now: run the demo without it to try these):',
     commentMissingV1: 'the missing /v1 request on both hops',

@@ -629,6 +629,7 @@ AIゲートウェイ、IDEがキャンセルするチャットのストリーミ
     checkMissing: '未記録',
     allRecorded: '台本どおりの失敗はすべて、そのフラグ付きで記録されました(チェック{{checks}}件)。',
     notRecorded: '台本どおりの失敗{{total}}件のうち{{missing}}件が、そのフラグ付きで記録されていません。',
+    openView: 'ブラウザビューを開きます: {{url}}',
     explore: '詳しく調べるには(jqは任意):',
     exploreOnce: '詳しく調べるには(--onceのため、すべてここで停止します。試すには--onceなしでデモを実行してください):',
     commentMissingV1: '/v1がないリクエストを両方のホップで表示',
