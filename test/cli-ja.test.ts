@@ -19,6 +19,7 @@ import { refusedPort } from './helpers/fault-servers.js'
 import {
   assertNoEnglish, assertTablesAligned, EN, ENGLISH_FRAGMENTS, env, ja, JA, JA_TEXT, JA_WAYS, jaText, pattern
 } from './helpers/ja-output.js'
+import { sendChat, startFailureStack } from './helpers/failure-stack.js'
 import { startHarness } from './helpers/proxy-harness.js'
 import { columnsOf, ptyUnavailable, runInPty, screenLines } from './helpers/pty.js'
 import { displayWidth } from '../src/cli/output.js'
@@ -46,21 +47,7 @@ t.test('the catalogs: en and ja have the same keys and placeholders; ja is Japan
 })
 
 t.test('failures, show, summary: Japanese, the diagnosis from the API in Japanese, aligned', async (t) => {
-  const model = await startModelServer()
-  const port = await refusedPort()
-  const h = await startHarness({ routes: [{ name: 'model', upstream: model.url, hop: 'model' }, { name: 'down', upstream: `http://127.0.0.1:${port}`, hop: 'model' }] })
-  t.teardown(async () => {
-    await h.close()
-    await model.close()
-  })
-  const send = async (route: string, path: string, id: string): Promise<void> => {
-    const res = await request(`${h.url(route)}${path}`, { method: 'POST', body: CHAT, headers: { 'content-type': 'application/json', 'x-request-id': id } })
-    await res.body.text()
-  }
-  await send('model', '/v1/chat/completions', 'good-1')
-  await send('model', '/chat/completions', 'nov1-1')
-  await send('down', '/v1/chat/completions', 'down-1')
-  await h.exchanges()
+  const h = await startFailureStack(t)
   const admin = ['--admin', h.adminUrl]
 
   // What the admin API renders for each language: the CLI must show the Japanese one.
@@ -143,7 +130,7 @@ t.test('failures, show, summary: Japanese, the diagnosis from the API in Japanes
       if (tailOut.includes('tail-1')) resolve()
     })
     void tailExit.then(() => resolve())
-    void send('model', '/chat/completions', 'tail-1')
+    void sendChat(h, 'model', '/chat/completions', 'tail-1')
   })
   tail.kill('SIGINT')
   t.equal(await tailExit, 0, 'Ctrl-C ends tail')

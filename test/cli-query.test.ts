@@ -3,17 +3,13 @@ import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { request } from 'undici'
-import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
-import { refusedPort } from './helpers/fault-servers.js'
 import { harValidator } from './helpers/har.js'
 import { freshDatabase, pgUnavailable } from './helpers/pg.js'
-import { startHarness } from './helpers/proxy-harness.js'
+import { sendChat, startFailureStack } from './helpers/failure-stack.js'
 import { BACKENDS } from './helpers/stores.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const MAIN = join(ROOT, 'src/cli/main.ts')
-const CHAT = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] })
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
@@ -44,21 +40,7 @@ function cli (args: string[], opts: { until?: RegExp, timeoutMs?: number, onStde
 for (const backend of BACKENDS) t.test(`failures, show, summary, tail, export, purge [${backend}]`, async (t) => {
   const db = backend === 'postgres' ? await freshDatabase(t) : undefined
   if (db === null) return pgUnavailable(t)
-  const model = await startModelServer()
-  const port = await refusedPort()
-  const h = await startHarness({ routes: [{ name: 'model', upstream: model.url, hop: 'model' }, { name: 'down', upstream: `http://127.0.0.1:${port}`, hop: 'model' }], ...(db !== undefined ? { db } : {}) })
-  t.teardown(async () => {
-    await h.close()
-    await model.close()
-  })
-  const send = async (route: string, path: string, id: string): Promise<void> => {
-    const res = await request(`${h.url(route)}${path}`, { method: 'POST', body: CHAT, headers: { 'content-type': 'application/json', 'x-request-id': id } })
-    await res.body.text()
-  }
-  await send('model', '/v1/chat/completions', 'good-1')
-  await send('model', '/chat/completions', 'nov1-1')
-  await send('down', '/v1/chat/completions', 'down-1')
-  await h.exchanges()
+  const h = await startFailureStack(t, db !== undefined ? { db } : {})
   const admin = ['--admin', h.adminUrl]
 
   const failures = await cli(['failures', ...admin])
@@ -92,7 +74,7 @@ for (const backend of BACKENDS) t.test(`failures, show, summary, tail, export, p
   const ready = new Promise<void>((resolve) => { connected = resolve })
   const tailing = cli(['tail', ...admin, '--route', 'model'], { until: /tail-1/, timeoutMs: 20_000, onStderr: (s) => { if (s.includes('tailing live exchanges')) connected() } })
   await Promise.race([ready, tailing])
-  await send('model', '/v1/chat/completions', 'tail-1')
+  await sendChat(h, 'model', '/v1/chat/completions', 'tail-1')
   const tail = await tailing
   t.match(tail.stdout, /model\s+200\s+POST \/v1\/chat\/completions\s+tail-1/)
   t.equal(tail.code, 0, 'Ctrl-C ends tail cleanly')

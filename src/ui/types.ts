@@ -1,7 +1,10 @@
 /**
  * The API's records as the view reads them (the OpenAPI document's Exchange, Trace, Summary):
- * only the fields the view uses. The server's own types are not imported: they pull Node's.
+ * only the fields the view uses. The server's own types are not imported where they pull Node's;
+ * the summary's (src/store/summary.ts) are plain data and are.
  */
+import type { Summary as StoreSummary } from '../store/summary.js'
+
 export interface DiagnosisLine { code: string, text: string }
 
 export interface Diagnosis {
@@ -59,19 +62,5 @@ export interface Trace {
   root_cause: { exchange_id: string, route: string, code: string, cause: string } | null
 }
 
-export interface Percentiles { p50: number | null, p95: number | null, p99: number | null }
-
-export interface Summary {
-  since: string | null
-  until: string | null
-  total: number
-  errors: number
-  error_rate: number
-  by_route: Record<string, number>
-  by_feature: Record<string, number>
-  by_status: Record<string, number>
-  by_flag: Record<string, number>
-  by_cause: Record<string, number>
-  cause_titles: Record<string, string>
-  latency: Array<{ route: string, feature: string, count: number, ttfb_ms: Percentiles, duration_ms: Percentiles }>
-}
+/** The summary as the API answers it: the store's, with a title per cause code in the reader's language. */
+export type Summary = StoreSummary & { cause_titles: Record<string, string> }
