@@ -45,6 +45,7 @@ export const ui = {
     apply: 'Apply',
     clear: 'Clear',
     cause: 'Cause',
+    failedOnly: 'Failures only',
     remove: 'Remove filter {{name}}',
     from: 'From {{time}}',
     until: 'Until {{time}}'
@@ -112,6 +113,14 @@ export const ui = {
   },
   overview: {
     title: 'Overview',
+    recentFailures: 'Latest failures',
+    recentFailuresHint: 'Newest first, one line per GitLab request (correlation ID). Open one to see both hops, the cause and the next steps.',
+    noFailures: 'No failure in this window.',
+    openTrace: 'Open trace',
+    openTraceLabel: 'Open trace {{correlationId}}',
+    modelCalls_one: '{{count}} failed model call',
+    modelCalls_other: '{{count}} failed model calls',
+    allFailures: 'List every failure',
     live: 'Live (last 15 minutes, refreshed)',
     requests: 'Requests',
     failures: 'Failures',

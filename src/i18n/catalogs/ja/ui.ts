@@ -45,6 +45,7 @@ export const ui = {
     apply: '適用',
     clear: 'クリア',
     cause: '原因',
+    failedOnly: '失敗のみ',
     remove: 'フィルター{{name}}を外す',
     from: '{{time}}以降',
     until: '{{time}}まで'
@@ -109,6 +110,13 @@ export const ui = {
   },
   overview: {
     title: '概要',
+    recentFailures: '最近の失敗',
+    recentFailuresHint: '新しい順に、GitLabのリクエスト(相関ID)ごとに1行。開くと両方のホップ、原因、次の手順が見られます。',
+    noFailures: 'この期間に失敗はありません。',
+    openTrace: 'トレースを開く',
+    openTraceLabel: 'トレースを開く({{correlationId}})',
+    modelCalls_other: '失敗したモデル呼び出し{{count}}件',
+    allFailures: '失敗をすべて一覧表示',
     live: 'ライブ(過去15分、自動更新)',
     requests: 'リクエスト',
     failures: '失敗',
