@@ -87,6 +87,29 @@ export async function getJson<T> (path: string, params: Params = {}, signal?: Ab
   return await res.json() as T
 }
 
+/**
+ * A state change with a JSON body. Always `Content-Type: application/json`: no page elsewhere can
+ * send that without a CORS preflight (never granted), so the request guard accepts only ours.
+ */
+export async function sendJson<T> (method: 'POST' | 'PUT' | 'PATCH', path: string, body: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    headers: { ...headers(), 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    cache: 'no-store',
+    credentials: 'omit'
+  })
+  if (!res.ok) throw await failure(res)
+  return await res.json() as T
+}
+
+/** DELETE: by its method alone a request no other page can send without a preflight. */
+export async function del<T> (path: string, params: Params = {}): Promise<T> {
+  const res = await fetch(path + queryString(params), { method: 'DELETE', headers: headers(), cache: 'no-store', credentials: 'omit' })
+  if (!res.ok) throw await failure(res)
+  return await res.json() as T
+}
+
 /** A download through fetch (a plain link could not send the token), saved under the server's name. */
 export async function download (path: string, params: Params, fallbackName: string): Promise<void> {
   const res = await fetch(path + queryString(params), { headers: headers('*/*'), cache: 'no-store', credentials: 'omit' })
