@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { getToken, onUnauthorized, setToken } from './api.js'
 import { currentLang, LANGS, type Lang, setLang, t } from './i18n.js'
+import { DoctorPage } from './pages/doctor.js'
 import { ExchangePage } from './pages/exchange.js'
 import { ExchangesPage } from './pages/exchanges.js'
 import { OverviewPage } from './pages/overview.js'
@@ -54,7 +55,8 @@ export function App () {
   const nav = [
     { path: '/overview', label: t('nav.overview') },
     { path: '/exchanges', label: t('nav.exchanges') },
-    { path: '/live', label: t('nav.live') }
+    { path: '/live', label: t('nav.live') },
+    { path: '/doctor', label: t('nav.doctor') }
   ]
   const current = loc.path === '/' ? '/overview' : loc.path
 
@@ -105,6 +107,7 @@ function Page ({ path, params }: { path: string, params: URLSearchParams }) {
   if (path === '/exchanges') return <ExchangesPage key={params.toString()} params={params} live={false} />
   if (path === '/live') return <ExchangesPage key={params.toString()} params={params} live />
   if (path === '/overview') return <OverviewPage key={params.toString()} params={params} />
+  if (path === '/doctor') return <DoctorPage />
   return (
     <div class="panel">
       <h1>{t('notFound.title')}</h1>
