@@ -205,7 +205,7 @@ t.test('fault injection off: no nav entry, and the page says how to turn it on',
   const csp = watchCsp(page)
   await page.goto(`${off.adminUrl}/#/overview`)
   await page.locator('nav[data-faults="off"]').waitFor()
-  t.same(await page.locator('nav a').allTextContents(), ['Overview', 'Exchanges', 'Live tail'], 'no Faults entry')
+  t.same(await page.locator('nav a').allTextContents(), ['Overview', 'Exchanges', 'Live tail', 'Doctor'], 'no Faults entry')
 
   await page.goto(`${off.adminUrl}/#/faults`)
   const panel = page.locator('[data-testid="faults-off"]')

@@ -183,3 +183,34 @@ export function tail (params: Params, onExchange: (ex: Exchange) => void, onStat
   void run()
   return () => controller.abort()
 }
+
+/**
+ * A POST whose answer is NDJSON (POST /api/doctor), read with a stream reader: each line is
+ * handed on as soon as it is complete, not when the answer ends. Sent as application/json,
+ * a request no other page can make without a preflight. Throws ApiError on an error status.
+ */
+export async function postNdjson (path: string, body: unknown, onLine: (line: unknown) => void, signal?: AbortSignal): Promise<void> {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { ...headers('application/x-ndjson'), 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    cache: 'no-store',
+    credentials: 'omit',
+    signal
+  })
+  if (!res.ok || res.body === null) throw await failure(res)
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+  let buffer = ''
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    buffer += value
+    let end: number
+    while ((end = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, end).trim()
+      buffer = buffer.slice(end + 1)
+      if (line !== '') onLine(JSON.parse(line))
+    }
+  }
+  if (buffer.trim() !== '') onLine(JSON.parse(buffer))
+}

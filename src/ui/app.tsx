@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks'
 import { getToken, onUnauthorized, setToken } from './api.js'
 import { useFaultsAvailability } from './faults.js'
 import { currentLang, LANGS, type Lang, setLang, t } from './i18n.js'
+import { DoctorPage } from './pages/doctor.js'
 import { ExchangePage } from './pages/exchange.js'
 import { ExchangesPage } from './pages/exchanges.js'
 import { FaultsPage } from './pages/faults.js'
@@ -58,6 +59,7 @@ export function App () {
     { path: '/overview', label: t('nav.overview') },
     { path: '/exchanges', label: t('nav.exchanges') },
     { path: '/live', label: t('nav.live') },
+    { path: '/doctor', label: t('nav.doctor') },
     // Only where the configuration turned fault injection on (the API answers 409 otherwise).
     ...(faults === 'on' ? [{ path: '/faults', label: t('nav.faults') }] : [])
   ]
@@ -111,6 +113,7 @@ function Page ({ path, params }: { path: string, params: URLSearchParams }) {
   if (path === '/live') return <ExchangesPage key={params.toString()} params={params} live />
   if (path === '/faults') return <FaultsPage />
   if (path === '/overview') return <OverviewPage key={params.toString()} params={params} />
+  if (path === '/doctor') return <DoctorPage />
   return (
     <div class="panel">
       <h1>{t('notFound.title')}</h1>

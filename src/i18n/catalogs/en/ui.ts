@@ -6,7 +6,7 @@ export const ui = {
   app: { title: 'Diagnostic view' },
   loading: 'Loading…',
   error: { api: 'The API answered with an error: {{message}}' },
-  nav: { label: 'Pages', overview: 'Overview', exchanges: 'Exchanges', live: 'Live tail', faults: 'Faults', skip: 'Skip to content' },
+  nav: { label: 'Pages', overview: 'Overview', exchanges: 'Exchanges', live: 'Live tail', doctor: 'Doctor', faults: 'Faults', skip: 'Skip to content' },
   notFound: { title: 'No such page' },
   prefs: {
     language: 'Language',
@@ -205,5 +205,30 @@ export const ui = {
     count: 'Count',
     openList_one: 'List the {{count}} exchange with {{name}}',
     openList_other: 'List the {{count}} exchanges with {{name}}'
+  },
+  doctor: {
+    title: 'Doctor: quick checks',
+    intro: "The support playbook's quick checks, run by the proxy against the upstreams of its own routes: DNS, TCP, the TLS certificate, the AI gateway's health and readiness, the model server's health and the models it serves. No chat completion is sent (it costs tokens).",
+    modelName: 'Model name (optional)',
+    modelNameHelp: 'The model identifier configured in GitLab: checks that the model routes serve it.',
+    run: 'Run checks',
+    running: 'Running…',
+    runningStatus: 'Running the checks: each result appears as its check completes.',
+    results: 'Results',
+    onRoute: 'route {{route}}',
+    nextStep: 'Next step:',
+    status: { pass: 'Pass', warn: 'Warning', fail: 'Fail', skip: 'Skipped' },
+    count: { pass: 'Passed', warn: 'Warnings', fail: 'Failed', skip: 'Skipped' },
+    summary: 'Summary',
+    summaryText: 'Done. Passed: {{pass}}, warnings: {{warn}}, failed: {{fail}}, skipped: {{skip}}.',
+    allPassed: 'Every check that ran passed.',
+    someWarned: 'Some checks warn: see their next steps above.',
+    someFailed: 'Some checks failed: see their next steps above.',
+    timedOut: 'The run reached its time limit (60 s): the checks still running then are not shown.',
+    runFailed: 'The run stopped on an error: {{message}}',
+    busy: 'The checks are already running (started from another tab or client): wait for that run to finish, then run them again.',
+    unauthorized: 'The API requires the admin token.',
+    network: 'The proxy could not be reached: {{message}}',
+    cut: 'The answer ended before the run did (the connection was cut): run the checks again.'
   }
 }

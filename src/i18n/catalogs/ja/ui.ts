@@ -6,7 +6,7 @@ export const ui = {
   app: { title: '診断ビュー' },
   loading: '読み込み中…',
   error: { api: 'APIがエラーを返しました: {{message}}' },
-  nav: { label: 'ページ', overview: '概要', exchanges: 'やり取り', live: 'ライブテール', faults: 'フォールトインジェクション', skip: '本文へ移動' },
+  nav: { label: 'ページ', overview: '概要', exchanges: 'やり取り', live: 'ライブテール', doctor: 'クイックチェック', faults: 'フォールトインジェクション', skip: '本文へ移動' },
   notFound: { title: 'このページはありません' },
   prefs: {
     language: '言語',
@@ -197,5 +197,30 @@ export const ui = {
     key: '値',
     count: '件数',
     openList_other: '{{name}}のやり取り{{count}}件を一覧表示'
+  },
+  doctor: {
+    title: 'クイックチェック(doctor)',
+    intro: 'サポートプレイブックのクイックチェックを、プロキシが自身のルートのアップストリームに対して実行します: DNS、TCP、TLS証明書、AIゲートウェイのヘルスと準備状態、モデルサーバーのヘルスと提供しているモデル。チャット補完は送信しません(トークンを消費するため)。',
+    modelName: 'モデル名(任意)',
+    modelNameHelp: 'GitLabで設定したモデル識別子です。モデルのルートがこのモデルを提供しているか確認します。',
+    run: 'チェックを実行',
+    running: '実行中…',
+    runningStatus: 'チェックを実行しています。各チェックが完了するたびに結果が表示されます。',
+    results: '結果',
+    onRoute: 'ルート{{route}}',
+    nextStep: '次の手順:',
+    status: { pass: 'OK', warn: '警告', fail: '失敗', skip: 'スキップ' },
+    count: { pass: '合格', warn: '警告', fail: '失敗', skip: 'スキップ' },
+    summary: 'まとめ',
+    summaryText: '完了しました。合格{{pass}}件、警告{{warn}}件、失敗{{fail}}件、スキップ{{skip}}件。',
+    allPassed: '実行したチェックはすべて合格しました。',
+    someWarned: '警告のあるチェックがあります。上の次の手順を確認してください。',
+    someFailed: '失敗したチェックがあります。上の次の手順を確認してください。',
+    timedOut: '実行が制限時間(60秒)に達しました。その時点で実行中だったチェックは表示されません。',
+    runFailed: 'エラーのため実行が停止しました: {{message}}',
+    busy: 'チェックはすでに実行中です(別のタブまたはクライアントから開始されました)。その実行が終わるのを待ってから、もう一度実行してください。',
+    unauthorized: 'APIには管理トークンが必要です。',
+    network: 'プロキシに接続できませんでした: {{message}}',
+    cut: '実行が終わる前に応答が途切れました(接続が切断されました)。もう一度チェックを実行してください。'
   }
 }
