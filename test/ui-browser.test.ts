@@ -396,7 +396,7 @@ t.test('laptop and narrow windows: no page scrolls sideways', async (t) => {
     ] as const) {
       const { page } = await open(context, hash)
       await page.locator(ready).first().waitFor()
-      const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }))
+      const size = await page.evaluate('({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })') as { scroll: number, client: number }
       t.ok(size.scroll <= size.client, `${name} at ${viewport.width} px: ${size.scroll} px of content in ${size.client} px`)
       if (name === 'exchanges') {
         // The cause column, the row's answer, is on screen: not scrolled away inside the table.

@@ -10,6 +10,7 @@ import { settle, startDemoStack, type DemoStack, MODEL_ROUTE } from '../src/demo
 import { runTraffic } from '../src/demo/traffic.js'
 import type { Exchange } from '../src/capture/exchange.js'
 import type { Trace } from '../src/store/trace.js'
+import { ui as ja } from '../src/i18n/catalogs/ja/ui.js'
 import { ensureUiBuilt } from './helpers/browser.js'
 import { haveFirefox, launchFirefox, noFirefox, screenshot, watchPage, type PageProblems } from './helpers/firefox.js'
 
@@ -194,7 +195,7 @@ t.test('switching to Japanese re-renders the page, the API\'s texts included', a
   await page.select('[data-testid="lang"]', 'ja')
   await page.waitForSelector('h1::-p-text(やり取り)', WAIT)
   t.equal(await page.$eval('html', (el) => el.getAttribute('lang')), 'ja', 'the document says Japanese')
-  t.same(await page.$$eval('nav a', (as) => as.map((a) => a.textContent)), ['概要', 'やり取り', 'ライブテール'], 'the navigation in Japanese')
+  t.same(await page.$$eval('nav a', (as) => as.map((a) => a.textContent)), [ja.nav.overview, ja.nav.exchanges, ja.nav.live, ja.nav.doctor], 'the navigation in Japanese')
   // The list is fetched again in Japanese: the diagnosis texts come from the API, as it gives them.
   const res = await fetch(`${stack.adminUrl}/api/exchanges?limit=50`, { headers: { 'accept-language': 'ja' } })
   const jaCause = ((await res.json()) as { items: Exchange[] }).items.map((e) => e.diagnosis?.cause).find((c) => c !== undefined) ?? ''
