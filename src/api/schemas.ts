@@ -241,9 +241,10 @@ const EXCHANGE_META = {
     replay_of: { type: 'string', description: 'The exchange this one replays' },
     reported_by: {
       type: 'string',
-      enum: ['replay'],
+      enum: ['replay', 'logs'],
       description: 'Set when no route of this proxy carried the exchange: `replay` — `duo-diag-proxy replay` sent it straight to its target ' +
-        'and reported what it saw (POST /api/exchanges/{id}/replays). Not counted in the metrics, not linked to other exchanges.'
+        'and reported what it saw (POST /api/exchanges/{id}/replays); `logs` — reconstructed by `duo-diag-proxy logs import` from log ' +
+        'lines alone (GitLab\'s llm.log, the AI gateway\'s logs). Not counted in the metrics, not linked to other exchanges.'
     },
     request_shape: {
       description: 'The request body\'s JSON shape when its text was not kept (metadata capture): the keys, and each value as its type ' +

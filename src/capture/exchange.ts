@@ -53,9 +53,10 @@ export interface ExchangeMeta {
   replay_of?: string
   /**
    * Set when no route of this proxy carried the exchange: `replay`, sent by `duo-diag-proxy
-   * replay` straight to its target and reported to the admin API (POST /api/exchanges/{id}/replays).
+   * replay` straight to its target and reported to the admin API (POST /api/exchanges/{id}/replays);
+   * `logs`, reconstructed by `duo-diag-proxy logs import` from log lines alone (src/logs/).
    */
-  reported_by?: 'replay'
+  reported_by?: 'replay' | 'logs'
   /** The request body's JSON shape, when its text was not kept (shape.ts): names and types, no values. */
   request_shape?: Json
 }
