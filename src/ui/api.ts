@@ -87,6 +87,19 @@ export async function getJson<T> (path: string, params: Params = {}, signal?: Ab
   return await res.json() as T
 }
 
+/** A state change: POST with a JSON body, a request no other page can send without a preflight. */
+export async function postJson<T> (path: string, body: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { ...headers(), 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    cache: 'no-store',
+    credentials: 'omit'
+  })
+  if (!res.ok) throw await failure(res)
+  return await res.json() as T
+}
+
 /** A download through fetch (a plain link could not send the token), saved under the server's name. */
 export async function download (path: string, params: Params, fallbackName: string): Promise<void> {
   const res = await fetch(path + queryString(params), { headers: headers('*/*'), cache: 'no-store', credentials: 'omit' })
