@@ -22,6 +22,7 @@ import { autoMaxConnections, type ConnectionStats } from './proxy/connections.js
 import { createUpstream } from './proxy/upstream.js'
 import { describeLocation, parseStoreLocation, StoreOpenError } from './store/store.js'
 import { FaultRules } from './faults/rules.js'
+import { TargetReplays } from './replay/targets.js'
 import { TraceStarter } from './proxy/trace-start.js'
 import { VERSION } from './version.js'
 
@@ -169,6 +170,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       version: VERSION,
       faults,
       replays: config.capture.enabled ? pipeline : null,
+      targetReplays: new TargetReplays(config.replay.targets, config.capture.enabled ? pipeline : null),
       tails,
       doctor: doctorTargets(config.routes),
       ready: () => {

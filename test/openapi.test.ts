@@ -80,7 +80,7 @@ t.test('the OpenAPI document and real answers', async (t) => {
   const h = await startHarness({
     routes: [{ name: 'gitlab-aigw', upstream: gateway.url }, { name: 'model', upstream: model.url, hop: 'model' }, { name: 'down', upstream: `http://127.0.0.1:${port}`, hop: 'model' }],
     captureBodies: true,
-    extra: { faults: { enabled: true } }
+    extra: { faults: { enabled: true }, replay: { targets: [{ name: 'doc', url: model.url }] } }
   })
   t.teardown(async () => {
     await h.close()
@@ -124,7 +124,7 @@ t.test('the OpenAPI document and real answers', async (t) => {
     const expected = [
       'get /api/exchanges', 'delete /api/exchanges', 'get /api/exchanges/{id}', 'get /api/traces/{correlation_id}', 'get /api/traces/{correlation_id}/har', 'get /api/summary', 'get /api/timeseries',
       'get /api/export', 'get /api/stream', 'get /api/faults', 'post /api/faults', 'delete /api/faults', 'get /healthz', 'get /readyz',
-      'get /metrics', 'get /api/openapi.json', 'post /api/exchanges/{id}/replays', 'post /api/doctor'
+      'get /metrics', 'get /api/openapi.json', 'post /api/exchanges/{id}/replays', 'post /api/doctor', 'get /api/replay/targets', 'post /api/exchanges/{id}/replay'
     ]
     t.same(ops.map((o) => `${o.method} ${o.path}`).sort(), expected.sort(), 'the routes, no more (no HEAD duplicates)')
     const ids = ops.map((o) => o.op.operationId)
@@ -301,6 +301,14 @@ t.test('the OpenAPI document and real answers', async (t) => {
     t.equal((await call(t, 'post', '/api/exchanges/{id}/replays', replays, { body: JSON.stringify({ ...report, target: 1 }), headers: JSON_HEADERS })).status, 400)
     t.equal((await call(t, 'post', '/api/exchanges/{id}/replays', replays, { body: fresh, headers: { 'content-type': 'text/plain' } })).status, 415)
 
+    // Replay from the browser view: the targets, a replay to one, refusals.
+    await call(t, 'get', '/api/replay/targets', '/api/replay/targets')
+    const replayTo = `/api/exchanges/${items[0]!.id}/replay`
+    t.equal((await call(t, 'post', '/api/exchanges/{id}/replay', replayTo, { body: JSON.stringify({ target: 'doc' }), headers: JSON_HEADERS })).status, 201)
+    t.equal((await call(t, 'post', '/api/exchanges/{id}/replay', replayTo, { body: JSON.stringify({ target: 'nope' }), headers: JSON_HEADERS })).status, 400)
+    t.equal((await call(t, 'post', '/api/exchanges/{id}/replay', '/api/exchanges/0123456789abcdef0123/replay', { body: JSON.stringify({ target: 'doc' }), headers: JSON_HEADERS })).status, 404)
+    t.equal((await call(t, 'post', '/api/exchanges/{id}/replay', replayTo, { body: '{"target":"doc"}', headers: { 'content-type': 'text/plain' } })).status, 415)
+
     // The guard's refusals, the operations endpoints, this document.
     t.equal((await call(t, 'get', '/api/summary', '/api/summary', { headers: { host: 'evil.example' } })).status, 421)
     t.equal((await call(t, 'get', '/api/summary', '/api/summary', { headers: { origin: 'https://evil.example' } })).status, 403)
@@ -363,4 +371,11 @@ t.test('answers of an API with a token and no fault injection are documented too
     const v = schema(`/paths/${esc(template)}/${method}/responses/${status}/content/application~1json/schema`)
     t.ok(v(await r.body.json()), `${method} ${url} ${status}: the error body ${problems(v)}`)
   }
+  // No replay target configured: replay from the page is off.
+  const off = await request(`${h.adminUrl}/api/exchanges/0123456789abcdef0123/replay`, { method: 'POST', body: '{"target":"staging"}', headers: { ...auth, ...JSON_HEADERS } })
+  t.equal(off.statusCode, 409, 'replay without a target: 409')
+  const offBody = await off.body.json() as { error: string }
+  t.equal(offBody.error, 'replay_disabled')
+  const v = schema('/paths/~1api~1exchanges~1{id}~1replay/post/responses/409/content/application~1json/schema')
+  t.ok(v(offBody), `replay_disabled: the error body ${problems(v)}`)
 })

@@ -12,6 +12,7 @@ import { ALL_FLAGS } from '../diagnosis/flags.js'
 import type { Feature } from '../capture/features.js'
 import { EXCHANGE_ID_PATTERN } from '../capture/exchange.js'
 import { REPORT_LIMITS } from '../capture/replay-report.js'
+import { REPLAY_RUN, REPLAY_RUN_INPUT, REPLAY_TARGETS } from './replay-schemas.js'
 
 const FEATURES = ['code_completions', 'code_generations', 'code_suggestions', 'chat', 'prompts', 'x_ray', 'health', 'gateway_metrics', 'gateway_other',
   'chat_completions', 'completions', 'embeddings', 'models', 'model_health', 'model_other'] as const satisfies readonly Feature[]
@@ -91,7 +92,8 @@ export const ERROR_BODY = {
       type: 'string',
       description: 'A stable code: `not_found`, `unauthorized`, `host_not_allowed`, `cross_origin`, `unsupported_media_type`, ' +
         '`DDP_BAD_PARAMETER`, `DDP_INVALID_CURSOR`, `FST_ERR_VALIDATION` (a parameter failed its schema), `invalid_query`, ' +
-        '`DDP_FAULT_RULE_INVALID`, `faults_disabled`, `too_many_tails`, `DDP_BAD_REPORT`, `capture_off`, `capture_unavailable`, … ' +
+        '`DDP_FAULT_RULE_INVALID`, `faults_disabled`, `too_many_tails`, `DDP_BAD_REPORT`, `capture_off`, `capture_unavailable`, ' +
+        '`replay_disabled`, `unknown_target`, `replay_busy`, … ' +
         '(`error` for an internal error)'
     },
     message: { type: 'string', description: 'What was wrong, naming the parameter or field' },
@@ -739,7 +741,7 @@ const DOCTOR_DONE = {
 
 /** Every shared schema, for app.addSchema (order: referenced ones first). */
 export const COMPONENT_SCHEMAS = [ERROR_BODY, BODY_RECORD, ROOT_CAUSE, DIAGNOSIS_LINE, DIAGNOSIS, EXCHANGE_META, EXCHANGE, PAGE, TRACE_NODE, TRACE, SUMMARY,
-  FAULT_ACTION, FAULT_RULE, FAULT_LIST, FAULT_RULE_INPUT, REPLAY_REPORT, HAR, READINESS, TIME_SERIES, DOCTOR_REQUEST, DOCTOR_RESULT, DOCTOR_DONE] as const
+  FAULT_ACTION, FAULT_RULE, FAULT_LIST, FAULT_RULE_INPUT, REPLAY_REPORT, REPLAY_TARGETS, REPLAY_RUN_INPUT, REPLAY_RUN, HAR, READINESS, TIME_SERIES, DOCTOR_REQUEST, DOCTOR_RESULT, DOCTOR_DONE] as const
 
 // ---------------------------------------------------------------------------------------------
 // Responses and operations.
@@ -840,6 +842,37 @@ export const OPERATIONS = {
       }),
       503: json('It cannot be recorded now: the capture queue is full, the store is failing, or the proxy is stopping', ref('ErrorBody'), {
         capture_unavailable: { error: 'capture_unavailable', message: 'the capture queue is full: try again shortly' }
+      })
+    }
+  },
+  listReplayTargets: {
+    operationId: 'listReplayTargets',
+    tags: ['replay'],
+    summary: 'The staging targets an exchange may be replayed to',
+    description: 'The targets configured in `replay.targets`, by name and URL; empty when none is (replay from the browser view is off). ' +
+      'The headers a target sends are configured as environment variables, and their values are never answered.',
+    response: { 200: json('The targets', ref('ReplayTargets'), { one: REPLAY_TARGETS.examples[0] }), ...errors() }
+  },
+  runReplay: {
+    operationId: 'runReplay',
+    tags: ['replay'],
+    summary: 'Replay this exchange to a configured staging target, and record the replay',
+    description: 'Resends the exchange to the named target as `duo-diag-proxy replay` would (the captured body, or one of its shape ' +
+      'and size; credentials redacted at capture dropped; the target\'s configured headers added; no timing), waits for the answer, ' +
+      'and records it as a new exchange (`meta.replay_of`, `meta.reported_by: "replay"`), redacted and diagnosed like live traffic. ' +
+      'Only a configured target\'s name is accepted, never a URL. One replay runs at a time. Send it as `Content-Type: application/json`.',
+    response: {
+      201: json('The replay, recorded', ref('ReplayRun'), { recorded: REPLAY_RUN.examples[0] }),
+      ...errors(400, 404, 413, 415),
+      409: json('No replay target is configured, or capture is off (nothing could be recorded)', ref('ErrorBody'), {
+        replay_disabled: { error: 'replay_disabled', message: 'no replay target is configured (replay.targets): replay from the page is off' },
+        capture_off: { error: 'capture_off', message: 'capture is off (capture.enabled: false): a replay could not be recorded' }
+      }),
+      429: json('A replay is already running', ref('ErrorBody'), {
+        replay_busy: { error: 'replay_busy', message: 'a replay is already running (at most 1 at a time): try again when it ends' }
+      }),
+      503: json('The replay was sent but could not be recorded: the capture queue is full, the store is failing, or the proxy is stopping', ref('ErrorBody'), {
+        capture_unavailable: { error: 'capture_unavailable', message: 'the replay was sent but could not be recorded: the capture queue is full' }
       })
     }
   },

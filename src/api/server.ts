@@ -35,6 +35,8 @@ import type { FaultRules } from '../faults/rules.js'
 import type { Exchange } from '../capture/exchange.js'
 import type { ObservationRecord } from '../capture/record.js'
 import { registerReplayRoutes } from './routes/replays.js'
+import { registerReplayRunRoutes } from './routes/replay-run.js'
+import type { TargetReplays } from '../replay/targets.js'
 import { isUiPath, registerUiRoutes } from './ui.js'
 
 export interface AdminDeps {
@@ -49,6 +51,8 @@ export interface AdminDeps {
   faults: FaultRules | null
   /** Records exchanges no route carried (replays reported by the CLI); null when capture is off. */
   replays: { ingest (record: ObservationRecord): Promise<Exchange> } | null
+  /** Replays to the configured staging targets (the browser view's Replay button); none configured: off. */
+  targetReplays: TargetReplays
   /** The live tails (GET /api/stream), bounded per reader. */
   tails: LiveTails
   /** Readiness: listeners up and the store writable. */
@@ -130,6 +134,7 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
     registerFaultRoutes(app, deps)
     registerReplayRoutes(app, deps)
     registerDoctorRoutes(app, deps)
+    registerReplayRunRoutes(app, deps)
     app.get('/api/openapi.json', { schema: OPERATIONS.getOpenApi }, async () => app.swagger())
     registerUiRoutes(app, deps.uiDir)
   })

@@ -45,6 +45,8 @@ export const DEFAULTS = {
   diagnosis: { expected_gitlab_url: null, clock_skew_s: 60, gateway_model_timeouts_s: [30, 60] },
   faults: { enabled: false, rules: [] },
   otel: { enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', headers: {}, service_name: 'duo-diag-proxy', max_queue: 10_000, hold_ms: 5_000, start_traces: false },
+  /** No target: replay from the browser view is off. */
+  replay: { targets: [] },
   shutdown_grace_ms: 10_000,
   /** null: the host name (a pod's name in Kubernetes). */
   proxy_instance: null

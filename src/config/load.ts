@@ -56,7 +56,7 @@ export function loadConfig (sources: ConfigSources = {}): Config {
   if (file) mergeInto(raw, readYamlFile(file))
   applyEnv(raw, env)
   if (sources.flags) applyFlags(raw, sources.flags)
-  return validate(raw)
+  return validate(raw, env)
 }
 
 function readYamlFile (file: string): Raw {

@@ -1,4 +1,5 @@
 import type { FaultRule } from '../faults/rules.js'
+import type { SecretHeaders } from './secret-headers.js'
 
 /**
  * The effective configuration, after defaults, the YAML file, DUO_DIAG_* environment variables
@@ -119,6 +120,20 @@ export interface OtelConfig {
   startTraces: boolean
 }
 
+/** A staging target the browser view's trace page may replay an exchange to (by name, never by URL). */
+export interface ReplayTarget {
+  name: string
+  /** Base URL; each request's path goes below it. */
+  url: URL
+  /** Header name → the environment variable its value was read from: names only, safe to show. */
+  headersFromEnv: Record<string, string>
+  /** The values, read at start; they never serialize (see SecretHeaders). */
+  headers: SecretHeaders
+  /** Replaces model_endpoint in replayed gateway bodies (the CLI's --model-endpoint); null: as captured. */
+  modelEndpoint: string | null
+  timeoutMs: number
+}
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
 export interface Config {
@@ -133,6 +148,8 @@ export interface Config {
   otel: OtelConfig | null
   /** Fault injection for staging: off unless enabled here. */
   faults: { enabled: boolean, rules: FaultRule[] }
+  /** Replay from the browser view: no target, no replay from the page. */
+  replay: { targets: ReplayTarget[] }
   /** Bounded wait for in-flight exchanges on SIGTERM/SIGINT. */
   shutdownGraceMs: number
   /** This proxy's name in the records it writes (several share one PostgreSQL store). */

@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { DEFAULT_ROUTE } from './defaults.js'
 import { ConfigError } from './errors.js'
 import { parseHostPort, parseUpstreamUrl } from './parse.js'
+import { type RawReplayTarget, validateReplayTargets } from './replay-targets.js'
 import { validateAgainstSchema } from './schema.js'
 import { parseFaultRule } from '../faults/rules.js'
 import { parseStoreLocation } from '../store/store.js'
@@ -31,15 +32,17 @@ interface RawConfig {
   diagnosis: { expected_gitlab_url: string | null, clock_skew_s: number, gateway_model_timeouts_s: number[] }
   otel: { enabled: boolean, endpoint: string, headers: Record<string, string>, service_name: string, max_queue: number, hold_ms: number, start_traces: boolean }
   faults: { enabled: boolean, rules: unknown[] }
+  replay: { targets: RawReplayTarget[] }
   shutdown_grace_ms: number
   proxy_instance: string | null
 }
 
 /**
  * The merged raw configuration to a Config: first the schema (types, ranges, unknown keys,
- * defaults), then what a schema cannot say — addresses, URLs, files, names used twice.
+ * defaults), then what a schema cannot say — addresses, URLs, files, names used twice, and the
+ * environment variables replay targets read their headers from (`env`).
  */
-export function validate (input: Record<string, unknown>): Config {
+export function validate (input: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Config {
   const userIndex = validateAgainstSchema(input)
   const raw = input as unknown as RawConfig
   const routes = raw.routes.map((r, i) => validateRoute(r, i, userIndex('routes', i)))
@@ -69,6 +72,7 @@ export function validate (input: Record<string, unknown>): Config {
     }
   })
   if (rules.length > 0 && !faults.enabled) throw new ConfigError('faults.rules: set faults.enabled: true to inject faults (never on by accident)')
+  const replayTargets = validateReplayTargets(raw.replay.targets, env, (i) => userIndex('replay/targets', i))
 
   return {
     routes,
@@ -103,6 +107,7 @@ export function validate (input: Record<string, unknown>): Config {
       ? { endpoint: otel.endpoint, headers: otel.headers, serviceName: otel.service_name, maxQueue: otel.max_queue, holdMs: otel.hold_ms, startTraces: otel.start_traces }
       : null,
     faults: { enabled: faults.enabled, rules },
+    replay: { targets: replayTargets },
     shutdownGraceMs: raw.shutdown_grace_ms,
     proxyInstance: raw.proxy_instance ?? hostname()
   }

@@ -64,3 +64,23 @@ export interface Trace {
 
 /** The summary as the API answers it: the store's, with a title per cause code in the reader's language. */
 export type Summary = StoreSummary & { cause_titles: Record<string, string> }
+
+/** A staging target from GET /api/replay/targets. */
+export interface ReplayTarget { name: string, url: string }
+
+/** POST /api/exchanges/{id}/replay's answer: the replay's record and what capture made of it. */
+export interface ReplayRun {
+  replay: string
+  original: string
+  target: string
+  outcome: {
+    status: number | null
+    flags: string[]
+    cause: string | null
+    cause_code: string | null
+    ttfb_ms: number | null
+    duration_ms: number
+    error: { code: string, message: string } | null
+  }
+  sent: { request_id: string, body: 'exact' | 'synthesized' | 'none', dropped_headers: string[] }
+}

@@ -26,6 +26,8 @@ export interface HarnessOptions {
   captureBodies?: boolean
   /** Extra raw config merged at the top level (YAML shape). */
   extra?: Record<string, unknown>
+  /** The environment the configuration is loaded with (replay targets read headers from it); empty by default. */
+  env?: NodeJS.ProcessEnv
 }
 
 export interface Harness {
@@ -62,7 +64,7 @@ export async function startHarness (opts: HarnessOptions): Promise<Harness> {
   deepMerge(raw, opts.extra ?? {})
   const file = join(dir, 'config.yaml')
   writeFileSync(file, stringify(raw))
-  const config = loadConfig({ file, env: {} })
+  const config = loadConfig({ file, env: opts.env ?? {} })
   const logger = createLogger(config.log.level, config.log.file)
   const proxy = await startProxy(config, logger)
   const adminUrl = `http://127.0.0.1:${proxy.admin!.address.port}`

@@ -5,6 +5,7 @@ import { flagSeverity, formatDateTime, formatMs, shellQuote } from '../format.js
 import { flagText, numberFormat, t } from '../i18n.js'
 import { href } from '../router.js'
 import type { BodyRecord, Exchange, HeaderMap, Trace, TraceNode } from '../types.js'
+import { REPLAY_PANEL_ID, ReplayPanel, useReplayTargets } from './replay.js'
 
 interface Props {
   /** An exchange: its trace, with it selected. */
@@ -51,7 +52,10 @@ function flatten (nodes: TraceNode[], depth = 0, out: Row[] = []): Row[] {
 export function ExchangePage (props: Props) {
   const [data, setData] = useState<Loaded | null>(null)
   const [error, setError] = useState<unknown>(null)
+  const targets = useReplayTargets()
+  const [replayOpen, setReplayOpen] = useState(false)
   useEffect(() => {
+    setReplayOpen(false)
     load(props).then(setData, setError)
   }, [props.id, props.correlationId])
 
@@ -69,7 +73,8 @@ export function ExchangePage (props: Props) {
   const failing = data.trace.root_cause
 
   return (
-    <div class="page">
+    // data-replay-targets: how many targets the Replay control offers, once known (tests wait on it).
+    <div class="page" data-replay-targets={targets === null ? undefined : targets.length}>
       <div class="page-head">
         <h1>{t('trace.title')} <code class="cid">{data.trace.correlation_id}</code></h1>
         <div class="page-actions">
@@ -77,8 +82,13 @@ export function ExchangePage (props: Props) {
             download(`/api/traces/${encodeURIComponent(data.trace.correlation_id)}/har`, {}, 'trace.har').catch(setError)
           }} data-testid="export-trace">{t('trace.exportHar')}</button>
           <a class="button secondary" href={href('/exchanges', { correlation_id: data.trace.correlation_id })}>{t('trace.inList')}</a>
+          {targets !== null && targets.length > 0 && selected !== undefined && (
+            <button type="button" class="secondary" aria-expanded={replayOpen} aria-controls={replayOpen ? REPLAY_PANEL_ID : undefined}
+              onClick={() => setReplayOpen(!replayOpen)} data-testid="replay-open">{t('replay.open')}</button>
+          )}
         </div>
       </div>
+      {replayOpen && targets !== null && selected !== undefined && <ReplayPanel key={selected.id} ex={selected} targets={targets} />}
       {failing !== null && (
         <p class="root-cause" data-testid="root-cause">
           <strong>{t('trace.rootCause')}</strong> {failing.cause} <a href={href(`/exchange/${failing.exchange_id}`)}>{t('trace.rootCauseAt', { route: failing.route })}</a>

@@ -176,6 +176,23 @@ export const ui = {
     header: 'Header',
     value: 'Value'
   },
+  replay: {
+    open: 'Replay…',
+    title: 'Replay to staging',
+    intro: 'Resends this exchange to a staging target configured on the proxy (replay.targets), with that target\'s credentials, and records the answer as a new exchange. Only the target\'s name leaves this page.',
+    target: 'Target',
+    run: 'Replay',
+    running: 'Replaying…',
+    waiting: 'Replaying: waiting for the target\'s answer…',
+    done: 'Replayed to {{target}}: status {{status}}',
+    result: 'The original and its replay to {{target}}',
+    original: 'Original',
+    replay: 'Replay',
+    noCause: '–',
+    synthesized: 'The body was synthesized: the original\'s shape and size, with placeholder text (bodies were not captured).',
+    dropped: 'Not sent (redacted at capture, and this target configures no value for it): {{headers}}',
+    openRecord: 'Open the replay\'s record'
+  },
   overview: {
     title: 'Overview',
     recentFailures: 'Latest failures',
