@@ -6,14 +6,14 @@
  * artifacts/screenshots/ (git-ignored).
  */
 import { readFileSync } from 'node:fs'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { settle, startDemoStack, type DemoStack, MODEL_ROUTE } from '../src/demo/stack.js'
 import { runTraffic } from '../src/demo/traffic.js'
 import { startHarness } from './helpers/proxy-harness.js'
 import type { Exchange } from '../src/capture/exchange.js'
 import type { Trace } from '../src/store/trace.js'
-import { axeViolations, ensureUiBuilt, haveChromium, launchBrowser, noChromium, screenshot, watchCsp } from './helpers/browser.js'
+import { checkA11y, ensureUiBuilt, haveChromium, launchBrowser, noChromium, screenshot, watchCsp } from './helpers/browser.js'
 
 const VIEWPORT = { width: 1280, height: 800 }
 
@@ -38,16 +38,6 @@ async function open (context: BrowserContext, hash: string): Promise<{ page: Pag
 async function listReady (page: Page): Promise<void> {
   const query = new URL(page.url()).hash.split('?')[1] ?? ''
   await page.locator(`[data-testid="exchanges-page"][aria-busy="false"][data-query="${query}"]`).waitFor()
-}
-
-async function checkA11y (t: Test, page: Page, name: string): Promise<void> {
-  const violations = await axeViolations(page)
-  t.same(violations, [], `${name}: no serious or critical accessibility violation`)
-  await screenshot(page, name)
-  await page.emulateMedia({ colorScheme: 'dark' })
-  t.same(await axeViolations(page), [], `${name} (dark): no serious or critical accessibility violation`)
-  await screenshot(page, `${name}-dark`)
-  await page.emulateMedia({ colorScheme: 'light' })
 }
 
 t.before(async () => {

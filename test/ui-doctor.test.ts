@@ -4,24 +4,15 @@
  * server holds /health until the test releases it), then the summary; a second run from another
  * tab is told the checks are busy; the page in Japanese; axe-core in light and dark.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { Page } from 'playwright-core'
 import { startAiGateway } from './fixtures/ai-gateway.js'
-import { axeViolations, ensureUiBuilt, launchBrowser, noChromium, screenshot, watchCsp } from './helpers/browser.js'
+import { checkA11y, ensureUiBuilt, launchBrowser, noChromium, watchCsp } from './helpers/browser.js'
 import { startGatedModelServer } from './helpers/doctor-upstreams.js'
 import { refusedPort } from './helpers/fault-servers.js'
 import { startHarness } from './helpers/proxy-harness.js'
 
 const VIEWPORT = { width: 1280, height: 800 }
-
-async function checkA11y (t: Test, page: Page, name: string): Promise<void> {
-  t.same(await axeViolations(page), [], `${name}: no serious or critical accessibility violation`)
-  await screenshot(page, name)
-  await page.emulateMedia({ colorScheme: 'dark' })
-  t.same(await axeViolations(page), [], `${name} (dark): no serious or critical accessibility violation`)
-  await screenshot(page, `${name}-dark`)
-  await page.emulateMedia({ colorScheme: 'light' })
-}
 
 /** The results shown, in order: check id, route, status. */
 async function shown (page: Page): Promise<string[]> {

@@ -11,7 +11,7 @@ import { request } from 'undici'
 import type { FaultRule } from '../src/faults/rules.js'
 import { ui as jaUi } from '../src/i18n/catalogs/ja/ui.js'
 import { DEFAULT_MODEL, startModelServer, type ModelServer } from './fixtures/model-server.js'
-import { axeViolations, ensureUiBuilt, haveChromium, launchBrowser, noChromium, screenshot, watchCsp } from './helpers/browser.js'
+import { checkA11y, ensureUiBuilt, haveChromium, launchBrowser, noChromium, watchCsp } from './helpers/browser.js'
 import { type Harness, startHarness } from './helpers/proxy-harness.js'
 
 const VIEWPORT = { width: 1280, height: 900 }
@@ -65,15 +65,6 @@ async function openFaults (context: BrowserContext): Promise<{ page: Page, csp: 
   await page.locator('[data-testid="faults-page"][aria-busy="false"]').waitFor()
   await page.locator('nav[data-faults="on"]').waitFor()
   return { page, csp }
-}
-
-async function checkA11y (t: Test, page: Page, name: string): Promise<void> {
-  t.same(await axeViolations(page), [], `${name}: no serious or critical accessibility violation`)
-  await screenshot(page, name)
-  await page.emulateMedia({ colorScheme: 'dark' })
-  t.same(await axeViolations(page), [], `${name} (dark): no serious or critical accessibility violation`)
-  await screenshot(page, `${name}-dark`)
-  await page.emulateMedia({ colorScheme: 'light' })
 }
 
 t.before(async () => {

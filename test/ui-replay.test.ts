@@ -5,11 +5,11 @@
  * The outcome stands beside the original, its link opens the replay's record; axe-core finds no
  * serious or critical violation in light or dark. Without targets, the page offers no Replay.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { Browser, Page } from 'playwright-core'
 import type { Exchange } from '../src/capture/exchange.js'
 import { startModelServer, type ModelServer } from './fixtures/model-server.js'
-import { axeViolations, ensureUiBuilt, haveChromium, launchBrowser, noChromium, screenshot, watchCsp } from './helpers/browser.js'
+import { checkA11y, ensureUiBuilt, haveChromium, launchBrowser, noChromium, watchCsp } from './helpers/browser.js'
 import { sendChat } from './helpers/failure-stack.js'
 import { type Harness, startHarness } from './helpers/proxy-harness.js'
 
@@ -23,15 +23,6 @@ let staging: ModelServer
 let h: Harness
 let bare: Harness
 let original: Exchange
-
-async function checkA11y (t: Test, page: Page, name: string): Promise<void> {
-  t.same(await axeViolations(page), [], `${name}: no serious or critical accessibility violation`)
-  await screenshot(page, name)
-  await page.emulateMedia({ colorScheme: 'dark' })
-  t.same(await axeViolations(page), [], `${name} (dark): no serious or critical accessibility violation`)
-  await screenshot(page, `${name}-dark`)
-  await page.emulateMedia({ colorScheme: 'light' })
-}
 
 /** The trace page of an exchange, once it knows whether to offer Replay. */
 async function openExchange (page: Page, harness: Harness, id: string): Promise<void> {

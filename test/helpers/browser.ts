@@ -64,10 +64,20 @@ export function ensureUiBuilt (): Promise<void> {
   return built
 }
 
+/** The pages the README shows, and where `npm run screenshots` writes them (committed: docs, not build output). */
+export const README_SCREENSHOTS = join(ROOT, 'docs', 'screenshots')
+const README_PAGES = new Set(['overview', 'exchanges', 'trace', 'live', 'doctor', 'faults', 'replay'])
+
 export async function screenshot (page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true })
   const file = join(SCREENSHOTS, `${name}.png`)
   await page.screenshot({ path: file, fullPage: true })
+  // `npm run screenshots` (DDP_README_SCREENSHOTS=1): the README's picture of the page, as the
+  // reader first sees it (the viewport, not the whole scroll), small enough to commit.
+  if (process.env.DDP_README_SCREENSHOTS === '1' && README_PAGES.has(name)) {
+    mkdirSync(README_SCREENSHOTS, { recursive: true })
+    await page.screenshot({ path: join(README_SCREENSHOTS, `${name}.jpg`), type: 'jpeg', quality: 80 })
+  }
   return file
 }
 
@@ -88,6 +98,19 @@ export async function axeViolations (page: Page): Promise<AxeViolation[]> {
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => JSON.stringify(n.target)) }))
   })
   return result.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+}
+
+/**
+ * axe-core in light and dark (no serious or critical violation in either), with a screenshot of
+ * each: every page test ends a state this way.
+ */
+export async function checkA11y (t: Test, page: Page, name: string): Promise<void> {
+  t.same(await axeViolations(page), [], `${name}: no serious or critical accessibility violation`)
+  await screenshot(page, name)
+  await page.emulateMedia({ colorScheme: 'dark' })
+  t.same(await axeViolations(page), [], `${name} (dark): no serious or critical accessibility violation`)
+  await screenshot(page, `${name}-dark`)
+  await page.emulateMedia({ colorScheme: 'light' })
 }
 
 /** CSP violations the page reported (none is the goal: the CSP and the code agree). */
