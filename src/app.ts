@@ -7,6 +7,7 @@ import { buildAdminServer } from './api/server.js'
 import { isLoopback } from './api/auth.js'
 import { createRequestGuard } from './api/request-guard.js'
 import { LiveTails } from './api/live-tail.js'
+import { doctorTargets } from './api/doctor-run.js'
 import { CapturePipeline } from './capture/pipeline.js'
 import { buildRuleSet, InvalidRuleError } from './capture/redact-rules.js'
 import { ConfigError } from './config/errors.js'
@@ -169,6 +170,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       faults,
       replays: config.capture.enabled ? pipeline : null,
       tails,
+      doctor: doctorTargets(config.routes),
       ready: () => {
         const stats = pipeline.getStats()
         const listening = routes.every((r) => r.server.listening)

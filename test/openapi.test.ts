@@ -124,7 +124,7 @@ t.test('the OpenAPI document and real answers', async (t) => {
     const expected = [
       'get /api/exchanges', 'delete /api/exchanges', 'get /api/exchanges/{id}', 'get /api/traces/{correlation_id}', 'get /api/traces/{correlation_id}/har', 'get /api/summary', 'get /api/timeseries',
       'get /api/export', 'get /api/stream', 'get /api/faults', 'post /api/faults', 'delete /api/faults', 'get /healthz', 'get /readyz',
-      'get /metrics', 'get /api/openapi.json', 'post /api/exchanges/{id}/replays'
+      'get /metrics', 'get /api/openapi.json', 'post /api/exchanges/{id}/replays', 'post /api/doctor'
     ]
     t.same(ops.map((o) => `${o.method} ${o.path}`).sort(), expected.sort(), 'the routes, no more (no HEAD duplicates)')
     const ids = ops.map((o) => o.op.operationId)

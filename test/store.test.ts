@@ -94,6 +94,9 @@ eachBackend(t, 'every filter agrees with the in-memory matcher; pages are newest
     ['status', { status: 404 }],
     ['status class', { statusClass: 5 }],
     ['flags (any of)', { flags: ['slow', 'not_found'] }],
+    ['failures', { failed: true }],
+    ['not failures', { failed: false }],
+    ['failures on a route', { failed: true, route: 'gitlab-aigw' }],
     ['feature', { feature: 'chat' }],
     ['correlation id', { correlationId: 'c-7' }],
     ['since', { since: T0 + 300 }],
@@ -105,6 +108,7 @@ eachBackend(t, 'every filter agrees with the in-memory matcher; pages are newest
   for (const [name, filter] of filters) {
     const got = await all(store, filter)
     const want = DATA.filter((e) => matches(e, filter))
+    if (filter.failed !== undefined) t.ok(want.length > 0 && want.length < DATA.length, `${name}: the data has both kinds`)
     t.same(got.map((e) => e.id).sort(), want.map((e) => e.id).sort(), `${name}: ${want.length} exchanges`)
     t.equal(new Set(got.map((e) => e.id)).size, got.length, `${name}: no exchange served twice`)
     const ordered = [...got].sort(newestFirst)

@@ -65,6 +65,51 @@ t.teardown(async () => {
   await stack?.close()
 })
 
+// First, while the store holds the demo's traffic alone, as a newcomer finds it.
+t.test('a newcomer: from the printed URL to the failing request, its model call, the cause and the next step', async (t) => {
+  if (noChromium(t)) return
+  // A laptop screen; the demo prints `<admin URL>/` and nothing else is known.
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'en-US' })
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  const csp = watchCsp(page)
+  await page.goto(`${stack.adminUrl}/`)
+  const lines = page.locator('[data-testid="recent-failures"] > li')
+  await lines.first().waitFor()
+  t.ok(await lines.first().isVisible(), 'the latest failures are on the first page a newcomer sees')
+
+  // One line per GitLab request: the missing /v1 case shows the gateway request, not its model call.
+  const gatewayV1 = all.find((e) => e.hop === 'gateway' && e.diagnosis?.code === 'model_endpoint_missing_v1')
+  t.ok(gatewayV1, 'the demo recorded the missing /v1 failure on the gateway hop')
+  const line = lines.filter({ hasText: '/v1 suffix' })
+  t.equal(await line.count(), 1, 'the /v1 failure is one line, its model call folded into it')
+  t.equal(await line.getAttribute('data-correlation-id'), gatewayV1!.correlation_id, 'under the GitLab request\'s correlation ID')
+  t.match(await line.textContent(), /1 failed model call/, 'counting the failed model call under it')
+  await checkA11y(t, page, 'overview-laptop')
+
+  await line.getByRole('link', { name: /Open trace/ }).click()
+  await page.waitForURL(new RegExp(`#/trace/${gatewayV1!.correlation_id}$`))
+  await page.locator('[data-testid="tree"]').waitFor()
+  const modelCall = page.locator(`[data-testid="tree"] > li[data-id="${gatewayV1!.id}"] ul li[data-hop="model"]`)
+  t.equal(await modelCall.count(), 1, 'the trace shows the model call under the GitLab request')
+  t.match(await page.locator('[data-testid="root-cause"]').textContent(), /lacks the \/v1 suffix/, 'the root cause, named')
+  const diagnosis = await page.locator('[data-testid="diagnosis"]').textContent()
+  t.match(diagnosis, /Next steps/, 'the next steps are shown')
+  t.match(diagnosis, new RegExp(`Set the model endpoint in GitLab to ${stack.routeUrl(MODEL_ROUTE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/v1`), 'the next step says the exact URL to set')
+  await screenshot(page, 'trace-laptop')
+
+  // The Failures count opens the list of exactly the failures.
+  await page.goto(`${stack.adminUrl}/#/overview?window=1h`)
+  await page.locator('[data-testid="overview"][aria-busy="false"]').waitFor()
+  const summary = await api<{ errors: number }>('/api/summary?since=1h')
+  await page.locator('[data-testid="stat-errors"]').click()
+  await page.waitForURL(/failed=true/)
+  await listReady(page)
+  t.equal(await page.locator('table.exchanges tbody tr').count(), Math.min(summary.errors, 50), `the ${summary.errors} failures`)
+  t.ok(await page.locator('#f-failed').isChecked(), 'with "Failures only" ticked')
+  t.same(csp, [], 'no CSP violation')
+})
+
 t.test('exchanges: newest first, filters in the URL, keyset paging', async (t) => {
   if (noChromium(t)) return
   const context = await browser.newContext({ viewport: VIEWPORT, locale: 'en-US' })
@@ -336,4 +381,31 @@ t.test('with an admin token: a login form, the token kept for the tab only', asy
   t.pass('another tab asks again')
   await other.close()
   t.same(csp, [], 'no CSP violation')
+})
+
+t.test('laptop and narrow windows: no page scrolls sideways', async (t) => {
+  if (noChromium(t)) return
+  const cid = all.find((e) => e.hop === 'gateway' && e.flags.length > 0)!.correlation_id
+  for (const viewport of [{ width: 1024, height: 640 }, { width: 1366, height: 768 }]) {
+    const context = await browser.newContext({ viewport, locale: 'en-US' })
+    for (const [name, hash, ready] of [
+      ['overview', '#/overview', '[data-testid="overview"][aria-busy="false"]'],
+      ['exchanges', '#/exchanges', '[data-testid="exchanges-page"][aria-busy="false"]'],
+      ['trace', `#/trace/${cid}`, '[data-testid="waterfall"]'],
+      ['live', '#/live', '[data-testid="tail-state"]']
+    ] as const) {
+      const { page } = await open(context, hash)
+      await page.locator(ready).first().waitFor()
+      const size = await page.evaluate('({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })') as { scroll: number, client: number }
+      t.ok(size.scroll <= size.client, `${name} at ${viewport.width} px: ${size.scroll} px of content in ${size.client} px`)
+      if (name === 'exchanges') {
+        // The cause column, the row's answer, is on screen: not scrolled away inside the table.
+        const cause = await page.locator('td.cause').filter({ hasText: /\w/ }).first().boundingBox()
+        t.ok(cause !== null && cause.x + cause.width <= size.client, `the cause column ends at ${cause === null ? '?' : Math.round(cause.x + cause.width)} px, within ${size.client} px`)
+      }
+      if (viewport.width === 1024) await screenshot(page, `${name}-1024`)
+      await page.close()
+    }
+    await context.close()
+  }
 })

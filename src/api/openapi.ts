@@ -17,6 +17,7 @@ export const OPENAPI_TAGS = [
   { name: 'export', description: 'HAR 1.2 and NDJSON downloads' },
   { name: 'live', description: 'The live tail (server-sent events)' },
   { name: 'faults', description: 'Fault injection at run time (only when enabled in the configuration)' },
+  { name: 'doctor', description: "The playbook's quick checks against this proxy's own upstreams" },
   { name: 'operations', description: 'Liveness, readiness and Prometheus metrics' },
   { name: 'meta', description: 'This document' }
 ]

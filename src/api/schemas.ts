@@ -675,9 +675,70 @@ const READINESS = {
   }
 } as const
 
+const DOCTOR_STATUS = { type: 'string', enum: ['pass', 'warn', 'fail', 'skip'] } as const
+
+const DOCTOR_REQUEST = {
+  $id: 'DoctorRequest',
+  type: 'object',
+  description: 'What to run the checks with. No URL: the checks run against the upstreams of the proxy\'s own routes, never a host the caller names.',
+  additionalProperties: false,
+  properties: {
+    model_name: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+      description: 'The model identifier configured in GitLab: `model.name` checks the model routes serve it'
+    }
+  },
+  examples: [{ model_name: 'mistral-7b-instruct' }, {}]
+} as const
+
+const DOCTOR_RESULT = {
+  $id: 'DoctorResult',
+  type: 'object',
+  description: 'One check\'s result, as `duo-diag-proxy doctor --json` reports it, with the route checked and the check\'s name in the answer\'s language.',
+  required: ['route', 'hop', 'check', 'name', 'status', 'evidence'],
+  additionalProperties: false,
+  properties: {
+    route: { ...nullable('string'), description: 'The route whose upstream was checked; null when no route sits on that hop (`<hop>.route`, skipped)' },
+    hop: { type: 'string', enum: ['gateway', 'model'], description: 'An `auto` route is checked as the gateway' },
+    check: { type: 'string', pattern: '^(gateway|model)\\.[a-z0-9_]+$', description: 'A stable id: `gateway.healthz`, `model.models`, `model.route`…' },
+    name: { type: 'string', description: 'The check\'s name in the answer\'s language (in English, its id)' },
+    status: DOCTOR_STATUS,
+    evidence: { type: 'string', description: 'What was seen, in the answer\'s language; values from the network as they came' },
+    next_step: { type: 'string', description: 'What to do, when the check did not pass' }
+  },
+  examples: [
+    { route: 'gitlab-aigw', hop: 'gateway', check: 'gateway.healthz', name: 'gateway.healthz', status: 'pass', evidence: 'GET /monitoring/healthz 200' },
+    { route: 'model', hop: 'model', check: 'model.tcp', name: 'model.tcp', status: 'fail', evidence: 'connect to vllm:8000: ECONNREFUSED', next_step: 'Nothing listens on vllm:8000: start the service, or fix the port. Inside a container, localhost is the container itself.' }
+  ]
+} as const
+
+const DOCTOR_DONE = {
+  $id: 'DoctorDone',
+  type: 'object',
+  description: 'The last line of a run: how many checks ended in each status.',
+  required: ['done', 'counts', 'timed_out'],
+  additionalProperties: false,
+  properties: {
+    done: { type: 'boolean', enum: [true] },
+    counts: {
+      type: 'object',
+      required: ['pass', 'warn', 'fail', 'skip'],
+      additionalProperties: false,
+      properties: Object.fromEntries(DOCTOR_STATUS.enum.map((s) => [s, { type: 'integer', minimum: 0 }]))
+    },
+    timed_out: { type: 'boolean', description: 'The run passed its deadline (60 s): the checks still running are not reported' },
+    error: { type: 'string', description: '`doctor_failed`: the run stopped on an unexpected error (logged); `message` says which' },
+    message: { type: 'string' }
+  },
+  examples: [{ done: true, counts: { pass: 9, warn: 0, fail: 1, skip: 2 }, timed_out: false }]
+} as const
+
 /** Every shared schema, for app.addSchema (order: referenced ones first). */
 export const COMPONENT_SCHEMAS = [ERROR_BODY, BODY_RECORD, ROOT_CAUSE, DIAGNOSIS_LINE, DIAGNOSIS, EXCHANGE_META, EXCHANGE, PAGE, TRACE_NODE, TRACE, SUMMARY,
-  FAULT_ACTION, FAULT_RULE, FAULT_LIST, FAULT_RULE_INPUT, REPLAY_REPORT, HAR, READINESS, TIME_SERIES] as const
+  FAULT_ACTION, FAULT_RULE, FAULT_LIST, FAULT_RULE_INPUT, REPLAY_REPORT, HAR, READINESS, TIME_SERIES, DOCTOR_REQUEST, DOCTOR_RESULT, DOCTOR_DONE] as const
 
 // ---------------------------------------------------------------------------------------------
 // Responses and operations.
@@ -907,6 +968,33 @@ export const OPERATIONS = {
     summary: 'Remove a rule by name, or all of them',
     description: 'Without `name`, every rule is removed.',
     response: { 200: json('How many were removed', REMOVED, { removed: { removed: 1 } }), ...errors(400, 409) }
+  },
+  runDoctor: {
+    operationId: 'runDoctor',
+    tags: ['doctor'],
+    summary: 'Run the playbook\'s quick checks against this proxy\'s upstreams, streamed',
+    description: 'What `duo-diag-proxy doctor` checks (DNS, TCP, the TLS chain, gateway health and readiness, model health, served ' +
+      'models and `model_name`), run against the upstream of each route of the running configuration: gateway (and `auto`) routes ' +
+      'first, then model routes. The caller names no URL. Never the chat completion (it costs tokens and needs the model\'s API ' +
+      'key); `model.url_v1` is skipped (it checks the endpoint GitLab was given, which the proxy does not see). A hop with no ' +
+      'route is one skipped `<hop>.route` line. The answer is NDJSON: one DoctorResult (#/components/schemas/DoctorResult) per line ' +
+      'as each check completes, in the answer\'s language, then one DoctorDone (#/components/schemas/DoctorDone). One run at a ' +
+      'time (409 otherwise); a run ends within 60 s. Send the body as `Content-Type: application/json` (`{}` for no options).',
+    response: {
+      200: {
+        description: 'The results as they come (NDJSON)',
+        content: {
+          'application/x-ndjson': {
+            schema: { type: 'string', description: 'One DoctorResult per line as each check completes, then one DoctorDone' },
+            example: [...DOCTOR_RESULT.examples, ...DOCTOR_DONE.examples].map((line) => JSON.stringify(line)).join('\n') + '\n'
+          }
+        }
+      },
+      ...errors(400, 413, 415),
+      409: json('A run is already under way', ref('ErrorBody'), {
+        doctor_busy: { error: 'doctor_busy', message: 'the doctor checks are already running: wait for that run to finish' }
+      })
+    }
   },
   getLiveness: {
     operationId: 'getLiveness',

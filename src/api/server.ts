@@ -12,6 +12,8 @@ import { OPERATIONS } from './schemas.js'
 import { registerExchangeRoutes } from './routes/exchanges.js'
 import { registerStreamRoutes } from './routes/stream.js'
 import { registerFaultRoutes } from './routes/faults.js'
+import { registerDoctorRoutes } from './routes/doctor.js'
+import type { DoctorTarget } from './doctor-run.js'
 import { requestLang } from '../i18n/locale.js'
 import { errorMessageIn } from '../i18n/query-errors.js'
 import type { Lang } from '../i18n/message.js'
@@ -51,6 +53,8 @@ export interface AdminDeps {
   tails: LiveTails
   /** Readiness: listeners up and the store writable. */
   ready: () => { ready: boolean, checks: Record<string, string> }
+  /** The routes POST /api/doctor checks: their upstreams from the running configuration, never a caller's URL. */
+  doctor: DoctorTarget[]
   /** The browser view's built files (dist/ui/ by default; tests point it elsewhere). */
   uiDir?: string
 }
@@ -125,6 +129,7 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
     registerStreamRoutes(app, deps)
     registerFaultRoutes(app, deps)
     registerReplayRoutes(app, deps)
+    registerDoctorRoutes(app, deps)
     app.get('/api/openapi.json', { schema: OPERATIONS.getOpenApi }, async () => app.swagger())
     registerUiRoutes(app, deps.uiDir)
   })

@@ -13,6 +13,8 @@ export interface FilterParams {
   /** `404` or a class `4xx`. */
   status?: string
   flag?: string[]
+  /** Only failures (true) or only the rest (false), as the summary counts its `errors`. */
+  failed?: boolean
   feature?: string
   correlation_id?: string
   /** The diagnosed cause's stable code, e.g. model_endpoint_missing_v1. */
@@ -56,6 +58,7 @@ export const FILTER_SCHEMA_PROPERTIES = {
   path: { type: 'string', maxLength: 2048, description: 'path prefix' },
   status: { type: 'string', pattern: '^([1-5][0-9][0-9]|[1-5]xx)$', description: 'exact status (404) or class (4xx)' },
   flag: { type: 'array', items: { type: 'string', pattern: '^[a-z_]{1,64}$' }, maxItems: 32, description: 'any of these flags (repeatable)' },
+  failed: { type: 'boolean', description: 'true: only failures (a flag other than client_aborted, slow, tls_unverified and the token_* warnings), as the summary counts errors; false: only the rest' },
   feature: { type: 'string', maxLength: 64 },
   correlation_id: { type: 'string', maxLength: 256 },
   cause: { type: 'string', pattern: '^[a-z0-9_]{1,64}$', description: 'the diagnosed cause\'s stable code (README, "Diagnosis codes"), e.g. model_endpoint_missing_v1' },
@@ -101,6 +104,7 @@ export function toFilter (q: FilterParams, now = Date.now()): ExchangeFilter {
     else f.status = Number(q.status)
   }
   if (q.flag !== undefined && q.flag.length > 0) f.flags = q.flag
+  if (q.failed !== undefined) f.failed = q.failed
   if (q.feature !== undefined) f.feature = q.feature
   if (q.correlation_id !== undefined) f.correlationId = q.correlation_id
   if (q.cause !== undefined) {

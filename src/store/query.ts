@@ -1,5 +1,6 @@
 import type { Exchange } from '../capture/exchange.js'
 import { evaluateQuery, queryToSql } from './query-language.js'
+import { isFailure, NOT_ERRORS } from './summary.js'
 import { type ExchangeFilter, InvalidCursorError, type Page } from './types.js'
 
 /**
@@ -43,6 +44,10 @@ export function whereClause (f: ExchangeFilter): Where {
   if (f.flags !== undefined && f.flags.length > 0) {
     parts.push(`exchanges.seq IN (SELECT f.seq FROM exchange_flags f WHERE f.flag IN (${f.flags.map(() => '?').join(', ')}))`)
     params.push(...f.flags)
+  }
+  if (f.failed !== undefined) {
+    parts.push(`${f.failed ? '' : 'NOT '}EXISTS (SELECT 1 FROM exchange_flags f WHERE f.seq = exchanges.seq AND f.flag NOT IN (${NOT_ERRORS.map(() => '?').join(', ')}))`)
+    params.push(...NOT_ERRORS)
   }
   if (f.feature !== undefined) {
     parts.push('exchanges.feature = ?')
@@ -122,6 +127,7 @@ export function matches (ex: Exchange, f: ExchangeFilter): boolean {
   if (f.status !== undefined && ex.status !== f.status) return false
   if (f.statusClass !== undefined && (ex.status === null || ex.status < f.statusClass * 100 || ex.status >= f.statusClass * 100 + 100)) return false
   if (f.flags !== undefined && f.flags.length > 0 && !ex.flags.some((x) => f.flags!.includes(x))) return false
+  if (f.failed !== undefined && isFailure(ex.flags) !== f.failed) return false
   if (f.feature !== undefined && ex.meta.feature !== f.feature) return false
   if (f.correlationId !== undefined && ex.correlation_id !== f.correlationId) return false
   if (f.causeCode !== undefined && ex.diagnosis?.code !== f.causeCode) return false

@@ -60,6 +60,11 @@ export function assembleTimeSeries (filter: { since?: number, until?: number }, 
 /** Flags that do not make an exchange an error by themselves. */
 export const NOT_ERRORS = ['client_aborted', 'slow', 'tls_unverified', 'token_expired', 'token_not_yet_valid', 'token_audience_mismatch', 'token_issuer_mismatch', 'token_header_mismatch']
 
+/** Counted among the summary's `errors`: some flag is a failure, not only a warning. */
+export function isFailure (flags: readonly string[]): boolean {
+  return flags.some((f) => !NOT_ERRORS.includes(f))
+}
+
 /** A row of the summary's counts statement (src/store/sql.ts): PostgreSQL returns bigints as strings. */
 export interface CountRow {
   dim: string

@@ -16,6 +16,8 @@ export interface ExchangeFilter {
   statusClass?: number
   /** Any of these flags. */
   flags?: string[]
+  /** true: flagged as a failure (a flag not in NOT_ERRORS), as the summary counts `errors`; false: not. */
+  failed?: boolean
   feature?: string
   correlationId?: string
   /** The diagnosed cause's stable code (README, "Diagnosis codes"). */

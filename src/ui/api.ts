@@ -87,6 +87,29 @@ export async function getJson<T> (path: string, params: Params = {}, signal?: Ab
   return await res.json() as T
 }
 
+/**
+ * A state change with a JSON body. Always `Content-Type: application/json`: no page elsewhere can
+ * send that without a CORS preflight (never granted), so the request guard accepts only ours.
+ */
+export async function sendJson<T> (method: 'POST' | 'PUT' | 'PATCH', path: string, body: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    headers: { ...headers(), 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    cache: 'no-store',
+    credentials: 'omit'
+  })
+  if (!res.ok) throw await failure(res)
+  return await res.json() as T
+}
+
+/** DELETE: by its method alone a request no other page can send without a preflight. */
+export async function del<T> (path: string, params: Params = {}): Promise<T> {
+  const res = await fetch(path + queryString(params), { method: 'DELETE', headers: headers(), cache: 'no-store', credentials: 'omit' })
+  if (!res.ok) throw await failure(res)
+  return await res.json() as T
+}
+
 /** A download through fetch (a plain link could not send the token), saved under the server's name. */
 export async function download (path: string, params: Params, fallbackName: string): Promise<void> {
   const res = await fetch(path + queryString(params), { headers: headers('*/*'), cache: 'no-store', credentials: 'omit' })
@@ -159,4 +182,35 @@ export function tail (params: Params, onExchange: (ex: Exchange) => void, onStat
   }
   void run()
   return () => controller.abort()
+}
+
+/**
+ * A POST whose answer is NDJSON (POST /api/doctor), read with a stream reader: each line is
+ * handed on as soon as it is complete, not when the answer ends. Sent as application/json,
+ * a request no other page can make without a preflight. Throws ApiError on an error status.
+ */
+export async function postNdjson (path: string, body: unknown, onLine: (line: unknown) => void, signal?: AbortSignal): Promise<void> {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { ...headers('application/x-ndjson'), 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    cache: 'no-store',
+    credentials: 'omit',
+    signal
+  })
+  if (!res.ok || res.body === null) throw await failure(res)
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+  let buffer = ''
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    buffer += value
+    let end: number
+    while ((end = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, end).trim()
+      buffer = buffer.slice(end + 1)
+      if (line !== '') onLine(JSON.parse(line))
+    }
+  }
+  if (buffer.trim() !== '') onLine(JSON.parse(buffer))
 }

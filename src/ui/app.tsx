@@ -1,8 +1,11 @@
 import { useEffect, useState } from 'preact/hooks'
 import { getToken, onUnauthorized, setToken } from './api.js'
+import { useFaultsAvailability } from './faults.js'
 import { currentLang, LANGS, type Lang, setLang, t } from './i18n.js'
+import { DoctorPage } from './pages/doctor.js'
 import { ExchangePage } from './pages/exchange.js'
 import { ExchangesPage } from './pages/exchanges.js'
+import { FaultsPage } from './pages/faults.js'
 import { OverviewPage } from './pages/overview.js'
 import { href, useLocation } from './router.js'
 
@@ -30,6 +33,7 @@ export function App () {
   const [login, setLogin] = useState<{ refused: boolean } | null>(null)
   // Bumped after a login: every page reloads its data with the token.
   const [session, setSession] = useState(0)
+  const faults = useFaultsAvailability(session)
 
   useEffect(() => {
     document.documentElement.lang = lang
@@ -54,7 +58,10 @@ export function App () {
   const nav = [
     { path: '/overview', label: t('nav.overview') },
     { path: '/exchanges', label: t('nav.exchanges') },
-    { path: '/live', label: t('nav.live') }
+    { path: '/live', label: t('nav.live') },
+    { path: '/doctor', label: t('nav.doctor') },
+    // Only where the configuration turned fault injection on (the API answers 409 otherwise).
+    ...(faults === 'on' ? [{ path: '/faults', label: t('nav.faults') }] : [])
   ]
   const current = loc.path === '/' ? '/overview' : loc.path
 
@@ -63,7 +70,7 @@ export function App () {
       <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus() }}>{t('nav.skip')}</a>
       <header class="top">
         <a class="brand" href={href('/overview')}>duo-diag-proxy</a>
-        <nav aria-label={t('nav.label')}>
+        <nav aria-label={t('nav.label')} data-faults={faults}>
           <ul>
             {nav.map((n) => (
               <li key={n.path}><a href={href(n.path)} aria-current={current.startsWith(n.path) ? 'page' : undefined}>{n.label}</a></li>
@@ -104,7 +111,9 @@ function Page ({ path, params }: { path: string, params: URLSearchParams }) {
   if (path.startsWith('/trace/')) return <ExchangePage correlationId={decodeURIComponent(path.slice('/trace/'.length))} />
   if (path === '/exchanges') return <ExchangesPage key={params.toString()} params={params} live={false} />
   if (path === '/live') return <ExchangesPage key={params.toString()} params={params} live />
+  if (path === '/faults') return <FaultsPage />
   if (path === '/overview') return <OverviewPage key={params.toString()} params={params} />
+  if (path === '/doctor') return <DoctorPage />
   return (
     <div class="panel">
       <h1>{t('notFound.title')}</h1>

@@ -7,7 +7,7 @@ import { href, navigate } from '../router.js'
 import type { Exchange, Page, Summary } from '../types.js'
 
 /** The filters the list takes from its URL, by their API names. */
-export const FILTER_KEYS = ['route', 'hop', 'feature', 'flag', 'status', 'correlation_id', 'cause', 'q', 'since', 'until'] as const
+export const FILTER_KEYS = ['route', 'hop', 'feature', 'flag', 'failed', 'status', 'correlation_id', 'cause', 'q', 'since', 'until'] as const
 export const WINDOWS = ['15m', '1h', '6h', '24h', '7d'] as const
 const PAGE_SIZE = 50
 /** Rows kept on screen while new ones arrive; older ones are a page away. */
@@ -170,6 +170,12 @@ function FilterForm ({ params, path }: { params: URLSearchParams, path: string }
           {FLAG_NAMES.map((f) => <option key={f} value={f}>{f}</option>)}
         </select>
       </div>
+      <div class="field field-check">
+        <label>
+          <input type="checkbox" id="f-failed" checked={params.get('failed') === 'true'} onChange={(e) => apply({ failed: e.currentTarget.checked ? 'true' : undefined })} />
+          {t('filters.failedOnly')}
+        </label>
+      </div>
       <div class="field">
         <label for="f-status">{t('filters.status')}</label>
         <select id="f-status" value={params.get('status') ?? ''} onChange={(e) => apply({ status: e.currentTarget.value })}>
@@ -225,7 +231,7 @@ export function ExchangeTable ({ items, fresh, empty }: { items: Exchange[], fre
           <tr>
             <th scope="col">{t('col.time')}</th>
             <th scope="col">{t('col.route')}</th>
-            <th scope="col">{t('col.method')}</th>
+            <th scope="col" class="method-cell">{t('col.method')}</th>
             <th scope="col">{t('col.path')}</th>
             <th scope="col" class="num">{t('col.status')}</th>
             <th scope="col">{t('col.flags')}</th>
@@ -238,12 +244,12 @@ export function ExchangeTable ({ items, fresh, empty }: { items: Exchange[], fre
             <tr key={ex.id} class={fresh?.has(ex.id) === true ? 'fresh' : undefined} data-id={ex.id} data-started-at={ex.started_at}>
               <td class="time"><a href={href(`/exchange/${ex.id}`)} title={formatDateTime(ex.started_at)}>{formatTime(ex.started_at)}</a></td>
               <td class="route-cell"><span class="route">{ex.route}</span> <HopBadge hop={ex.hop} /></td>
-              <td><code>{ex.method}</code></td>
+              <td class="method-cell"><code>{ex.method}</code></td>
               <td class="path" title={ex.path}><code>{ex.path}</code></td>
               <td class="num"><Status status={ex.status} /></td>
               <td class="flags-cell"><Flags flags={ex.flags} /></td>
               <td class="num">{formatMs(ex.timings.duration_ms)}</td>
-              <td class="cause" title={ex.diagnosis?.cause ?? ''}>{ex.diagnosis?.cause ?? ''}</td>
+              <td class="cause" title={ex.diagnosis?.cause ?? ''}><span class="clamp">{ex.diagnosis?.cause ?? ''}</span></td>
             </tr>
           ))}
         </tbody>

@@ -4,6 +4,7 @@ import { TimeChart } from '../chart.js'
 import { ErrorBox, FlagBadge, Loading, Section } from '../components.js'
 import { formatMs } from '../format.js'
 import { numberFormat, t } from '../i18n.js'
+import { RecentFailures } from '../recent-failures.js'
 import { href, navigate } from '../router.js'
 import type { Summary } from '../types.js'
 
@@ -101,15 +102,16 @@ export function OverviewPage ({ params }: { params: URLSearchParams }) {
                 <span class="stat-value">{numberFormat(data.summary.total)}</span>
                 <span class="stat-label">{t('overview.requests')}</span>
               </a>
-              <div class="stat" data-testid="stat-errors">
+              <a class="stat" href={list({ failed: 'true' })} data-testid="stat-errors">
                 <span class="stat-value">{numberFormat(data.summary.errors)}</span>
                 <span class="stat-label">{t('overview.failures')}</span>
-              </div>
+              </a>
               <div class="stat" data-testid="stat-rate">
                 <span class="stat-value">{numberFormat(data.summary.error_rate * 100, 1)}%</span>
                 <span class="stat-label">{t('overview.errorRate')}</span>
               </div>
             </div>
+            <RecentFailures since={windowKey} refresh={tick} allHref={list({ failed: 'true' })} />
             <Section title={t('overview.perMinute', { count: data.series.step_s / 60 })} id="series">
               <TimeChart
                 x={filled.x}

@@ -11,7 +11,8 @@ export const doctor = {
       tcp: 'gateway.tcp',
       tls: 'gateway.tls',
       healthz: 'gateway.healthz',
-      ready: 'gateway.ready'
+      ready: 'gateway.ready',
+      route: 'gateway.route'
     },
     model: {
       url_v1: 'model.url_v1',
@@ -22,7 +23,8 @@ export const doctor = {
       health_liveliness: 'model.health_liveliness',
       models: 'model.models',
       name: 'model.name',
-      chat_completion: 'model.chat_completion'
+      chat_completion: 'model.chat_completion',
+      route: 'model.route'
     }
   },
   mark: {
@@ -60,7 +62,14 @@ export const doctor = {
     nameNotServed: '"{{name}}" is not among {{models}}',
     chatOk: 'POST {{path}} 200 in {{ms}} ms',
     chatError: '{{error}} after {{ms}} ms',
-    chatSkipped: 'not run (it costs tokens): add --chat'
+    chatSkipped: 'not run (it costs tokens): add --chat',
+    // From the admin API (POST /api/doctor), which checks the proxy's own routes.
+    chatNotFromApi: 'not run from the proxy: it costs tokens and needs the model\'s API key (duo-diag-proxy doctor --chat runs it)',
+    urlV1NotSeen: 'not checked from the proxy: GitLab\'s model endpoint points at this route, whose upstream is {{upstream}}; a request without /v1 shows in the recorded exchanges (cause model_endpoint_missing_v1)',
+    noRoute: {
+      gateway: 'no route on the gateway hop is configured',
+      model: 'no route on the model hop is configured (a route with hop: model in front of the model server)'
+    }
   },
   step: {
     gatewayHealthz: 'The gateway is not healthy: check its container logs (docker logs <ai-gateway-container>).',

@@ -10,7 +10,8 @@ export const doctor = {
       tcp: 'AIゲートウェイへのTCP接続',
       tls: 'AIゲートウェイのTLS証明書',
       healthz: 'AIゲートウェイのヘルス',
-      ready: 'AIゲートウェイの準備状態'
+      ready: 'AIゲートウェイの準備状態',
+      route: 'AIゲートウェイのルート'
     },
     model: {
       url_v1: 'モデルエンドポイントの/v1',
@@ -21,7 +22,8 @@ export const doctor = {
       health_liveliness: 'モデルのヘルス(LiteLLM)',
       models: 'モデルの一覧(/v1/models)',
       name: 'モデル名',
-      chat_completion: 'チャット補完'
+      chat_completion: 'チャット補完',
+      route: 'モデルのルート'
     }
   },
   mark: {
@@ -58,7 +60,13 @@ export const doctor = {
     nameNotServed: '「{{name}}」は提供されているモデル({{models}})に含まれていません',
     chatOk: 'POST {{path}} 200({{ms}}ミリ秒)',
     chatError: '{{error}}({{ms}}ミリ秒後)',
-    chatSkipped: '実行していません(トークンを消費するため): --chatを追加してください'
+    chatSkipped: '実行していません(トークンを消費するため): --chatを追加してください',
+    chatNotFromApi: 'プロキシからは実行しません。トークンを消費し、モデルのAPIキーが必要なためです(duo-diag-proxy doctor --chatで実行できます)',
+    urlV1NotSeen: 'プロキシからは確認できません。GitLabのモデルエンドポイントはこのルートを指しており、そのアップストリームは{{upstream}}です。/v1のないリクエストは、記録されたやり取りに表示されます(原因model_endpoint_missing_v1)',
+    noRoute: {
+      gateway: 'AIゲートウェイのホップにルートが設定されていません',
+      model: 'モデルのホップにルートが設定されていません(モデルサーバーの前にhop: modelのルートを置きます)'
+    }
   },
   step: {
     gatewayHealthz: 'AIゲートウェイが正常ではありません。コンテナのログを確認します(docker logs <ai-gateway-container>)。',
