@@ -72,15 +72,15 @@ try {
     const overview = (w: string, step: number): ViewCase => ({
       name: `overview ${w}`,
       hash: `#/overview?window=${w}`,
-      ready: `[data-testid="overview"][data-window="${w}"][aria-busy="false"]`,
-      api: [`/api/summary?since=${w}`, `/api/timeseries?since=${w}&step=${step}`]
+      // Counts and chart, and the newest failures below them (a panel loading on its own).
+      ready: ['recent-failures', 'no-failures'].map((id) => `[data-testid="overview"][data-window="${w}"][aria-busy="false"] [data-testid="${id}"]`).join(', '),
+      api: [`/api/summary?since=${w}`, `/api/timeseries?since=${w}&step=${step}`, `/api/exchanges?failed=true&since=${w}&limit=100`]
     })
     const list = (name: string, qs: string): ViewCase => ({
       name,
       hash: `#/exchanges${qs === '' ? '' : `?${qs}`}`,
       ready: ['[data-testid="exchanges"] tbody tr', '[data-testid="empty"]'].map((s) => `[data-testid="exchanges-page"][aria-busy="false"] ${s}`).join(', '),
-      // The filter form's choices are the routes and features of the last week: a summary.
-      api: [`/api/exchanges?${qs === '' ? '' : `${qs}&`}limit=50`, '/api/summary?since=7d']
+      api: [`/api/exchanges?${qs === '' ? '' : `${qs}&`}limit=50`]
     })
     const views: ViewCase[] = [
       overview('15m', 60), overview('1h', 60), overview('24h', 60), overview('7d', 600),
