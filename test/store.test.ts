@@ -12,7 +12,7 @@ import t from 'tap'
 import type { Exchange } from '../src/capture/exchange.js'
 import type { Flag } from '../src/diagnosis/flags.js'
 import { matches } from '../src/store/query.js'
-import { gatewaysSpanningSql, summarySql } from '../src/store/sql.js'
+import { gatewaysSpanningSql, listSql, summarySql } from '../src/store/sql.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import type { ExchangeStore } from '../src/store/store.js'
 import { NOT_ERRORS } from '../src/store/summary.js'
@@ -264,6 +264,17 @@ t.test('SQLite reads a summary\'s time window from indexes alone, not every row 
     const plan = (db.prepare(`EXPLAIN QUERY PLAN ${q[name].text}`).all(...q[name].params) as Array<{ detail: string }>).map((r) => r.detail)
     const reads = plan.filter((d) => / exchanges /.test(`${d} `))
     t.ok(reads.length > 0 && reads.every((d) => /^SEARCH exchanges USING COVERING INDEX \w+ \(started_at>\?\)$/.test(d)), `${name}: ${reads.join('; ')}`)
+  }
+})
+
+t.test('SQLite reads a list page\'s documents by seq, after choosing the page: a sort holds keys only', async (t) => {
+  const store = (await freshStore(t, 'sqlite'))!
+  const db = new Database(store.display, { readonly: true })
+  t.teardown(() => db.close())
+  for (const filter of [{}, { statusClass: 2 }, { flags: ['slow'] }, { route: 'gitlab-aigw', statusClass: 5 }] as ExchangeFilter[]) {
+    const q = listSql(filter, { limit: 50 })
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${q.text}`).all(...q.params) as Array<{ detail: string }>).map((r) => r.detail)
+    t.equal(plan[0], 'SEARCH exchanges USING INTEGER PRIMARY KEY (rowid=?)', `${JSON.stringify(filter)}: ${plan.join('; ')}`)
   }
 })
 

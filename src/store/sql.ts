@@ -29,19 +29,24 @@ export function exchangeRow (ex: Exchange): SqlParam[] {
   ]
 }
 
-/** Newest first, keyset-paginated on (started_at, seq); one row more than the page tells if more follow. */
+/**
+ * Newest first, keyset-paginated on (started_at, seq); one row more than the page tells if more
+ * follow. The page's seqs are chosen first and only then its documents read (issue 18): when the
+ * order needs a sort — a status class, a flag — the sort holds keys, not every matching row's
+ * JSON (`status=2xx` sorted 90 000 documents of a 100 000-row store for 51 of them: 260 ms).
+ */
 export function listSql (filter: ExchangeFilter, page: PageRequest): Sql {
   const where = whereClause(filter)
-  let text = `SELECT seq, started_at, data FROM exchanges WHERE ${where.sql}`
+  let inner = `SELECT seq FROM exchanges WHERE ${where.sql}`
   const params: SqlParam[] = [...where.params]
   if (page.cursor) {
     const c = decodeCursor(page.cursor)
-    text += ' AND (started_at < ? OR (started_at = ? AND seq < ?))'
+    inner += ' AND (started_at < ? OR (started_at = ? AND seq < ?))'
     params.push(c.startedAt, c.startedAt, c.seq)
   }
-  text += ' ORDER BY started_at DESC, seq DESC LIMIT ?'
+  inner += ' ORDER BY started_at DESC, seq DESC LIMIT ?'
   params.push(page.limit + 1)
-  return { text, params }
+  return { text: `SELECT seq, started_at, data FROM exchanges WHERE seq IN (${inner}) ORDER BY started_at DESC, seq DESC`, params }
 }
 
 export const GET_SQL = 'SELECT data FROM exchanges WHERE id = ?'
