@@ -13,7 +13,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { stringify } from 'yaml'
@@ -33,11 +33,13 @@ const ROOT = join(import.meta.dirname, '..')
 
 const say = (text: string): void => { process.stderr.write(`${text}\n`) }
 const fmt = (t: Timing): string => `${Math.round(t.median)} / ${Math.round(t.max)}`
+interface Week { total: number, errors: number, by_route: Record<string, number>, by_feature: Record<string, number>, by_flag: Record<string, number>, by_cause: Record<string, number> }
 
 if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: bash .ci/install-chromium, or set DDP_CHROMIUM`)
 // The view as `npm run build` makes it (esbuild: well under a second).
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-ui.mjs')], { cwd: ROOT, stdio: 'inherit' })
 
+const loadBefore = loadavg().map((x) => x.toFixed(1)).join(' ')
 const dir = mkdtempSync(join(tmpdir(), 'ddp-ui-volume-'))
 const dbPath = join(dir, 'exchanges.db')
 try {
@@ -63,11 +65,12 @@ try {
   const config = loadConfig({ file: configFile, env: {} })
   const proxy = await startProxy(config, createLogger(config.log.level, config.log.file))
   const results: ViewResult[] = []
+  let week: Week | null = null
   const apiRows: Array<[string, Timing]> = []
   try {
     const base = `http://127.0.0.1:${proxy.admin!.address.port}`
-    const total = (await timeApi(base, '/api/summary?since=7d')).body as { total: number, by_flag: Record<string, number> }
-    say(`store holds ${total.total} exchanges of the last 7 days; flags: ${JSON.stringify(total.by_flag)}`)
+    week = (await timeApi(base, '/api/summary?since=7d')).body as Week
+    say(`flags over the week: ${JSON.stringify(week.by_flag)}`)
     const firstPage = (await timeApi(base, '/api/exchanges?limit=50')).body as { next_cursor: string }
     const overview = (w: string, step: number): ViewCase => ({
       name: `overview ${w}`,
@@ -87,6 +90,7 @@ try {
       list('list', ''),
       list('list flag=model_timeout', 'flag=model_timeout'),
       list('list route=gitlab-aigw status=5xx', 'route=gitlab-aigw&status=5xx'),
+      list('list status=2xx', 'status=2xx'),
       list('list q=reachable', 'q=reachable'),
       { ...list('list, second page', ''), secondPage: true, api: [`/api/exchanges?limit=50&cursor=${firstPage.next_cursor}`] }
     ]
@@ -106,7 +110,11 @@ try {
 
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`
   const out = [
-    `Store: ${seeded.stored} exchanges seeded in ${seeded.seconds.toFixed(1)} s through capture's write path; SQLite file ${sizeMiB.toFixed(1)} MiB. Chromium, ${RUNS} runs each after one not counted, a fresh context per run; ms, median / max. The second page is timed from the click on "Older exchanges".`,
+    `Store: ${seeded.stored} exchanges seeded in ${seeded.seconds.toFixed(1)} s through capture's write path; SQLite file ${sizeMiB.toFixed(1)} MiB.`,
+    week === null ? '' : `Over the 7-day window: ${week.total} exchanges, ${week.errors} failures, ${Object.keys(week.by_route).length} routes, ${Object.keys(week.by_feature).length} features, ${Object.keys(week.by_flag).length} flags, ${Object.keys(week.by_cause).filter((k) => k !== 'none').length} causes.`,
+    `Load average before / after: ${loadBefore} / ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${cpus().length} CPUs).`,
+    '',
+    `Chromium, ${RUNS} runs each after one not counted, a fresh context per run; ms, median / max. The second page is timed from the click on "Older exchanges".`,
     '',
     line(['view', 'rendered (navigation → data)', 'of which page start (→ first API call)', 'slowest API call in the page', 'rows']),
     line(['---', '---', '---', '---', '---']),
