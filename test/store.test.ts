@@ -12,7 +12,7 @@ import t from 'tap'
 import type { Exchange } from '../src/capture/exchange.js'
 import type { Flag } from '../src/diagnosis/flags.js'
 import { matches } from '../src/store/query.js'
-import { gatewaysSpanningSql } from '../src/store/sql.js'
+import { gatewaysSpanningSql, listSql, summarySql } from '../src/store/sql.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import type { ExchangeStore } from '../src/store/store.js'
 import { NOT_ERRORS } from '../src/store/summary.js'
@@ -255,6 +255,29 @@ t.test('SQLite counts spanning gateway requests through the (hop, end time) inde
   t.match(plan, /USING (COVERING )?INDEX exchanges_hop_end/, plan)
 })
 
+t.test('SQLite reads a summary\'s time window from indexes alone, not every row of the store', async (t) => {
+  const store = (await freshStore(t, 'sqlite'))!
+  const db = new Database(store.display, { readonly: true })
+  t.teardown(() => db.close())
+  const q = summarySql({ since: T0 + 400 })
+  for (const name of ['counts', 'latency'] as const) {
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${q[name].text}`).all(...q[name].params) as Array<{ detail: string }>).map((r) => r.detail)
+    const reads = plan.filter((d) => / exchanges /.test(`${d} `))
+    t.ok(reads.length > 0 && reads.every((d) => /^SEARCH exchanges USING COVERING INDEX \w+ \(started_at>\?\)$/.test(d)), `${name}: ${reads.join('; ')}`)
+  }
+})
+
+t.test('SQLite reads a list page\'s documents by seq, after choosing the page: a sort holds keys only', async (t) => {
+  const store = (await freshStore(t, 'sqlite'))!
+  const db = new Database(store.display, { readonly: true })
+  t.teardown(() => db.close())
+  for (const filter of [{}, { statusClass: 2 }, { flags: ['slow'] }, { route: 'gitlab-aigw', statusClass: 5 }] as ExchangeFilter[]) {
+    const q = listSql(filter, { limit: 50 })
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${q.text}`).all(...q.params) as Array<{ detail: string }>).map((r) => r.detail)
+    t.equal(plan[0], 'SEARCH exchanges USING INTEGER PRIMARY KEY (rowid=?)', `${JSON.stringify(filter)}: ${plan.join('; ')}`)
+  }
+})
+
 t.test('a SQLite store from before the end-time index and the cause codes is migrated on open and keeps its records', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ddp-migrate-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -265,7 +288,7 @@ t.test('a SQLite store from before the end-time index and the cause codes is mig
   await first.close()
   // Back to schema version 4, as an earlier release left it.
   const raw = new Database(path)
-  raw.exec('DROP INDEX exchanges_hop_end; DROP INDEX exchanges_cause_code; ALTER TABLE exchanges DROP COLUMN cause_code')
+  raw.exec('DROP INDEX exchanges_window; DROP INDEX exchanges_hop_end; DROP INDEX exchanges_cause_code; ALTER TABLE exchanges DROP COLUMN cause_code')
   raw.pragma('user_version = 4')
   raw.close()
 
@@ -286,7 +309,8 @@ t.test('a SQLite store from before the end-time index and the cause codes is mig
   t.equal(await reopened.gatewaysSpanning(T0 + 1100, T0 + 1200), 1)
   const check = new Database(path, { readonly: true })
   t.teardown(() => check.close())
-  t.equal(check.pragma('user_version', { simple: true }), 6)
+  t.equal(check.pragma('user_version', { simple: true }), 7)
   t.ok(check.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'exchanges_hop_end'").get(), 'the index was built')
+  t.ok(check.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'exchanges_window'").get(), 'and the summary\'s')
   t.ok(check.prepare("SELECT 1 FROM pragma_table_info('exchanges') WHERE name = 'cause_code'").get(), 'the cause code column was added')
 })

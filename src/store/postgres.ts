@@ -6,7 +6,7 @@ import {
   PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, type SqlParam, summarySql, timeSeriesSql, unlinkedModelSql
 } from './sql.js'
 import { type ExchangeStore, maskUrl, StoreOpenError } from './store.js'
-import { assembleSummary, assembleTimeSeries, type Summary, type TimeSeries } from './summary.js'
+import { assembleSummary, assembleTimeSeries, type CountRow, type Summary, type TimeSeries } from './summary.js'
 import { buildTrace, type Trace } from './trace.js'
 import type { ExchangeFilter, Page, PageRequest, Retention } from './types.js'
 
@@ -51,7 +51,9 @@ const MIGRATIONS: readonly string[] = [
   'CREATE INDEX exchanges_hop_end ON exchanges (hop, (started_at + duration_ms));',
   // The cause's stable code (issue 17): what the summary groups by and `?cause=` matches.
   `ALTER TABLE exchanges ADD COLUMN cause_code TEXT;
-   CREATE INDEX exchanges_cause_code ON exchanges (cause_code, started_at);`
+   CREATE INDEX exchanges_cause_code ON exchanges (cause_code, started_at);`,
+  // Issue 18: every column the summary reads, after the time, as in SQLite: index-only scans of a window.
+  'CREATE INDEX exchanges_window ON exchanges (started_at, route, feature, status, cause_code, cause, ttfb_ms, duration_ms);'
 ]
 
 /** Advisory lock keys ('ddp' + purpose): migrations run by one instance at a time, retention too. */
@@ -273,25 +275,8 @@ export class PgStore implements ExchangeStore {
   async summary (filter: ExchangeFilter): Promise<Summary> {
     const q = summarySql(filter)
     // Independent questions: the pool answers them side by side.
-    const [totals, byRoute, byFeature, byStatus, byCause, byFlag, latency] = await Promise.all([
-      this.rows<{ total: string, errors: string }>(q.totals),
-      this.rows<{ k: string | number | null, n: number }>(q.byRoute),
-      this.rows<{ k: string | number | null, n: number }>(q.byFeature),
-      this.rows<{ k: string | number | null, n: number }>(q.byStatus),
-      this.rows<{ k: string | number | null, n: number }>(q.byCause),
-      this.rows<{ k: string | number | null, n: number }>(q.byFlag),
-      this.rows<SummaryLatencyRow>(q.latency)
-    ])
-    return assembleSummary(filter, {
-      total: Number(totals[0]?.total ?? 0),
-      errors: Number(totals[0]?.errors ?? 0),
-      byRoute,
-      byFeature,
-      byStatus,
-      byCause,
-      byFlag,
-      latency
-    })
+    const [counts, latency] = await Promise.all([this.rows<CountRow & pg.QueryResultRow>(q.counts), this.rows<SummaryLatencyRow>(q.latency)])
+    return assembleSummary(filter, { counts, latency })
   }
 
   async timeseries (filter: ExchangeFilter, stepMs: number): Promise<TimeSeries> {
@@ -353,7 +338,7 @@ export class PgStore implements ExchangeStore {
 interface SummaryLatencyRow extends pg.QueryResultRow {
   route: string
   feature: string
-  n: number
+  n: string
   d50: number
   d95: number
   d99: number

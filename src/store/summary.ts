@@ -65,16 +65,17 @@ export function isFailure (flags: readonly string[]): boolean {
   return flags.some((f) => !NOT_ERRORS.includes(f))
 }
 
+/** A row of the summary's counts statement (src/store/sql.ts): PostgreSQL returns bigints as strings. */
+export interface CountRow {
+  dim: string
+  k: string | number | null
+  n: number | string
+}
+
 /** What each backend's SQL returns for a summary; `assembleSummary` shapes it the same way for both. */
 export interface SummaryRows {
-  total: number
-  errors: number
-  byRoute: Array<{ k: string | number | null, n: number }>
-  byFeature: Array<{ k: string | number | null, n: number }>
-  byStatus: Array<{ k: string | number | null, n: number }>
-  byFlag: Array<{ k: string | number | null, n: number }>
-  byCause: Array<{ k: string | number | null, n: number }>
-  latency: Array<{ route: string, feature: string, n: number, d50: number, d95: number, d99: number, t50: number | null, t95: number | null, t99: number | null }>
+  counts: CountRow[]
+  latency: Array<{ route: string, feature: string, n: number | string, d50: number, d95: number, d99: number, t50: number | null, t95: number | null, t99: number | null }>
 }
 
 /** Breakdowns are capped: a summary is a screenful, not a dump. */
@@ -82,21 +83,23 @@ export const BREAKDOWN_LIMIT = 100
 export const LATENCY_ROWS_LIMIT = 200
 
 export function assembleSummary (filter: { since?: number, until?: number }, rows: SummaryRows): Summary {
-  const counts = (list: SummaryRows['byRoute']): Record<string, number> =>
-    Object.fromEntries(list.map((r) => [r.k === null ? 'none' : String(r.k), Number(r.n)]))
-  const total = Number(rows.total)
-  const errors = Number(rows.errors)
+  const of = (dim: string): CountRow[] => rows.counts.filter((r) => r.dim === dim)
+  // Largest first, as each breakdown's ORDER BY had them (a UNION promises no order of its own).
+  const counts = (dim: string): Record<string, number> =>
+    Object.fromEntries(of(dim).map((r): [string, number] => [r.k === null ? 'none' : String(r.k), Number(r.n)]).sort((a, b) => b[1] - a[1]))
+  const total = Number(of('total')[0]?.n ?? 0)
+  const errors = Number(of('errors')[0]?.n ?? 0)
   return {
     since: filter.since === undefined ? null : new Date(filter.since).toISOString(),
     until: filter.until === undefined ? null : new Date(filter.until).toISOString(),
     total,
     errors,
     error_rate: total === 0 ? 0 : Math.round((errors / total) * 10_000) / 10_000,
-    by_route: counts(rows.byRoute),
-    by_feature: counts(rows.byFeature),
-    by_status: counts(rows.byStatus),
-    by_flag: counts(rows.byFlag),
-    by_cause: counts(rows.byCause),
+    by_route: counts('route'),
+    by_feature: counts('feature'),
+    by_status: counts('status'),
+    by_flag: counts('flag'),
+    by_cause: counts('cause'),
     latency: rows.latency.map((r) => ({
       route: r.route,
       feature: r.feature,

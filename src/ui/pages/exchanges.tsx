@@ -117,12 +117,16 @@ function FilterForm ({ params, path }: { params: URLSearchParams, path: string }
     q: params.get('q') ?? ''
   }))
   const [options, setOptions] = useState<{ routes: string[], features: string[] }>({ routes: [], features: [] })
+  const [wantOptions, setWantOptions] = useState(false)
   useEffect(() => {
-    // The choices: what the store holds from the last week (the summary's breakdowns).
+    if (!wantOptions) return
+    // The choices: what the store holds from the last week (the summary's breakdowns). Asked for
+    // when a field that offers them is first focused, not with the page: a week's summary is the
+    // dearest read there is, and the list's own query would queue behind it (issue 18).
     getJson<Summary>('/api/summary', { since: '7d' })
       .then((s) => setOptions({ routes: Object.keys(s.by_route).sort(), features: Object.keys(s.by_feature).sort() }))
       .catch(() => undefined)
-  }, [])
+  }, [wantOptions])
 
   const apply = (change: Record<string, string | string[] | undefined>): void => {
     const next = new URLSearchParams()
@@ -147,7 +151,7 @@ function FilterForm ({ params, path }: { params: URLSearchParams, path: string }
     <form class="filters" role="search" aria-label={t('filters.label')} onSubmit={(e) => { e.preventDefault(); apply({}) }}>
       <div class="field">
         <label for="f-route">{t('filters.route')}</label>
-        <input {...field('route')} list="routes" autoComplete="off" />
+        <input {...field('route')} list="routes" autoComplete="off" onFocus={() => setWantOptions(true)} />
         <datalist id="routes">{options.routes.map((r) => <option key={r} value={r} />)}</datalist>
       </div>
       <div class="field">
@@ -160,7 +164,7 @@ function FilterForm ({ params, path }: { params: URLSearchParams, path: string }
       </div>
       <div class="field">
         <label for="f-feature">{t('filters.feature')}</label>
-        <input {...field('feature')} list="features" autoComplete="off" />
+        <input {...field('feature')} list="features" autoComplete="off" onFocus={() => setWantOptions(true)} />
         <datalist id="features">{options.features.map((r) => <option key={r} value={r} />)}</datalist>
       </div>
       <div class="field">
