@@ -53,7 +53,9 @@ export const LOG_LIMITS = {
   /** Any other string field. */
   fieldChars: 1024,
   /** Lines folded into one multi-line record (a plain-text traceback). */
-  recordLines: 400
+  recordLines: 400,
+  /** Characters of one multi-line record kept for parsing and its fingerprint; later lines are still counted. */
+  recordChars: 256 * 1024
 } as const
 
 export interface LogEvent {
