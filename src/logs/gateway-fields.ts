@@ -133,6 +133,8 @@ export function gatewayKind (logger: string, message: string, fields: Record<str
   return 'info'
 }
 
+const CREDENTIAL_HEADER = /(-H '(?:Authorization|api-key|x-api-key|Proxy-Authorization): ?)[^'\n]{0,2048}/gi
+
 /**
  * A litellm debug message: its request dump carries the prompt (`-d '{…messages…}'`), kept only
  * in verbose import; the URL it called (the line after `curl -X POST \\`) is kept as a field.
@@ -143,6 +145,7 @@ export function litellmMessage (message: string, opts: ParseOptions): { message:
   const curl = lines.findIndex((l) => l.startsWith('curl -X '))
   const next = curl < 0 ? undefined : lines[curl + 1]?.trim().replace(/ ?\\$/, '')
   const requestUrl = next !== undefined && /^https?:\/\/\S{1,2048}$/.test(next) ? next : null
-  if (opts.verbose) return { message, requestUrl }
+  // litellm masks the key in its dump only partly (`Bearer dumm*****`): the header goes whole.
+  if (opts.verbose) return { message: message.replace(CREDENTIAL_HEADER, '$1[FILTERED]'), requestUrl }
   return { message: lines.map((l) => l.trim()).find((l) => l !== '') ?? '', requestUrl }
 }

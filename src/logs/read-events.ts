@@ -85,9 +85,9 @@ export async function * readLogEvents (input: Readable, opts: ReadOptions, count
       event.time = EPOCH
     } else {
       lastTime = event.time
-      for (const w of waiting.splice(0)) ready.push({ ...w, time: event.time })
+      for (const w of waiting.splice(0)) ready.push(dated(w, event.time))
     }
-    ready.push(event)
+    ready.push(parsed.time === null ? dated(event, event.time) : event)
   }
 
   const drain = (): void => {
@@ -121,8 +121,18 @@ export async function * readLogEvents (input: Readable, opts: ReadOptions, count
   }
   assembler.flush(outcomes)
   drain()
-  for (const w of waiting.splice(0)) ready.push({ ...w, time: EPOCH })
+  for (const w of waiting.splice(0)) ready.push(dated(w, EPOCH))
   yield * ready.splice(0)
+}
+
+/**
+ * A record without a time of its own, given one. Such records (a litellm print, run.sh's echo)
+ * repeat word for word each time they are written: the time they were given (the runtime
+ * prefix, or the lines around them) goes into the fingerprint, so each occurrence stays one
+ * event while importing the same file again still adds nothing.
+ */
+function dated (event: LogEvent, time: string): LogEvent {
+  return { ...event, time, fingerprint: createHash('sha256').update(event.fingerprint).update('\n').update(time).digest('hex') }
 }
 
 /** Zeroed counts for one import. */
