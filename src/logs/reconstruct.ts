@@ -95,14 +95,17 @@ export function reconstructHop (facts: LogFacts, access: LogEvent | null, scoped
 
   const railsStatus = facts.gatewayErrors.map((e) => e.fields.status).find((s) => typeof s === 'number')
   const modelError = modelFailureTexts(facts, scoped)[0] ?? null
+  // Rails' read timeout fires on the gateway hop: after the headers when the gateway had sent
+  // them (a stream starts at once: response_start_duration_s ≪ duration_s; Duo Chat's always
+  // does), else before.
+  const afterHeaders = access !== null ? (num(access, 'response_start_duration_s') ?? durationMs / 1000) * 1000 < durationMs - 1000 : feature === 'chat'
+  // Without the gateway's word: Rails' (a status it logged), else a stream it read (or timed
+  // out reading after the headers) was a 200.
   const status = access !== null
     ? num(access, 'status_code') ?? null
-    : transport !== null ? null : typeof railsStatus === 'number' ? railsStatus : (modelError !== null || railsSawAnswer(facts)) ? 200 : null
+    : transport !== null ? null : typeof railsStatus === 'number' ? railsStatus : (modelError !== null || railsSawAnswer(facts) || (readTimeout !== null && afterHeaders)) ? 200 : null
   const streamStarted = status !== null && status < 300
   const dropped = streamStarted && droppedAfterStart(scoped, access)
-  // Rails' read timeout fires on the gateway hop: after the headers when the gateway had sent
-  // them (a stream starts at once: response_start_duration_s ≪ duration_s), else before.
-  const afterHeaders = access !== null ? (num(access, 'response_start_duration_s') ?? durationMs / 1000) * 1000 < durationMs - 1000 : feature === 'chat'
   const failure = transport !== null
     ? { code: transport.value.code, message: transport.event.message, afterHeaders: transport.value.afterHeaders }
     : readTimeout !== null
