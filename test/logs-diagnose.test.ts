@@ -351,3 +351,25 @@ t.test('verbose import: the same causes, and nothing secret in what diagnosis re
     }
   }
 })
+
+t.test("Ruby's other connection errors name the proxy's transport causes", async (t) => {
+  const line = (id: string, extra: Record<string, unknown>): string => JSON.stringify({
+    severity: 'ERROR', time: '2025-11-18T15:20:06.106Z', correlation_id: id, 'meta.caller_id': 'graphql:chat',
+    class: 'Gitlab::Llm::Chain::Answer', ai_event_name: 'error_returned', ai_component: 'duo_chat', ...extra
+  })
+  const cases: Array<[Record<string, unknown>, string, string]> = [
+    [{ duo_chat_error_code: 'A9999', message: 'Failed to open TCP connection to aigw.internal:5052 (getaddrinfo: Name or service not known)' }, 'ENOTFOUND', 'dns_failure'],
+    [{ duo_chat_error_code: 'A9999', message: 'Failed to open TCP connection to aigw.internal:5052 (execution expired)' }, 'ETIMEDOUT', 'connect_timeout'],
+    [{ duo_chat_error_code: 'A9999', message: 'SSL_connect returned=1 errno=0 peeraddr=10.20.0.15:5052 state=error: certificate verify failed (certificate has expired)' }, 'CERT_HAS_EXPIRED', 'tls_certificate_expired'],
+    [{ duo_chat_error_code: 'A9999', message: 'SSL_connect returned=1 errno=0 peeraddr=10.20.0.15:5052 state=error: certificate verify failed (unable to get local issuer certificate)' }, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'tls_untrusted_certificate'],
+    [{ duo_chat_error_code: 'A9999', message: 'hostname "aigw.internal" does not match the server certificate' }, 'HOSTNAME_MISMATCH', 'tls_hostname_mismatch'],
+    [{ message: 'LLM completion error', error_message: 'Failed to open TCP connection to 10.0.0.9:443 (Connection refused - connect(2) for "10.0.0.9" port 443)' }, 'ECONNREFUSED', 'gateway_unreachable']
+  ]
+  for (const [i, [extra, code, cause]] of cases.entries()) {
+    const id = `01KABRTDXJCH26W14WMCHWYF${String(i).padStart(2, '0')}`
+    const list: LogEvent[] = []
+    for await (const e of readLogEvents(Readable.from([line(id, extra) + '\n']), { file: 'llm.log', verbose: false, rules: buildRuleSet(false) }, emptyImportCounts())) list.push(e)
+    const ex = diagnoseFromLogs(list, []).reconstructed
+    t.match(ex, { status: null, error: { code }, diagnosis: { code: cause } }, `${code}: ${cause}`)
+  }
+})

@@ -16,8 +16,11 @@ export interface Found<T> {
 /** Rails could not reach the gateway (A9999 with Ruby's connection error, A1003's EOF). */
 export function railsTransport (facts: LogFacts): Found<RailsTransportFailure> | null {
   for (const e of [...facts.errorAnswers, ...facts.gatewayErrors]) {
-    const failure = railsTransportFailure(e.message)
-    if (failure !== null) return { value: failure, event: e }
+    // Duo Chat's answer quotes it as `message`; other features' "LLM completion error" as `error_message`.
+    for (const text of [e.message, str(e, 'error_message')]) {
+      const failure = text === undefined ? null : railsTransportFailure(text)
+      if (failure !== null) return { value: failure, event: e }
+    }
   }
   return null
 }
