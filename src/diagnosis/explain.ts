@@ -159,6 +159,27 @@ function validationError (ex: Exchange): Diagnosis {
 /** The proxy's own 400s for requests Node's parser accepts (src/proxy/forward.ts). */
 const STRICT_400 = new Set(['DDP_ASTERISK_FORM', 'DDP_HTTP09', 'DDP_URL_FRAGMENT', 'DDP_TE_NOT_CHUNKED', 'DDP_TE_HTTP10', 'DDP_UPGRADE_UNSUPPORTED'])
 
+/** The cause a TLS failure names, from its OpenSSL/Node code (and message). */
+export function tlsFailureCause (code: string, message: string): Cause {
+  if (/WRONG_VERSION_NUMBER|PACKET_LENGTH|EPROTO|record layer/i.test(`${code} ${message}`)) return cause('tls_plain_http')
+  switch (code) {
+    case 'CERT_HAS_EXPIRED': return cause('tls_certificate_expired')
+    case 'CERT_NOT_YET_VALID': return cause('tls_certificate_not_yet_valid')
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'HOSTNAME_MISMATCH': return cause('tls_hostname_mismatch')
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT': return cause('tls_self_signed_certificate')
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE': return cause('tls_untrusted_certificate')
+  }
+  return cause('tls_handshake_failed')
+}
+
+/** What to do about a certificate the client does not trust. */
+export function tlsNextSteps (): DiagnosisLine[] {
+  return [step('use_trusted_certificate'), step('trust_private_ca'), step('certificate_names_host'), step('run_doctor')]
+}
+
 function has (ex: Exchange, f: Flag): boolean {
   return ex.flags.includes(f)
 }
@@ -215,19 +236,7 @@ function primary (ex: Exchange, ctx: ExplainContext): Diagnosis | null {
         evidence.push(c.san ? ev('tls_certificate_san', { ...cert, san: c.san }) : ev('tls_certificate', cert))
       }
     }
-    const what: Cause = /WRONG_VERSION_NUMBER|PACKET_LENGTH|EPROTO|record layer/i.test(`${code} ${err?.message ?? ''}`)
-      ? cause('tls_plain_http')
-      : code === 'CERT_HAS_EXPIRED' ? cause('tls_certificate_expired')
-        : code === 'CERT_NOT_YET_VALID' ? cause('tls_certificate_not_yet_valid')
-          : code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH' ? cause('tls_hostname_mismatch')
-            : code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ? cause('tls_self_signed_certificate')
-              : code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
-                ? cause('tls_untrusted_certificate')
-                : cause('tls_handshake_failed')
-    return fromCause(what, {
-      evidence,
-      next_steps: [step('use_trusted_certificate'), step('trust_private_ca'), step('certificate_names_host'), step('run_doctor')]
-    })
+    return fromCause(tlsFailureCause(code, err?.message ?? ''), { evidence, next_steps: tlsNextSteps() })
   }
   if (has(ex, 'connection_refused')) {
     const local = isLocalhost(ex.upstream)

@@ -53,13 +53,17 @@ export const LOG_LIMITS = {
   /** Any other string field. */
   fieldChars: 1024,
   /** Lines folded into one multi-line record (a plain-text traceback). */
-  recordLines: 400
+  recordLines: 400,
+  /** Characters of one multi-line record kept for parsing and its fingerprint; later lines are still counted. */
+  recordChars: 256 * 1024
 } as const
 
 export interface LogEvent {
   /**
    * sha256 (hex) of the source and the raw record as read (after a docker/kubectl timestamp
-   * prefix and ANSI colours are removed): importing the same line twice adds nothing.
+   * prefix and ANSI colours are removed): importing the same line twice adds nothing. A record
+   * with no time of its own (a litellm print, run.sh's echo) repeats word for word: the time it
+   * was given is hashed in too, so each occurrence stays an event (src/logs/read-events.ts).
    */
   fingerprint: string
   source: LogSource
@@ -95,7 +99,10 @@ export interface ImportCounts {
   unknown: number
   /** Lines over LOG_LIMITS.lineBytes, skipped. */
   too_long: number
-  /** Health probes and other noise recognised and not kept (`/monitoring/healthz` access lines). */
+  /**
+   * Health probes and other noise recognised and not kept: `/monitoring/*` access lines, blank
+   * lines between records, Rails request lines that are not Duo's.
+   */
   skipped: number
   /** Events by source. */
   by_source: Partial<Record<LogSource, number>>

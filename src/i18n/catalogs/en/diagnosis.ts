@@ -243,7 +243,12 @@ export const diagnosis = {
     // Linking (src/capture/link.ts): a gateway request and the model calls behind it.
     gateway_retried: 'the gateway called the model {{calls}} times for this request (it retried): {{attempts}}',
     gateway_own_answer: "the gateway's own answer: {{answer}}",
-    model_call_failed: 'the model call behind it (exchange {{exchange_id}} on route {{route}}) failed: {{detail}}'
+    model_call_failed: 'the model call behind it (exchange {{exchange_id}} on route {{route}}) failed: {{detail}}',
+    // Log import (src/logs/): one line of a log someone already has, by the writer that wrote it.
+    log_line_gitlab_llm: 'GitLab llm.log, {{file}}:{{line}} ({{time}}): {{text}}',
+    log_line_gitlab_request: 'GitLab request log, {{file}}:{{line}} ({{time}}): {{text}}',
+    log_line_gateway: 'AI gateway log, {{file}}:{{line}} ({{time}}): {{text}}',
+    log_line_gateway_text: 'AI gateway console output, {{file}}:{{line}} ({{time}}): {{text}}'
   },
   step: {
     /** A step stored by an older version, without a code. */

@@ -238,7 +238,12 @@ export const diagnosis = {
     // Linking: a gateway request and the model calls behind it.
     gateway_retried: 'AIゲートウェイはこのリクエストでモデルを{{calls}}回呼び出しました(リトライ): {{attempts}}',
     gateway_own_answer: 'AIゲートウェイ自身の応答: {{answer}}',
-    model_call_failed: 'その背後のモデル呼び出し(ルート{{route}}のやり取り{{exchange_id}})が失敗しました: {{detail}}'
+    model_call_failed: 'その背後のモデル呼び出し(ルート{{route}}のやり取り{{exchange_id}})が失敗しました: {{detail}}',
+    // ログのインポート(src/logs/): 既存のログの1行と、それを書いたコンポーネント。
+    log_line_gitlab_llm: 'GitLabのllm.log({{file}}:{{line}}、{{time}}): {{text}}',
+    log_line_gitlab_request: 'GitLabのリクエストログ({{file}}:{{line}}、{{time}}): {{text}}',
+    log_line_gateway: 'AIゲートウェイのログ({{file}}:{{line}}、{{time}}): {{text}}',
+    log_line_gateway_text: 'AIゲートウェイのコンソール出力({{file}}:{{line}}、{{time}}): {{text}}'
   },
   step: {
     text: '{{text}}',
