@@ -350,7 +350,7 @@ export class PgStore implements ExchangeStore {
 
   async trace (correlationId: string): Promise<Trace | null> {
     const [rows, lines] = await Promise.all([
-      this.rows<{ data: string }>({ text: BY_CORRELATION_SQL, params: [correlationId, correlationId] }),
+      this.cleanRows<{ data: string }>({ text: BY_CORRELATION_SQL, params: [correlationId, correlationId] }),
       // One more than shown: whether the trace holds them all.
       this.logEvents(correlationId, LOG_EVENTS_DEFAULT + 1)
     ])
