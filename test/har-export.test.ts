@@ -98,7 +98,9 @@ eachBackend(t, 'HAR oldest first while exchanges are recorded and purged during 
     trace: (id) => store.trace(id),
     summary: (f) => store.summary(f),
     timeseries: (f, step) => store.timeseries(f, step),
-    purge: (f) => store.purge(f)
+    purge: (f) => store.purge(f),
+    logEvents: (cid, limit) => store.logEvents(cid, limit),
+    listLogEvents: (f, page) => store.listLogEvents(f, page)
   }
   const ids = harIds(await text(racing, 'har', {}, 1_000, 3))
   t.ok(changed, 'the store changed between the passes')

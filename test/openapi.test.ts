@@ -15,6 +15,8 @@ import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
 import { refusedPort } from './helpers/fault-servers.js'
 import { harValidator } from './helpers/har.js'
 import { startHarness } from './helpers/proxy-harness.js'
+import { logEvent } from './helpers/log-events.js'
+import { openStore } from '../src/store/open.js'
 
 type Obj = Record<string, unknown>
 interface MediaObject { schema?: Obj, example?: unknown, examples?: Record<string, { value: unknown }> }
@@ -103,6 +105,15 @@ t.test('the OpenAPI document and real answers', async (t) => {
   await post(`${h.url('model')}/v1/chat/completions?api_key=abc`, { model: DEFAULT_MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }] }, 'oa-stream-1')
   const recorded = await h.exchanges()
   t.ok(recorded.length >= 5, 'the traffic was recorded')
+  // Imported log lines (issue 19), through the store's own methods: for a captured request, and for one known from logs alone.
+  const logStore = await openStore(h.dbPath)
+  await logStore.addLogEvents([
+    logEvent({ source: 'gitlab_llm', correlation_id: 'oa-code-1', message: 'Performing request to AI Gateway', fields: { class: 'Gitlab::Llm::AiGateway::Client' } }),
+    logEvent({ source: 'gateway', kind: 'exception', level: 'error', correlation_id: 'oa-code-1', message: 'Traceback (most recent call last):\n  ...' }),
+    logEvent({ source: 'gateway_text', kind: 'info', level: null, correlation_id: 'oa-logs-only', message: 'started' }),
+    logEvent({ source: 'gitlab_request', kind: 'request', correlation_id: null, message: 'GET /-/readiness 200' })
+  ], 'openapi-test')
+  await logStore.close()
   t.ok(recorded.some((e) => e.parent_id !== null), 'a model call linked to its gateway request')
 
   const res = await request(`${h.adminUrl}/api/openapi.json`)
@@ -124,7 +135,7 @@ t.test('the OpenAPI document and real answers', async (t) => {
     const expected = [
       'get /api/exchanges', 'delete /api/exchanges', 'get /api/exchanges/{id}', 'get /api/traces/{correlation_id}', 'get /api/traces/{correlation_id}/har', 'get /api/summary', 'get /api/timeseries',
       'get /api/export', 'get /api/stream', 'get /api/faults', 'post /api/faults', 'delete /api/faults', 'get /healthz', 'get /readyz',
-      'get /metrics', 'get /api/openapi.json', 'post /api/exchanges/{id}/replays', 'post /api/doctor', 'get /api/replay/targets', 'post /api/exchanges/{id}/replay'
+      'get /metrics', 'get /api/openapi.json', 'post /api/exchanges/{id}/replays', 'post /api/doctor', 'get /api/replay/targets', 'post /api/exchanges/{id}/replay', 'get /api/log-events'
     ]
     t.same(ops.map((o) => `${o.method} ${o.path}`).sort(), expected.sort(), 'the routes, no more (no HEAD duplicates)')
     const ids = ops.map((o) => o.op.operationId)
@@ -245,6 +256,14 @@ t.test('the OpenAPI document and real answers', async (t) => {
     t.equal((await call(t, 'get', '/api/exchanges/{id}', '/api/exchanges/0123456789abcdef0123')).status, 404)
     t.equal((await call(t, 'get', '/api/exchanges/{id}', '/api/exchanges/not-an-id')).status, 400)
     t.equal((await call(t, 'get', '/api/traces/{correlation_id}', '/api/traces/no-such-id')).status, 404)
+    // Log lines: a trace of them alone, the listing and its pages, a bad parameter.
+    t.equal((await call(t, 'get', '/api/traces/{correlation_id}', '/api/traces/oa-logs-only')).status, 200, 'log lines alone make a trace')
+    const logPage = JSON.parse((await call(t, 'get', '/api/log-events', '/api/log-events?limit=3')).text) as { items: unknown[], next_cursor: string }
+    t.equal(logPage.items.length, 3)
+    await call(t, 'get', '/api/log-events', `/api/log-events?limit=3&cursor=${logPage.next_cursor}`)
+    await call(t, 'get', '/api/log-events', '/api/log-events?source=gateway&kind=exception&correlation_id=oa-code-1&since=1h')
+    t.equal((await call(t, 'get', '/api/log-events', '/api/log-events?since=yesterday')).status, 400)
+    t.equal((await call(t, 'get', '/api/log-events', '/api/log-events?cursor=zzz')).status, 400)
     for (const q of ['limit=0', 'since=yesterday', 'cursor=zzz', 'bogus=1', `q=${encodeURIComponent('status:(')}`]) {
       t.equal((await call(t, 'get', '/api/exchanges', `/api/exchanges?${q}`)).status, 400, `${q}: 400`)
     }

@@ -103,7 +103,7 @@ t.test('two proxy processes write one database; either API, and the CLI, query b
   await client.connect()
   t.teardown(() => client.end())
   const migrations = await client.query('SELECT version FROM ddp_migrations ORDER BY version')
-  t.same(migrations.rows.map((r: { version: number }) => r.version), [1, 2, 3], 'each migration ran once, though two instances raced for them')
+  t.same(migrations.rows.map((r: { version: number }) => r.version), [1, 2, 3, 4, 5], 'each migration ran once, though two instances raced for them')
 })
 
 t.test('instances opening one empty database together migrate it exactly once', async (t) => {
@@ -116,7 +116,7 @@ t.test('instances opening one empty database together migrate it exactly once', 
   await client.connect()
   t.teardown(() => client.end())
   const versions = await client.query('SELECT version FROM ddp_migrations ORDER BY version')
-  t.same(versions.rows.map((r: { version: number }) => r.version), [1, 2, 3], 'each migration recorded once')
+  t.same(versions.rows.map((r: { version: number }) => r.version), [1, 2, 3, 4, 5], 'each migration recorded once')
 })
 
 t.test('the database goes away under traffic and comes back: traffic unaffected, drops counted, capture resumes', async (t) => {

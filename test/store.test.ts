@@ -309,7 +309,7 @@ t.test('a SQLite store from before the end-time index and the cause codes is mig
   t.equal(await reopened.gatewaysSpanning(T0 + 1100, T0 + 1200), 1)
   const check = new Database(path, { readonly: true })
   t.teardown(() => check.close())
-  t.equal(check.pragma('user_version', { simple: true }), 7)
+  t.equal(check.pragma('user_version', { simple: true }), 8)
   t.ok(check.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'exchanges_hop_end'").get(), 'the index was built')
   t.ok(check.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'exchanges_window'").get(), 'and the summary\'s')
   t.ok(check.prepare("SELECT 1 FROM pragma_table_info('exchanges') WHERE name = 'cause_code'").get(), 'the cause code column was added')

@@ -16,6 +16,7 @@ export const OPENAPI_TAGS = [
   { name: 'analysis', description: 'Traces across both hops and summaries' },
   { name: 'export', description: 'HAR 1.2 and NDJSON downloads' },
   { name: 'live', description: 'The live tail (server-sent events)' },
+  { name: 'logs', description: 'Log lines imported by `duo-diag-proxy logs import` (GitLab\'s llm.log, the AI gateway\'s logs)' },
   { name: 'replay', description: 'Replay of a recorded exchange to a configured staging target (the browser view\'s Replay button)' },
   { name: 'faults', description: 'Fault injection at run time (only when enabled in the configuration)' },
   { name: 'doctor', description: "The playbook's quick checks against this proxy's own upstreams" },

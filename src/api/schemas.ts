@@ -13,6 +13,7 @@ import type { Feature } from '../capture/features.js'
 import { EXCHANGE_ID_PATTERN } from '../capture/exchange.js'
 import { REPORT_LIMITS } from '../capture/replay-report.js'
 import { REPLAY_RUN, REPLAY_RUN_INPUT, REPLAY_TARGETS } from './replay-schemas.js'
+import { EXAMPLE_LOG_EVENT, LOG_EVENT, LOG_EVENT_PAGE, TIMELINE_ITEM } from './log-event-schemas.js'
 
 const FEATURES = ['code_completions', 'code_generations', 'code_suggestions', 'chat', 'prompts', 'x_ray', 'health', 'gateway_metrics', 'gateway_other',
   'chat_completions', 'completions', 'embeddings', 'models', 'model_health', 'model_other'] as const satisfies readonly Feature[]
@@ -342,8 +343,9 @@ const TRACE_NODE = {
 const TRACE = {
   $id: 'Trace',
   type: 'object',
-  description: 'A correlation id across both hops: the tree (gateway request → model calls), the waterfall and the root cause.',
-  required: ['correlation_id', 'roots', 'waterfall', 'root_cause'],
+  description: 'A correlation id across both hops: the tree (gateway request → model calls), the waterfall and the root cause; ' +
+    'the log lines imported for it, and one timeline of both.',
+  required: ['correlation_id', 'roots', 'waterfall', 'root_cause', 'log_events', 'log_events_truncated', 'timeline'],
   properties: {
     correlation_id: { type: 'string' },
     roots: { type: 'array', items: ref('TraceNode') },
@@ -360,7 +362,10 @@ const TRACE = {
         }
       }
     },
-    root_cause: { anyOf: [ref('RootCause'), { type: 'null' }], description: "The deepest failing exchange's cause, when the trace failed" }
+    root_cause: { anyOf: [ref('RootCause'), { type: 'null' }], description: "The deepest failing exchange's cause, when the trace failed" },
+    log_events: { type: 'array', items: ref('LogEvent'), maxItems: 2000, description: 'The log lines imported for this correlation id (`duo-diag-proxy logs import`), oldest first, at most 2 000' },
+    log_events_truncated: { type: 'boolean', description: 'More lines are stored than `log_events` holds: GET /api/log-events?correlation_id= pages through all of them' },
+    timeline: { type: 'array', items: ref('TimelineItem'), description: 'The waterfall\'s steps (at their absolute times) and the log lines, merged by time' }
   }
 } as const
 
@@ -628,9 +633,12 @@ const HAR = {
         comment: { type: 'string' },
         _duo_diag: {
           type: 'object',
-          description: 'HAR custom field: the language of the diagnosis texts in the entries',
+          description: 'HAR custom field: the language of the diagnosis texts in the entries; for a trace, its imported log lines',
           required: ['lang'],
-          properties: { lang: { type: 'string', enum: ['en', 'ja'] } }
+          properties: {
+            lang: { type: 'string', enum: ['en', 'ja'] },
+            log_events: { type: 'array', items: ref('LogEvent'), description: 'A trace\'s export only: the log lines imported for it, oldest first (as the trace holds them)' }
+          }
         },
         entries: { type: 'array', items: { type: 'object', additionalProperties: true, description: 'A HAR 1.2 entry' } }
       }
@@ -740,7 +748,7 @@ const DOCTOR_DONE = {
 } as const
 
 /** Every shared schema, for app.addSchema (order: referenced ones first). */
-export const COMPONENT_SCHEMAS = [ERROR_BODY, BODY_RECORD, ROOT_CAUSE, DIAGNOSIS_LINE, DIAGNOSIS, EXCHANGE_META, EXCHANGE, PAGE, TRACE_NODE, TRACE, SUMMARY,
+export const COMPONENT_SCHEMAS = [ERROR_BODY, BODY_RECORD, ROOT_CAUSE, DIAGNOSIS_LINE, DIAGNOSIS, EXCHANGE_META, EXCHANGE, PAGE, TRACE_NODE, LOG_EVENT, LOG_EVENT_PAGE, TIMELINE_ITEM, TRACE, SUMMARY,
   FAULT_ACTION, FAULT_RULE, FAULT_LIST, FAULT_RULE_INPUT, REPLAY_REPORT, REPLAY_TARGETS, REPLAY_RUN_INPUT, REPLAY_RUN, HAR, READINESS, TIME_SERIES, DOCTOR_REQUEST, DOCTOR_RESULT, DOCTOR_DONE] as const
 
 // ---------------------------------------------------------------------------------------------
@@ -886,8 +894,11 @@ export const OPERATIONS = {
   getTrace: {
     operationId: 'getTrace',
     tags: ['analysis'],
-    summary: 'A correlation id across both hops: tree, waterfall, root cause',
-    description: 'Every exchange of the correlation id (GitLab → gateway, gateway → model), as a tree with a waterfall of events and the deepest failure.',
+    summary: 'A correlation id across both hops: tree, waterfall, root cause, imported log lines, timeline',
+    description: 'Every exchange of the correlation id (GitLab → gateway, gateway → model), as a tree with a waterfall of events and the deepest failure; ' +
+      'the log lines imported for it (`duo-diag-proxy logs import`: GitLab\'s llm.log, the AI gateway\'s logs), and one timeline merging the ' +
+      'waterfall\'s steps and those lines by time. Exchanges reconstructed from logs alone carry `meta.reported_by: "logs"`. ' +
+      'A correlation id with log lines and no exchange is a trace too; 404 only when it has neither.',
     response: {
       200: json('The trace', ref('Trace'), {
         failed: {
@@ -898,11 +909,27 @@ export const OPERATIONS = {
             { event: 'model_first_byte', exchange_id: EXAMPLE_ID, route: 'model', at_ms: 3.412 },
             { event: 'model_done', exchange_id: EXAMPLE_ID, route: 'model', at_ms: 3.918 }
           ],
-          root_cause: { exchange_id: EXAMPLE_ID, route: 'model', code: EXAMPLE_EXCHANGE.diagnosis.code, params: EXAMPLE_EXCHANGE.diagnosis.params, cause: EXAMPLE_EXCHANGE.diagnosis.cause }
+          root_cause: { exchange_id: EXAMPLE_ID, route: 'model', code: EXAMPLE_EXCHANGE.diagnosis.code, params: EXAMPLE_EXCHANGE.diagnosis.params, cause: EXAMPLE_EXCHANGE.diagnosis.cause },
+          log_events: [EXAMPLE_LOG_EVENT],
+          log_events_truncated: false,
+          timeline: [
+            { type: 'step', time: '2026-05-07T05:18:29.170Z', at_ms: 0, event: 'model_request_received', exchange_id: EXAMPLE_ID, route: 'model' },
+            { type: 'step', time: '2026-05-07T05:18:29.173Z', at_ms: 3.412, event: 'model_first_byte', exchange_id: EXAMPLE_ID, route: 'model' },
+            { type: 'step', time: '2026-05-07T05:18:29.174Z', at_ms: 3.918, event: 'model_done', exchange_id: EXAMPLE_ID, route: 'model' },
+            { type: 'log', time: EXAMPLE_LOG_EVENT.time, at_ms: 31, index: 0, source: 'gateway', level: 'error' }
+          ]
         }
       }),
       ...errors(400, 404)
     }
+  },
+  listLogEvents: {
+    operationId: 'listLogEvents',
+    tags: ['logs'],
+    summary: 'Imported log lines, oldest first, keyset-paginated',
+    description: 'The log lines `duo-diag-proxy logs import` stored (GitLab\'s llm.log, production_json.log / api_json.log, the AI gateway\'s ' +
+      'logs), redacted, oldest first, filtered by correlation id, source, kind and time. `next_cursor` fetches the next (newer) page.',
+    response: { 200: json('A page of log lines', ref('LogEventPage'), { page: { items: [EXAMPLE_LOG_EVENT], next_cursor: null } }), ...errors(400) }
   },
   getSummary: {
     operationId: 'getSummary',
@@ -946,7 +973,8 @@ export const OPERATIONS = {
     tags: ['export'],
     summary: 'A trace as HAR 1.2: the GitLab request and the model calls it caused',
     description: 'Every exchange of the trace of `correlation_id` (as `GET /api/traces/{correlation_id}` lists them, both hops), ' +
-      'as one HAR document, oldest first, redacted like the store. What the browser view\'s "Export trace as HAR" downloads.',
+      'as one HAR document, oldest first, redacted like the store; the log lines imported for it under the log\'s `_duo_diag.log_events`. ' +
+      'What the browser view\'s "Export trace as HAR" downloads.',
     response: {
       200: {
         description: 'The trace as an attachment (Content-Disposition names the file)',

@@ -11,6 +11,7 @@ import { registerOpenApi } from './openapi.js'
 import { OPERATIONS } from './schemas.js'
 import { registerExchangeRoutes } from './routes/exchanges.js'
 import { registerStreamRoutes } from './routes/stream.js'
+import { registerLogEventRoutes } from './routes/log-events.js'
 import { registerFaultRoutes } from './routes/faults.js'
 import { registerDoctorRoutes } from './routes/doctor.js'
 import type { DoctorTarget } from './doctor-run.js'
@@ -130,6 +131,7 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
       return reply.type(deps.metrics.registry.contentType).send(text)
     })
     registerExchangeRoutes(app, deps)
+    registerLogEventRoutes(app, deps)
     registerStreamRoutes(app, deps)
     registerFaultRoutes(app, deps)
     registerReplayRoutes(app, deps)

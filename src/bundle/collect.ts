@@ -1,5 +1,5 @@
 import { maskUrl } from '../store/store.js'
-import { createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createWriteStream, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { QueryClient } from '../cli/query-client.js'
 import { renderSummary } from '../cli/query.js'
@@ -8,6 +8,7 @@ import type { ExportFormat } from '../store/export.js'
 import type { Message } from '../i18n/message.js'
 import type { FilterParams } from '../store/filter-params.js'
 import { VERSION } from '../version.js'
+import { writeLogEvents } from './log-events.js'
 import { readme } from './readme.js'
 import { doctorReport, effectiveConfig, fetchMetrics } from './sources.js'
 
@@ -26,6 +27,8 @@ export interface Collected {
   /** File names in the order they go into the archive (README.txt first). */
   files: string[]
   exchanges: number
+  /** Imported log lines in the bundle (0 when none). */
+  logEvents: number
   /**
    * Files left out, and why: a code of the cli catalog's `bundle.omit` and its parameters. The
    * bundle's own files say it in English (README.txt: they go to GitLab support); the terminal
@@ -60,6 +63,13 @@ export async function collect (dir: string, opts: CollectOptions): Promise<Colle
   const ndjson = join(dir, 'exchanges.ndjson')
   const exchanges = statSync(ndjson).size === 0 ? 0 : readFileSync(ndjson, 'utf8').split('\n').filter((l) => l !== '').length
 
+  // The log lines imported for the window (issue 19), when there are any.
+  const logFile = join(dir, 'log-events.ndjson')
+  const logs = await writeLogEvents(opts.client, opts.params, logFile)
+  // None (or a proxy from before log import): no file; README.txt says which.
+  if (logs !== null && logs.count > 0) files.push('log-events.ndjson')
+  else rmSync(logFile, { force: true })
+
   const summary = await opts.client.summary(opts.params)
   put('summary.json', json(summary))
   put('summary.txt', renderSummary(summary))
@@ -89,6 +99,6 @@ export async function collect (dir: string, opts: CollectOptions): Promise<Colle
       : { read_from: 'admin API', admin: opts.source.url, configured_path: config.storePath }
   }))
 
-  writeFileSync(join(dir, 'README.txt'), readme({ files, omitted, exchanges, params: opts.params, doctorRun: opts.doctor !== null }), { mode: 0o600 })
-  return { files: ['README.txt', ...files], exchanges, omitted }
+  writeFileSync(join(dir, 'README.txt'), readme({ files, omitted, exchanges, logEvents: logs, params: opts.params, doctorRun: opts.doctor !== null }), { mode: 0o600 })
+  return { files: ['README.txt', ...files], exchanges, logEvents: logs?.count ?? 0, omitted }
 }

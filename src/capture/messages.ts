@@ -1,6 +1,7 @@
 import type { LogLevel, OtelConfig } from '../config/types.js'
 import type { RouteSettings } from './build.js'
 import type { ExchangeFilter, PageRequest, Retention } from '../store/types.js'
+import type { LogEventFilter } from '../store/log-event-sql.js'
 import type { BatchResult } from './engine.js'
 import type { Exchange } from './exchange.js'
 import type { ObservationRecord } from './record.js'
@@ -35,6 +36,8 @@ export type StoreOp =
   | { op: 'summary', filter: ExchangeFilter }
   | { op: 'timeseries', filter: ExchangeFilter, stepMs: number }
   | { op: 'purge', filter: ExchangeFilter }
+  | { op: 'logEvents', correlationId: string, limit?: number }
+  | { op: 'listLogEvents', filter: LogEventFilter, page: PageRequest }
   /** Answers once every batch posted before it is written, enrichment included. */
   | { op: 'settle' }
 

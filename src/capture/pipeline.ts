@@ -8,6 +8,8 @@ import type { ExchangeFilter, Page, PageRequest, StoreReader } from '../store/ty
 import { InvalidCursorError } from '../store/types.js'
 import type { Summary, TimeSeries } from '../store/summary.js'
 import type { Trace } from '../store/trace.js'
+import type { LogEvent } from '../logs/event.js'
+import type { LogEventFilter, LogEventPage } from '../store/log-event-sql.js'
 import type { Exchange } from './exchange.js'
 import type { BatchResult, ExchangeSummary } from './engine.js'
 import type { FromWorker, StoreOp, ToWorker, WorkerInit } from './messages.js'
@@ -90,7 +92,7 @@ function hasReader (location: string): boolean {
 }
 
 /** The store ops answered by the query thread when there is one; the others are the capture thread's. */
-const READS = new Set<StoreOp['op']>(['list', 'get', 'count', 'trace', 'summary', 'timeseries'])
+const READS = new Set<StoreOp['op']>(['list', 'get', 'count', 'trace', 'summary', 'timeseries', 'logEvents', 'listLogEvents'])
 
 /**
  * The data plane's sink: queues observations (O(1), bounded), ships them in batches to the
@@ -368,6 +370,14 @@ export class CapturePipeline implements ObservationSink, StoreReader {
 
   purge (filter: ExchangeFilter): Promise<number> {
     return this.query<number>({ op: 'purge', filter })
+  }
+
+  logEvents (correlationId: string, limit?: number): Promise<LogEvent[]> {
+    return this.query<LogEvent[]>({ op: 'logEvents', correlationId, ...(limit !== undefined ? { limit } : {}) })
+  }
+
+  listLogEvents (filter: LogEventFilter, page: PageRequest): Promise<LogEventPage> {
+    return this.query<LogEventPage>({ op: 'listLogEvents', filter, page })
   }
 
   /** Live exchanges as they are captured; returns the unsubscribe function. */

@@ -77,6 +77,8 @@ port.on('message', (msg: ToWorker) => {
     case 'trace': answer = store.trace(q.correlationId); break
     case 'summary': answer = store.summary(q.filter); break
     case 'timeseries': answer = store.timeseries(q.filter, q.stepMs); break
+    case 'logEvents': answer = store.logEvents(q.correlationId, q.limit); break
+    case 'listLogEvents': answer = store.listLogEvents(q.filter, q.page); break
     default: answer = Promise.reject(new Error(`${q.op} is not a read`))
   }
   answer.then(

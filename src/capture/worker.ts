@@ -72,6 +72,8 @@ async function runQuery (q: StoreOp): Promise<unknown> {
     case 'summary': return store.summary(q.filter)
     case 'timeseries': return store.timeseries(q.filter, q.stepMs)
     case 'purge': return store.purge(q.filter)
+    case 'logEvents': return store.logEvents(q.correlationId, q.limit)
+    case 'listLogEvents': return store.listLogEvents(q.filter, q.page)
     case 'settle':
       // Enrichment after TLS probes included: what was handed over is written as it will stay.
       await engine.settled()

@@ -99,7 +99,7 @@ export async function bundleCommand (argv: string[], lang: Lang = 'en'): Promise
     // Why a file was left out, in the command's language (README.txt in the archive says it in English).
     const omittedIn = (l: Lang): Record<string, string> => Object.fromEntries(Object.entries(staged.omitted).map(([name, why]) => [name, render(l, why, 'cli:bundle.omit')]))
     if (values.json) {
-      out(JSON.stringify({ ok: true, out: file, folder, exchanges: staged.exchanges, files, omitted: omittedIn(lang), bytes }, null, 2) + '\n')
+      out(JSON.stringify({ ok: true, out: file, folder, exchanges: staged.exchanges, log_events: staged.logEvents, files, omitted: omittedIn(lang), bytes }, null, 2) + '\n')
       return 0
     }
     out(`${msg(lang, params.route ? 'bundle.reportRoute' : 'bundle.report', { exchanges: staged.exchanges, since: params.since!, route: params.route ?? '', from })}\n`)

@@ -13,6 +13,8 @@ import { type FilterParams, toFilter } from '../store/filter-params.js'
 import type { Summary } from '../store/summary.js'
 import type { Trace } from '../store/trace.js'
 import type { Page } from '../store/types.js'
+import type { LogEventPage } from '../store/log-event-sql.js'
+import { type LogEventParams, toLogEventFilter } from '../store/log-event-params.js'
 import { VERSION } from '../version.js'
 import { msg, UsageError } from './output.js'
 
@@ -27,6 +29,8 @@ export interface QueryClient {
   /** Live exchanges until the signal aborts; `onOpen` once the stream is connected. */
   /** `onDropped`: the proxy skipped this many events because this reader fell behind. */
   tail (params: FilterParams, onExchange: (ex: Exchange) => void, signal: AbortSignal, onOpen?: () => void, onDropped?: (n: number) => void): Promise<void>
+  /** A page of imported log lines, oldest first; null when the source has none to give (a proxy from before log import). */
+  logEvents (params: LogEventParams, limit: number, cursor: string | null): Promise<LogEventPage | null>
   /** The running proxy's route names; null when they cannot be learned (a store file, an old proxy). */
   routes? (): Promise<string[] | null>
   close (): Promise<void>
@@ -153,6 +157,11 @@ export class ApiClient implements QueryClient {
     return (await this.call<Summary>('GET', `/api/summary${query({ ...params })}`))!
   }
 
+  /** 404: a proxy from before log import, whose API has no such route. */
+  logEvents (params: LogEventParams, limit: number, cursor: string | null): Promise<LogEventPage | null> {
+    return this.call<LogEventPage>('GET', `/api/log-events${query({ ...params, limit, cursor })}`, true)
+  }
+
   async exportTo (format: ExportFormat, params: FilterParams, dest: Writable): Promise<void> {
     let res
     try {
@@ -246,6 +255,10 @@ export class DbClient implements QueryClient {
 
   async summary (params: FilterParams): Promise<Summary> {
     return localizeSummary(await this.reader.summary(toFilter(params)), this.lang)
+  }
+
+  logEvents (params: LogEventParams, limit: number, cursor: string | null): Promise<LogEventPage> {
+    return this.reader.listLogEvents(toLogEventFilter(params), { limit, cursor })
   }
 
   async exportTo (format: ExportFormat, params: FilterParams, dest: Writable): Promise<void> {

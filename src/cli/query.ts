@@ -12,6 +12,7 @@ import { filterParamErrorText, queryErrorText } from '../i18n/query-errors.js'
 import { hasKey } from '../i18n/translate.js'
 import { type Colors, type Column, err, type ExitCode, msg, NO_PROGRESS, out, paintStatus, PLAIN, progress, renderTable, size, suggest, table, terminal, truncate, UsageError } from './output.js'
 import { adminBaseUrl, ApiClient, DbClient, type QueryClient } from './query-client.js'
+import { renderTimeline } from './show-timeline.js'
 
 const SOURCE_OPTIONS = {
   admin: { type: 'string' },
@@ -254,7 +255,8 @@ export async function showCommand (argv: string[], lang: Lang = 'en'): Promise<E
       out(JSON.stringify(exchange === null ? trace : { exchange, trace }, null, 2) + '\n')
       return 0
     }
-    out(renderTrace(trace, terminal().c, lang))
+    const term = terminal()
+    out(renderTrace(trace, term.c, lang, term.width))
     return 0
   })
 }
@@ -268,15 +270,22 @@ function eventText (event: string, lang: Lang): string {
   return hasKey(key) ? msg(lang, `trace.event.${event}`) : event
 }
 
-export function renderTrace (trace: Trace, c: Colors = PLAIN, lang: Lang = 'en'): string {
+/**
+ * A trace as `show` prints it: the exchanges (both hops) with their diagnoses, the timeline of
+ * imported log lines and exchange steps when there are log lines, and the waterfall. `width`
+ * fits the timeline to a terminal (Infinity: never cut).
+ */
+export function renderTrace (trace: Trace, c: Colors = PLAIN, lang: Lang = 'en', width = Infinity): string {
   const m = (key: string, params: Record<string, string | number> = {}): string => msg(lang, `trace.${key}`, params)
   let s = `${m('correlationId', { id: trace.correlation_id })}\n`
   if (trace.root_cause !== null) s += `${m('rootCause', { cause: trace.root_cause.cause, id: trace.root_cause.exchange_id, route: trace.root_cause.route })}\n`
+  if (trace.roots.length === 0) s += `${m('logsOnly')}\n`
   const node = (n: TraceNode, depth: number): void => {
     const e = n.exchange
     const pad = '  '.repeat(depth)
     const attempt = n.attempt !== undefined ? m('attempt', { n: n.attempt }) : ''
-    s += `\n${pad}${attempt}${e.method} ${e.path} -> ${paintStatus(e.status === null ? m('noResponse') : String(e.status), c)}  [${e.route}, ${e.hop}] ${e.id}\n`
+    const fromLogs = e.meta.reported_by === 'logs' ? m('fromLogs') : ''
+    s += `\n${pad}${attempt}${e.method} ${e.path} -> ${paintStatus(e.status === null ? m('noResponse') : String(e.status), c)}  [${e.route}, ${e.hop}] ${e.id}${fromLogs}\n`
     const linked = e.link ? m('linked', { method: e.link.method, confidence: e.link.confidence }) : ''
     const timing = e.timings.ttfb_ms === null ? m('timingNoTtfb', { total: e.timings.duration_ms }) : m('timing', { ttfb: e.timings.ttfb_ms, total: e.timings.duration_ms })
     s += `${pad}  ${time(e.started_at)}  ${timing}${linked}\n`
@@ -291,6 +300,8 @@ export function renderTrace (trace: Trace, c: Colors = PLAIN, lang: Lang = 'en')
     for (const child of n.children) node(child, depth + 1)
   }
   for (const r of trace.roots) node(r, 0)
+  s += renderTimeline(trace, { c, lang, width })
+  if (trace.waterfall.length === 0) return s
   s += `\n${m('waterfall')}\n`
   for (const w of trace.waterfall) s += `  ${w.at_ms.toFixed(1).padStart(10)}  ${eventText(w.event, lang)}${w.route ? ` [${w.route}]` : ''}\n`
   return s

@@ -1,4 +1,5 @@
 import type { Exchange } from '../capture/exchange.js'
+import type { LogEvent } from '../logs/event.js'
 import { STATUS_CODES } from 'node:http'
 import type { ExchangeFilter, StoreReader } from './types.js'
 
@@ -210,16 +211,18 @@ export function harEntry (ex: Exchange): Record<string, unknown> {
 const HAR_COMMENT = 'Redacted like the store: secrets read [FILTERED]. Entries oldest first. Request bodies (postData) where capture kept them ' +
   '(verbose capture); the proxy record of each entry is under _duo_diag.'
 
-function harHead (version: string, lang: string | undefined): string {
-  const comment = `${HAR_COMMENT} Diagnosis texts in language: ${lang ?? 'en'}.`
+/** The log's head; a trace's imported log lines ride in its `_duo_diag` (a custom field: HAR stays valid). */
+function harHead (version: string, lang: string | undefined, logEvents?: readonly LogEvent[]): string {
+  const comment = `${HAR_COMMENT} Diagnosis texts in language: ${lang ?? 'en'}.${logEvents !== undefined ? ' Imported log lines under _duo_diag.log_events.' : ''}`
+  const extra = logEvents !== undefined ? `,"log_events":${JSON.stringify(logEvents)}` : ''
   return `{"log":{"version":"1.2","creator":{"name":"duo-diag-proxy","version":${JSON.stringify(version)}},"pages":[],` +
-    `"comment":${JSON.stringify(comment)},"_duo_diag":{"lang":${JSON.stringify(lang ?? 'en')}},"entries":[`
+    `"comment":${JSON.stringify(comment)},"_duo_diag":{"lang":${JSON.stringify(lang ?? 'en')}${extra}},"entries":[`
 }
 
-/** A few exchanges (a trace's) as one HAR document, oldest first; the same shape as the export's. */
-export function harDocument (exchanges: readonly Exchange[], version: string, lang?: string): string {
+/** A few exchanges (a trace's) as one HAR document, oldest first; the same shape as the export's, with the trace's log lines. */
+export function harDocument (exchanges: readonly Exchange[], version: string, lang?: string, logEvents?: readonly LogEvent[]): string {
   const sorted = [...exchanges].sort((a, b) => startMs(a) - startMs(b))
-  return harHead(version, lang) + sorted.map((ex) => '\n' + JSON.stringify(harEntry(ex))).join(',') + '\n]}}\n'
+  return harHead(version, lang, logEvents) + sorted.map((ex) => '\n' + JSON.stringify(harEntry(ex))).join(',') + '\n]}}\n'
 }
 
 /**

@@ -1,9 +1,15 @@
 import pg from 'pg'
 import type { Exchange } from '../capture/exchange.js'
+import type { LogEvent } from '../logs/event.js'
+import { LOG_EVENT_COLUMNS, logEventRows } from './log-event-rows.js'
+import {
+  boundLimit, IMPORTED_IDS_MAX, importedCorrelationIdsSql, listLogEventsSql, LOG_EVENTS_DEFAULT, LOG_EVENTS_MAX, LOG_PRUNE_CHUNK, type LogEventFilter, type LogEventPage,
+  type LogEventRow, logEventsByCorrelationSql, PRUNE_LOG_EVENTS_SQL, purgesEverything, toLogEventPage
+} from './log-event-sql.js'
 import { type PageRow, toPage } from './query.js'
 import {
   BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
-  PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, type SqlParam, summarySql, timeSeriesSql, unlinkedModelSql
+  PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, REWRITE_SQL, rewriteParams, type Sql, type SqlParam, summarySql, timeSeriesSql, unlinkedModelSql
 } from './sql.js'
 import { type ExchangeStore, maskUrl, StoreOpenError } from './store.js'
 import { assembleSummary, assembleTimeSeries, type CountRow, type Summary, type TimeSeries } from './summary.js'
@@ -53,7 +59,23 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE exchanges ADD COLUMN cause_code TEXT;
    CREATE INDEX exchanges_cause_code ON exchanges (cause_code, started_at);`,
   // Issue 18: every column the summary reads, after the time, as in SQLite: index-only scans of a window.
-  'CREATE INDEX exchanges_window ON exchanges (started_at, route, feature, status, cause_code, cause, ttfb_ms, duration_ms);'
+  'CREATE INDEX exchanges_window ON exchanges (started_at, route, feature, status, cause_code, cause, ttfb_ms, duration_ms);',
+  // Log lines imported beside the exchanges (issue 19): one row per line, once (by fingerprint).
+  // IF NOT EXISTS: a store an older version rewound (its version lowered) keeps its table.
+  `CREATE TABLE IF NOT EXISTS log_events (
+     seq            BIGSERIAL PRIMARY KEY,
+     fingerprint    TEXT NOT NULL UNIQUE,
+     correlation_id TEXT,
+     time           BIGINT NOT NULL,
+     source         TEXT NOT NULL,
+     kind           TEXT NOT NULL,
+     level          TEXT,
+     import_id      TEXT NOT NULL,
+     data           TEXT NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS log_events_correlation ON log_events (correlation_id, time, seq);
+   CREATE INDEX IF NOT EXISTS log_events_time ON log_events (time, seq);
+   CREATE INDEX IF NOT EXISTS log_events_import ON log_events (import_id, correlation_id);`
 ]
 
 /** Advisory lock keys ('ddp' + purpose): migrations run by one instance at a time, retention too. */
@@ -103,6 +125,31 @@ const INSERT_BATCH_SQL = `WITH ins AS (
   INSERT INTO exchange_flags (flag, started_at, seq)
   SELECT f.flag, ins.started_at, ins.seq FROM ins
   JOIN unnest($${EXCHANGE_COLUMNS.length + 1}::text[], $${EXCHANGE_COLUMNS.length + 2}::text[]) AS f(id, flag) ON f.id = ins.id
+  ON CONFLICT DO NOTHING`
+
+const LOG_EVENT_TYPES: Record<(typeof LOG_EVENT_COLUMNS)[number], string> = {
+  fingerprint: 'text', correlation_id: 'text', time: 'bigint', source: 'text', kind: 'text', level: 'text', import_id: 'text', data: 'text'
+}
+
+/** A batch of log events in one statement; the ones already stored (by fingerprint) are skipped, the new ones counted. */
+const INSERT_LOG_EVENTS_SQL = `WITH ins AS (
+    INSERT INTO log_events (${LOG_EVENT_COLUMNS.join(', ')})
+    SELECT * FROM unnest(${LOG_EVENT_COLUMNS.map((c, i) => `$${i + 1}::${LOG_EVENT_TYPES[c]}[]`).join(', ')})
+    ON CONFLICT (fingerprint) DO NOTHING
+    RETURNING 1
+  ) SELECT count(*) AS n FROM ins`
+
+/**
+ * An exchange rewritten with its flag rows, in one statement: the flags it no longer has go, the
+ * new ones come (the ones it keeps are left alone: deleting and re-inserting a row in one
+ * statement would see the old row as a conflict, then delete it).
+ */
+const REWRITE_WITH_FLAGS_SQL = `WITH up AS (
+    ${numbered(REWRITE_SQL)} RETURNING seq, started_at
+  ), gone AS (
+    DELETE FROM exchange_flags WHERE seq IN (SELECT seq FROM up) AND flag <> ALL($6::text[])
+  )
+  INSERT INTO exchange_flags (flag, started_at, seq) SELECT f.flag, up.started_at, up.seq FROM up, unnest($6::text[]) AS f(flag)
   ON CONFLICT DO NOTHING`
 
 const BACKOFF_MIN_MS = 250
@@ -264,12 +311,52 @@ export class PgStore implements ExchangeStore {
   }
 
   async setParent (child: Exchange): Promise<void> {
-    await this.rows({ text: SET_PARENT_SQL, params: [child.parent_id, JSON.stringify(child), child.id] })
+    await this.rows({ text: REWRITE_SQL, params: rewriteParams(child).map(text) })
+  }
+
+  async rewriteExchange (ex: Exchange): Promise<void> {
+    await this.guarded(async () => {
+      await this.pool.query(REWRITE_WITH_FLAGS_SQL, [...rewriteParams(ex).map(text), ex.flags])
+    }, true)
+  }
+
+  async addLogEvents (events: readonly LogEvent[], importId: string): Promise<number> {
+    const rows = logEventRows(events, importId)
+    if (rows.length === 0) return 0
+    return this.guarded(async () => {
+      const columns: SqlParam[][] = LOG_EVENT_COLUMNS.map((_, i) => rows.map((r) => text(r[i]!)))
+      const r = await this.pool.query<{ n: string }>(INSERT_LOG_EVENTS_SQL, columns)
+      return Number(r.rows[0]?.n ?? 0)
+    }, true)
+  }
+
+  /** A statement whose values may hold NUL (a correlation id from a log): PostgreSQL text cannot, and the rows hold U+FFFD there. */
+  private async cleanRows<T extends pg.QueryResultRow> (q: Sql): Promise<T[]> {
+    return this.rows<T>({ text: q.text, params: q.params.map(text) })
+  }
+
+  async logEvents (correlationId: string, limit?: number): Promise<LogEvent[]> {
+    const rows = await this.cleanRows<{ data: string }>(logEventsByCorrelationSql(correlationId, boundLimit(limit, LOG_EVENTS_DEFAULT, LOG_EVENTS_MAX)))
+    return rows.map((r) => JSON.parse(r.data) as LogEvent)
+  }
+
+  async listLogEvents (filter: LogEventFilter, page: PageRequest): Promise<LogEventPage> {
+    const limit = boundLimit(page.limit, 100, 1_000)
+    return toLogEventPage(await this.cleanRows<LogEventRow & pg.QueryResultRow>(listLogEventsSql(filter, limit, page.cursor ?? null)), limit)
+  }
+
+  async importedCorrelationIds (importId: string, after: string | null, limit: number): Promise<string[]> {
+    const rows = await this.cleanRows<{ correlation_id: string }>(importedCorrelationIdsSql(importId, after, boundLimit(limit, IMPORTED_IDS_MAX, IMPORTED_IDS_MAX)))
+    return rows.map((r) => r.correlation_id)
   }
 
   async trace (correlationId: string): Promise<Trace | null> {
-    const rows = await this.rows<{ data: string }>({ text: BY_CORRELATION_SQL, params: [correlationId, correlationId] })
-    return buildTrace(correlationId, rows.map((r) => JSON.parse(r.data) as Exchange))
+    const [rows, lines] = await Promise.all([
+      this.cleanRows<{ data: string }>({ text: BY_CORRELATION_SQL, params: [correlationId, correlationId] }),
+      // One more than shown: whether the trace holds them all.
+      this.logEvents(correlationId, LOG_EVENTS_DEFAULT + 1)
+    ])
+    return buildTrace(correlationId, rows.map((r) => JSON.parse(r.data) as Exchange), lines.slice(0, LOG_EVENTS_DEFAULT), lines.length > LOG_EVENTS_DEFAULT)
   }
 
   async summary (filter: ExchangeFilter): Promise<Summary> {
@@ -287,8 +374,10 @@ export class PgStore implements ExchangeStore {
 
   async purge (filter: ExchangeFilter): Promise<number> {
     const q = purgeSql(filter)
+    // Everything (`purge --all`): the imported log lines too.
+    const logs = purgesEverything(filter) ? ', logs AS (DELETE FROM log_events)' : ''
     const rows = await this.rows<{ n: string }>({
-      text: `WITH gone AS (${q.text}), flags AS (DELETE FROM exchange_flags WHERE seq IN (SELECT seq FROM gone)) SELECT count(*) AS n FROM gone`,
+      text: `WITH gone AS (${q.text}), flags AS (DELETE FROM exchange_flags WHERE seq IN (SELECT seq FROM gone))${logs} SELECT count(*) AS n FROM gone`,
       params: q.params
     })
     return Number(rows[0]?.n ?? 0)
@@ -316,6 +405,11 @@ export class PgStore implements ExchangeStore {
           return Number((r.rows[0] as { n: string }).n)
         }
         for (let n = await chunk(PRUNE_BY_AGE_SQL, cutoff); n > 0; n = await chunk(PRUNE_BY_AGE_SQL, cutoff)) removed += n
+        // Log lines by age only: an import's size is bounded by what was imported, not by traffic.
+        for (let i = 0; i < 1_000_000; i++) {
+          const r = await client.query(numbered(PRUNE_LOG_EVENTS_SQL), [cutoff, LOG_PRUNE_CHUNK])
+          if ((r.rowCount ?? 0) === 0) break
+        }
         const boundary = await client.query<{ seq: string }>(numbered(PRUNE_BOUNDARY_SQL), [retention.maxRows])
         const seq = boundary.rows[0]?.seq
         if (seq !== undefined) {

@@ -98,7 +98,19 @@ export function gatewaysEndedSinceSql (endFrom: number, startBy: number): Sql {
   }
 }
 
-export const SET_PARENT_SQL = 'UPDATE exchanges SET parent_id = ?, data = ? WHERE id = ?'
+/**
+ * A stored exchange rewritten from its document (linking, a late diagnosis, a log import): the
+ * columns read from the document follow it, so summaries and `?cause=` see the new cause.
+ */
+export const REWRITE_SQL = 'UPDATE exchanges SET parent_id = ?, cause = ?, cause_code = ?, data = ? WHERE id = ?'
+
+export function rewriteParams (ex: Exchange): SqlParam[] {
+  return [ex.parent_id, ex.diagnosis?.cause ?? null, ex.diagnosis?.code ?? null, JSON.stringify(ex), ex.id]
+}
+
+/** Its flag rows, replaced: the old ones go, one row per flag of the document comes. */
+export const DELETE_FLAGS_OF_SQL = 'DELETE FROM exchange_flags WHERE seq IN (SELECT seq FROM exchanges WHERE id = ?)'
+export const INSERT_FLAG_OF_SQL = 'INSERT INTO exchange_flags (flag, started_at, seq) SELECT ?, started_at, seq FROM exchanges WHERE id = ? ON CONFLICT DO NOTHING'
 
 export interface SummarySql {
   /** Rows of (dim, k, n): `total` and `errors` (k null), then each breakdown's counts. */

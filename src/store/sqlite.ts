@@ -3,15 +3,37 @@ import { dirname } from 'node:path'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import type { Exchange } from '../capture/exchange.js'
+import type { LogEvent } from '../logs/event.js'
+import { logEventRows } from './log-event-rows.js'
+import {
+  boundLimit, IMPORTED_IDS_MAX, importedCorrelationIdsSql, INSERT_LOG_EVENT_SQL, listLogEventsSql, LOG_EVENTS_DEFAULT, LOG_EVENTS_MAX, type LogEventFilter,
+  type LogEventPage, type LogEventRow, logEventsByCorrelationSql, LOG_PRUNE_CHUNK, PRUNE_LOG_EVENTS_SQL, purgesEverything, toLogEventPage
+} from './log-event-sql.js'
 import { type PageRow, toPage } from './query.js'
 import {
-  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK,
-  PRUNE_UP_TO_SQL, purgeSql, SET_PARENT_SQL, type Sql, STARTED_AT, summarySql, timeSeriesSql, unlinkedModelSql
+  BY_CORRELATION_SQL, COUNT_SQL, DELETE_FLAGS_OF_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, INSERT_FLAG_OF_SQL, listSql,
+  PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, REWRITE_SQL, rewriteParams, type Sql, STARTED_AT, summarySql, timeSeriesSql, unlinkedModelSql
 } from './sql.js'
 import { type ExchangeStore, StoreOpenError } from './store.js'
 import { assembleSummary, assembleTimeSeries, type Summary, type TimeSeries } from './summary.js'
 import { buildTrace, type Trace } from './trace.js'
 import type { ExchangeFilter, Page, PageRequest, Retention } from './types.js'
+
+/** The imported log lines' table; a read-only older store gets it empty (readOlderSchema). */
+const LOG_EVENTS_TABLE = `CREATE TABLE IF NOT EXISTS log_events (
+     seq            INTEGER PRIMARY KEY,
+     fingerprint    TEXT NOT NULL UNIQUE,
+     correlation_id TEXT,
+     time           INTEGER NOT NULL,
+     source         TEXT NOT NULL,
+     kind           TEXT NOT NULL,
+     level          TEXT,
+     import_id      TEXT NOT NULL,
+     data           TEXT NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS log_events_correlation ON log_events (correlation_id, time, seq);
+   CREATE INDEX IF NOT EXISTS log_events_time ON log_events (time, seq);
+   CREATE INDEX IF NOT EXISTS log_events_import ON log_events (import_id, correlation_id);`
 
 /** Versioned migrations; `PRAGMA user_version` records how many ran. Append only. */
 const MIGRATIONS: readonly string[] = [
@@ -57,7 +79,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX exchanges_cause_code ON exchanges (cause_code, started_at);`,
   // Issue 18: every column the summary reads, after the time: a window is read from this index
   // alone (src/store/sql.ts summarySql), never from the rows and their JSON documents.
-  'CREATE INDEX exchanges_window ON exchanges (started_at, route, feature, status, cause_code, cause, ttfb_ms, duration_ms);'
+  'CREATE INDEX exchanges_window ON exchanges (started_at, route, feature, status, cause_code, cause, ttfb_ms, duration_ms);',
+  // Log lines imported beside the exchanges (issue 19): one row per line, once (by fingerprint).
+  // IF NOT EXISTS: a store an older version rewound (its version lowered) keeps its table.
+  LOG_EVENTS_TABLE
 ]
 
 /**
@@ -160,6 +185,8 @@ export class SqliteStore implements ExchangeStore {
    * today's columns, the missing ones NULL. Every query then runs unchanged; the file is untouched.
    */
   private readOlderSchema (): void {
+    const hasLogEvents = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'log_events'").get() !== undefined
+    if (!hasLogEvents) this.db.exec(LOG_EVENTS_TABLE.replaceAll('CREATE TABLE ', 'CREATE TEMP TABLE ').replace(/CREATE INDEX [^;]*;/g, ''))
     const present = new Set((this.db.prepare("SELECT name FROM pragma_table_info('exchanges')").all() as Array<{ name: string }>).map((r) => r.name))
     if (present.size === 0) return
     const missing = EXCHANGE_COLUMNS.filter((c) => !present.has(c))
@@ -304,7 +331,7 @@ export class SqliteStore implements ExchangeStore {
       unlinked: this.db.prepare(unlinkedModelSql(0, 0).text),
       spanning: this.db.prepare(gatewaysSpanningSql(0, 0).text),
       endedSince: this.db.prepare(gatewaysEndedSinceSql(0, 0).text),
-      setParent: this.db.prepare(SET_PARENT_SQL)
+      setParent: this.db.prepare(REWRITE_SQL)
     }
   }
 
@@ -323,13 +350,56 @@ export class SqliteStore implements ExchangeStore {
   }
 
   async setParent (child: Exchange): Promise<void> {
-    this.link.setParent.run(child.parent_id, JSON.stringify(child), child.id)
+    this.link.setParent.run(...rewriteParams(child))
+  }
+
+  async rewriteExchange (ex: Exchange): Promise<void> {
+    this.write(() => this.db.transaction(() => {
+      this.link.setParent.run(...rewriteParams(ex))
+      this.db.prepare(DELETE_FLAGS_OF_SQL).run(ex.id)
+      const insertFlag = this.db.prepare(INSERT_FLAG_OF_SQL)
+      for (const flag of ex.flags) insertFlag.run(flag, ex.id)
+    })())
+  }
+
+  async addLogEvents (events: readonly LogEvent[], importId: string): Promise<number> {
+    const rows = logEventRows(events, importId)
+    if (rows.length === 0) return 0
+    const insert = this.db.prepare(INSERT_LOG_EVENT_SQL)
+    return this.write(() => this.db.transaction(() => rows.reduce((added, row) => added + insert.run(...row).changes, 0))())
+  }
+
+  /** A write outside capture's batches: it dirties the WAL like one (the idle checkpoint truncates it). */
+  private write<T> (fn: () => T): T {
+    if (this.readonly) throw new Error('the store is open read-only')
+    try {
+      return fn()
+    } finally {
+      this.lastWriteAt = performance.now()
+      this.walDirty = true
+    }
+  }
+
+  async logEvents (correlationId: string, limit?: number): Promise<LogEvent[]> {
+    return this.all<{ data: string }>(logEventsByCorrelationSql(correlationId, boundLimit(limit, LOG_EVENTS_DEFAULT, LOG_EVENTS_MAX))).map((r) => JSON.parse(r.data) as LogEvent)
+  }
+
+  async listLogEvents (filter: LogEventFilter, page: PageRequest): Promise<LogEventPage> {
+    const limit = boundLimit(page.limit, 100, 1_000)
+    return toLogEventPage(this.all<LogEventRow>(listLogEventsSql(filter, limit, page.cursor ?? null)), limit)
+  }
+
+  async importedCorrelationIds (importId: string, after: string | null, limit: number): Promise<string[]> {
+    const rows = this.all<{ correlation_id: string }>(importedCorrelationIdsSql(importId, after, boundLimit(limit, IMPORTED_IDS_MAX, IMPORTED_IDS_MAX)))
+    return rows.map((r) => r.correlation_id)
   }
 
   async trace (correlationId: string): Promise<Trace | null> {
     const rows = this.db.prepare(BY_CORRELATION_SQL).all(correlationId, correlationId) as Array<{ data: string }>
     this.afterRead?.()
-    return buildTrace(correlationId, rows.map((r) => JSON.parse(r.data) as Exchange))
+    // One more than shown: whether the trace holds them all.
+    const lines = await this.logEvents(correlationId, LOG_EVENTS_DEFAULT + 1)
+    return buildTrace(correlationId, rows.map((r) => JSON.parse(r.data) as Exchange), lines.slice(0, LOG_EVENTS_DEFAULT), lines.length > LOG_EVENTS_DEFAULT)
   }
 
   async summary (filter: ExchangeFilter): Promise<Summary> {
@@ -352,6 +422,8 @@ export class SqliteStore implements ExchangeStore {
         const chunk = seqs.slice(i, i + PRUNE_CHUNK)
         this.db.prepare(`DELETE FROM exchange_flags WHERE seq IN (${chunk.map(() => '?').join(',')})`).run(...chunk)
       }
+      // Everything (`purge --all`): the imported log lines too.
+      if (purgesEverything(filter)) this.db.prepare('DELETE FROM log_events').run()
       return seqs.length
     })()
   }
@@ -385,6 +457,15 @@ export class SqliteStore implements ExchangeStore {
       const seqs = seqsOf(byAge.all(cutoff, size))
       if (seqs.length === 0) break
       removed += await chunk(seqs)
+    }
+    // Log lines by age only: an import's size is bounded by what was imported, not by traffic.
+    const pruneLogs = this.db.prepare(PRUNE_LOG_EVENTS_SQL)
+    while (this.db.open) {
+      const n = pruneLogs.run(cutoff, Math.min(LOG_PRUNE_CHUNK, SQLITE_PRUNE_CHUNK)).changes
+      this.lastWriteAt = performance.now()
+      this.walDirty = true
+      if (n === 0) break
+      await yieldToLoop()
     }
     const boundary = this.db.open ? this.db.prepare(PRUNE_BOUNDARY_SQL).get(retention.maxRows) as { seq: number } | undefined : undefined
     if (boundary !== undefined) {

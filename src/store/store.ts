@@ -1,4 +1,5 @@
 import type { Exchange } from '../capture/exchange.js'
+import type { LogEvent } from '../logs/event.js'
 import type { Retention, StoreReader } from './types.js'
 
 /**
@@ -20,7 +21,26 @@ export interface ExchangeStore extends StoreReader {
   gatewaysEndedSince (endFrom: number, startBy: number): Promise<Exchange[]>
   /** Rewrites a stored exchange after linking (its `parent_id` and `link`, or a diagnosis its children changed). */
   setParent (child: Exchange): Promise<void>
-  /** Retention by age and row count, in bounded chunks. Returns how many exchanges were removed. */
+  /**
+   * Rewrites a stored exchange whose diagnosis changed (a log import explained it): its document,
+   * parent, cause and cause code, and its flag rows replaced by `ex.flags`, in one transaction.
+   */
+  rewriteExchange (ex: Exchange): Promise<void>
+  /**
+   * Writes imported log events in one transaction (one statement on PostgreSQL), tagged with the
+   * import run's id. An event whose fingerprint is stored already is skipped. Returns how many
+   * were new. Throws LogEventError (nothing written) when an event breaks the LogEvent type.
+   */
+  addLogEvents (events: readonly LogEvent[], importId: string): Promise<number>
+  /**
+   * The correlation ids an import wrote events for, in their sort order, the first `limit` after
+   * `after` (null: from the start): the import re-diagnoses them a page at a time.
+   */
+  importedCorrelationIds (importId: string, after: string | null, limit: number): Promise<string[]>
+  /**
+   * Retention by age and row count, in bounded chunks; log events by age (max_age_hours) too.
+   * Returns how many exchanges were removed.
+   */
   prune (retention: Retention, now?: number): Promise<number>
   close (): Promise<void>
 }

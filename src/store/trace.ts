@@ -1,5 +1,7 @@
 import type { Diagnosis } from '../diagnosis/diagnosis.js'
 import type { Exchange } from '../capture/exchange.js'
+import type { LogEvent } from '../logs/event.js'
+import { type AbsoluteStep, buildTimeline, type TimelineItem } from './timeline.js'
 
 export interface WaterfallStep {
   /** What happened: `gitlab_sent`, `proxy_received`, `first_byte`, `done`, for each exchange. */
@@ -23,11 +25,20 @@ export interface Trace {
   waterfall: WaterfallStep[]
   /** The deepest failing exchange's cause, when the trace failed. */
   root_cause: NonNullable<Diagnosis['root_cause']> | null
+  /** The log lines imported for this correlation id, oldest first (at most LOG_EVENTS_DEFAULT). */
+  log_events: LogEvent[]
+  /** More log lines are stored than `log_events` holds (GET /api/log-events?correlation_id= pages them all). */
+  log_events_truncated: boolean
+  /** The waterfall's steps and the log lines, merged by time. */
+  timeline: TimelineItem[]
 }
 
-/** Builds the tree (gateway hop → model calls) and the waterfall from a correlation id's exchanges. */
-export function buildTrace (correlationId: string, exchanges: readonly Exchange[]): Trace | null {
-  if (exchanges.length === 0) return null
+/**
+ * Builds the tree (gateway hop → model calls), the waterfall and the timeline from a correlation
+ * id's exchanges and log lines. null when it has neither.
+ */
+export function buildTrace (correlationId: string, exchanges: readonly Exchange[], logEvents: readonly LogEvent[] = [], logEventsTruncated = false): Trace | null {
+  if (exchanges.length === 0 && logEvents.length === 0) return null
   const byId = new Map(exchanges.map((e) => [e.id, e]))
   const nodes = new Map(exchanges.map((e) => [e.id, { exchange: e, children: [] as TraceNode[] }]))
   const roots: TraceNode[] = []
@@ -44,7 +55,7 @@ export function buildTrace (correlationId: string, exchanges: readonly Exchange[
     if (n.children.length > 1) n.children.forEach((c, i) => { c.attempt = i + 1 })
   }
 
-  const events: Array<Omit<WaterfallStep, 'at_ms'> & { at: number }> = []
+  const events: AbsoluteStep[] = []
   for (const e of byId.values()) {
     const s = start(e)
     if (e.meta.gitlab?.rails_send_start_ms !== undefined) events.push({ event: 'gitlab_sent', exchange_id: e.id, route: e.route, at: e.meta.gitlab.rails_send_start_ms })
@@ -53,10 +64,18 @@ export function buildTrace (correlationId: string, exchanges: readonly Exchange[
     events.push({ event: e.flags.length > 0 && e.diagnosis !== null ? `${e.hop}_failed` : `${e.hop}_done`, exchange_id: e.id, route: e.route, at: s + e.timings.duration_ms })
   }
   events.sort((a, b) => a.at - b.at)
-  const t0 = events[0]!.at
+  const t0 = events[0]?.at ?? 0
   const waterfall = events.map(({ at, ...rest }) => ({ ...rest, at_ms: Math.round((at - t0) * 1000) / 1000 }))
 
-  return { correlation_id: correlationId, roots, waterfall, root_cause: traceRootCause(roots) }
+  return {
+    correlation_id: correlationId,
+    roots,
+    waterfall,
+    root_cause: traceRootCause(roots),
+    log_events: [...logEvents],
+    log_events_truncated: logEventsTruncated,
+    timeline: buildTimeline(events, logEvents)
+  }
 }
 
 /** The deepest failing exchange's cause: a root's own root cause (its model call), else the first failing root's. */

@@ -1,4 +1,6 @@
 import type { Exchange } from '../capture/exchange.js'
+import type { LogEvent } from '../logs/event.js'
+import type { LogEventFilter, LogEventPage } from './log-event-sql.js'
 import type { QueryNode } from './query-language.js'
 import type { Summary, TimeSeries } from './summary.js'
 import type { Trace } from './trace.js'
@@ -56,8 +58,15 @@ export interface StoreReader {
   summary (filter: ExchangeFilter): Promise<Summary>
   /** Requests and failures per `stepMs` bucket (GET /api/timeseries). */
   timeseries (filter: ExchangeFilter, stepMs: number): Promise<TimeSeries>
-  /** Deletes what matches; returns how many were removed. */
+  /**
+   * Deletes the exchanges that match; returns how many were removed. With no filter at all
+   * (`purge --all`) the imported log events go too.
+   */
   purge (filter: ExchangeFilter): Promise<number>
+  /** A correlation id's imported log events, oldest first, at most `limit` (2 000 by default, 10 000 at most). */
+  logEvents (correlationId: string, limit?: number): Promise<LogEvent[]>
+  /** Imported log events, oldest first, keyset-paginated (GET /api/log-events, the bundle). */
+  listLogEvents (filter: LogEventFilter, page: PageRequest): Promise<LogEventPage>
 }
 
 export class InvalidCursorError extends Error {

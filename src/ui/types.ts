@@ -55,11 +55,32 @@ export interface TraceNode { exchange: Exchange, children: TraceNode[], attempt?
 
 export interface WaterfallStep { event: string, exchange_id: string | null, route: string | null, at_ms: number }
 
+/** An imported log line (the OpenAPI document's LogEvent). */
+export interface LogEvent {
+  fingerprint: string
+  source: 'gitlab_llm' | 'gitlab_request' | 'gateway' | 'gateway_text'
+  kind: string
+  time: string
+  correlation_id: string | null
+  level: 'debug' | 'info' | 'warn' | 'error' | null
+  message: string
+  fields: Record<string, unknown>
+  origin: { file: string, line: number }
+}
+
+/** One item of a trace's timeline: an exchange's step, or a log line (at `index` in `log_events`). */
+export type TimelineItem =
+  | { type: 'step', time: string, at_ms: number, event: string, exchange_id: string | null, route: string | null }
+  | { type: 'log', time: string, at_ms: number, index: number, source: LogEvent['source'], level: LogEvent['level'] }
+
 export interface Trace {
   correlation_id: string
   roots: TraceNode[]
   waterfall: WaterfallStep[]
   root_cause: { exchange_id: string, route: string, code: string, cause: string } | null
+  log_events: LogEvent[]
+  log_events_truncated: boolean
+  timeline: TimelineItem[]
 }
 
 /** The summary as the API answers it: the store's, with a title per cause code in the reader's language. */

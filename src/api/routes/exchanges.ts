@@ -59,7 +59,7 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
     schema: { ...OPERATIONS.getTrace, params: { type: 'object', properties: { correlation_id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['correlation_id'] }, querystring: LANG_QUERY }
   }, async (req, reply) => {
     const trace = await deps.store.trace(req.params.correlation_id)
-    if (trace === null) return reply.code(404).send({ error: 'not_found', message: `no exchange with correlation id ${req.params.correlation_id}` })
+    if (trace === null) return reply.code(404).send({ error: 'not_found', message: `no exchange or log line with correlation id ${req.params.correlation_id}` })
     return localizeTrace(trace, req.lang)
   })
 
@@ -67,7 +67,7 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
     schema: { ...OPERATIONS.exportTrace, params: { type: 'object', properties: { correlation_id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['correlation_id'] }, querystring: LANG_QUERY }
   }, async (req, reply) => {
     const trace = await deps.store.trace(req.params.correlation_id)
-    if (trace === null) return reply.code(404).send({ error: 'not_found', message: `no exchange with correlation id ${req.params.correlation_id}` })
+    if (trace === null) return reply.code(404).send({ error: 'not_found', message: `no exchange or log line with correlation id ${req.params.correlation_id}` })
     const all: Exchange[] = []
     const walk = (nodes: TraceNode[]): void => {
       for (const n of nodes) {
@@ -80,7 +80,7 @@ export function registerExchangeRoutes (app: FastifyInstance, deps: AdminDeps): 
     return reply
       .type('application/json; charset=utf-8')
       .header('content-disposition', `attachment; filename="duo-diag-trace-${name}.har"`)
-      .send(harDocument(all, deps.version, req.lang))
+      .send(harDocument(all, deps.version, req.lang, trace.log_events))
   })
 
   app.get<{ Querystring: FilterParams }>('/api/summary', {

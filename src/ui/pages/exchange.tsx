@@ -6,6 +6,7 @@ import { flagText, numberFormat, t } from '../i18n.js'
 import { href } from '../router.js'
 import type { BodyRecord, Exchange, HeaderMap, Trace, TraceNode } from '../types.js'
 import { REPLAY_PANEL_ID, ReplayPanel, useReplayTargets } from './replay.js'
+import { FromLogsBadge, fromLogs, LogLines } from './log-lines.js'
 
 interface Props {
   /** An exchange: its trace, with it selected. */
@@ -31,7 +32,9 @@ async function load (props: Props): Promise<Loaded> {
     try {
       return { trace: await getJson<Trace>(`/api/traces/${encodeURIComponent(cid)}`), selected: ex.id }
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return { trace: { correlation_id: cid, roots: [{ exchange: ex, children: [] }], waterfall: [], root_cause: null }, selected: ex.id }
+      if (err instanceof ApiError && err.status === 404) {
+        return { trace: { correlation_id: cid, roots: [{ exchange: ex, children: [] }], waterfall: [], root_cause: null, log_events: [], log_events_truncated: false, timeline: [] }, selected: ex.id }
+      }
       throw err
     }
   }
@@ -94,7 +97,8 @@ export function ExchangePage (props: Props) {
           <strong>{t('trace.rootCause')}</strong> {failing.cause} <a href={href(`/exchange/${failing.exchange_id}`)}>{t('trace.rootCauseAt', { route: failing.route })}</a>
         </p>
       )}
-      <div class="trace-grid">
+      {rows.length === 0 && <p class="muted" data-testid="only-logs">{t('logs.onlyLogs')}</p>}
+      {rows.length > 0 && <div class="trace-grid">
         <Section title={t('trace.tree')} id="tree">
           <TreeList nodes={data.trace.roots} selected={selected?.id ?? ''} />
         </Section>
@@ -114,7 +118,8 @@ export function ExchangePage (props: Props) {
             </details>
           )}
         </Section>
-      </div>
+      </div>}
+      <LogLines trace={data.trace} />
       {selected !== undefined && <ExchangeDetail ex={selected} />}
     </div>
   )
@@ -142,6 +147,7 @@ function TreeList ({ nodes, selected, nested = false }: { nodes: TraceNode[], se
               <span class="muted">{formatMs(ex.timings.duration_ms)}</span>
             </a>
             <span class="node-meta">
+              {fromLogs(ex) && <FromLogsBadge />}
               {n.attempt !== undefined && <span class="attempt">{t('trace.attempt', { n: n.attempt })}</span>}
               {ex.link !== null && <span class="link-method" data-testid="link">{linkText(ex)}</span>}
               {ex.flags.length > 0 && <Flags flags={ex.flags} />}
@@ -259,7 +265,7 @@ function ExchangeDetail ({ ex }: { ex: Exchange }) {
         <dl class="facts">
           <dt>{t('exchange.request')}</dt><dd><code>{ex.method} {ex.path}{ex.query !== '' ? `?${ex.query}` : ''}</code></dd>
           <dt>{t('col.status')}</dt><dd><Status status={ex.status} />{ex.proxy_answered && <span class="muted"> {t('exchange.proxyAnswered')}</span>}</dd>
-          <dt>{t('col.route')}</dt><dd>{ex.route} <HopBadge hop={ex.hop} /></dd>
+          <dt>{t('col.route')}</dt><dd>{ex.route} <HopBadge hop={ex.hop} />{fromLogs(ex) && <> <FromLogsBadge /></>}</dd>
           <dt>{t('exchange.started')}</dt><dd>{formatDateTime(ex.started_at)}</dd>
           <dt>{t('exchange.ttfb')}</dt><dd>{formatMs(ex.timings.ttfb_ms)}</dd>
           <dt>{t('col.duration')}</dt><dd>{formatMs(ex.timings.duration_ms)}</dd>

@@ -90,7 +90,9 @@ Failed exchanges, newest first: time, route, correlation id, status, flags, caus
     show: `Usage: duo-diag-proxy show <exchange id | correlation id>
 
 One request across both hops: each exchange's status, flags, cause, evidence and next steps,
-the model calls linked under the gateway request, and the waterfall.
+the model calls linked under the gateway request, and the waterfall. Log lines imported for it
+(duo-diag-proxy logs import: GitLab's llm.log, the AI gateway's logs) are shown with the
+proxy's exchanges on one timeline; exchanges reconstructed from logs alone say (from logs).
 
 {{source}}`,
     tail: `Usage: duo-diag-proxy tail [QUERY] [filters]
@@ -354,6 +356,26 @@ the summary and the failures table from the admin API, and leaves everything up 
     evidence: 'evidence: {{text}}',
     next: 'next: {{text}}',
     waterfall: 'waterfall (ms from the first event):',
+    fromLogs: '  (from logs)',
+    logsOnly: 'no exchange through the proxy: only imported log lines',
+    timeline: 'timeline (UTC, {{date}}): GitLab and AI gateway log lines, and the proxy\'s exchanges',
+    severalDays: 'several days',
+    timelineTruncated: '  (the first {{count}} log lines: GET /api/log-events?correlation_id= has every one)',
+    columns: {
+      time: 'time',
+      source: 'source',
+      level: 'level',
+      message: 'message'
+    },
+    // Who wrote a timeline row: the log's writer (src/logs/event.ts LogSource), or the proxy.
+    source: {
+      gitlab_llm: 'GitLab llm.log',
+      gitlab_request: 'GitLab Rails',
+      gateway: 'AI gateway',
+      gateway_text: 'AI gateway',
+      proxy: 'proxy',
+      reconstructed: 'from logs'
+    },
     // The waterfall's events: in English, their names as the API reports them.
     event: {
       gitlab_sent: 'gitlab_sent',

@@ -147,6 +147,33 @@ export const ui = {
     gitlabSent: 'GitLab sent',
     barLabel: '{{label}}: starts at {{start}}, lasts {{duration}}, first byte after {{ttfb}}'
   },
+  logs: {
+    title: 'Log lines',
+    intro_one: '{{count}} line imported for this request (duo-diag-proxy logs import), with the proxy\'s steps, in time order.',
+    intro_other: '{{count}} lines imported for this request (duo-diag-proxy logs import), with the proxy\'s steps, in time order.',
+    truncated: 'Only the first {{count}} lines are shown: GET /api/log-events?correlation_id={{cid}} has every one.',
+    onlyLogs: 'No exchange of this request went through the proxy: what is known of it comes from the imported log lines below.',
+    fromLogs: 'from logs',
+    fromLogsTitle: 'Reconstructed from log lines alone: the proxy did not see this exchange',
+    details_one: 'Details ({{count}} field)',
+    details_other: 'Details ({{count}} fields)',
+    fieldsCaption: 'The line\'s fields',
+    source: {
+      gitlab_llm: 'GitLab llm.log',
+      gitlab_request: 'GitLab Rails',
+      gateway: 'AI gateway',
+      gateway_text: 'AI gateway',
+      proxy: 'Proxy',
+      reconstructed: 'From logs'
+    },
+    level: {
+      debug: 'DEBUG',
+      info: 'INFO',
+      warn: 'WARN',
+      error: 'ERROR',
+      none: '–'
+    }
+  },
   exchange: {
     title: 'Exchange',
     summary: 'Summary',

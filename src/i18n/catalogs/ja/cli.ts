@@ -93,7 +93,8 @@ export const cli = {
 
 1件のリクエストを両方のホップで表示します: 各やり取り(記録されたリクエストと応答)の
 ステータス、フラグ、原因、根拠、次の手順、AIゲートウェイへのリクエストに紐付いたモデル呼び出し、
-ウォーターフォール。
+ウォーターフォール。インポートしたログ行(duo-diag-proxy logs import: GitLabのllm.log、AIゲートウェイのログ)は、
+プロキシのやり取りと1つのタイムラインにまとめて表示します。ログだけから再構成したやり取りには(ログから再構成)と表示します。
 
 {{source}}`,
     tail: `使い方: duo-diag-proxy tail [QUERY] [filters]
@@ -376,6 +377,25 @@ AIゲートウェイ、IDEがキャンセルするチャットのストリーミ
     evidence: '根拠: {{text}}',
     next: '次の手順: {{text}}',
     waterfall: 'ウォーターフォール(最初のイベントからのミリ秒):',
+    fromLogs: '  (ログから再構成)',
+    logsOnly: 'プロキシを通ったやり取りはありません: インポートしたログ行だけです',
+    timeline: 'タイムライン(UTC、{{date}}): GitLabとAIゲートウェイのログ行、プロキシのやり取り',
+    severalDays: '複数日',
+    timelineTruncated: '  (最初の{{count}}件のログ行: すべての行はGET /api/log-events?correlation_id=で取得できます)',
+    columns: {
+      time: '時刻',
+      source: '出力元',
+      level: 'レベル',
+      message: 'メッセージ'
+    },
+    source: {
+      gitlab_llm: 'GitLab llm.log',
+      gitlab_request: 'GitLab Rails',
+      gateway: 'AIゲートウェイ',
+      gateway_text: 'AIゲートウェイ',
+      proxy: 'プロキシ',
+      reconstructed: 'ログから再構成'
+    },
     event: {
       gitlab_sent: 'GitLabが送信',
       gateway_request_received: 'AIゲートウェイへのリクエストを受信',

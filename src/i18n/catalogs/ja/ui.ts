@@ -142,6 +142,31 @@ export const ui = {
     gitlabSent: 'GitLabが送信',
     barLabel: '{{label}}: 開始 {{start}}、所要時間 {{duration}}、最初のバイトまで {{ttfb}}'
   },
+  logs: {
+    title: 'ログ行',
+    intro_other: 'このリクエストについてインポートしたログ行{{count}}件(duo-diag-proxy logs import)を、プロキシの各ステップとあわせて時刻順に表示します。',
+    truncated: '最初の{{count}}件だけを表示しています。すべての行はGET /api/log-events?correlation_id={{cid}}で取得できます。',
+    onlyLogs: 'このリクエストのやり取りはプロキシを通っていません。わかっていることは、以下のインポートしたログ行によるものです。',
+    fromLogs: 'ログから再構成',
+    fromLogsTitle: 'ログ行だけから再構成したやり取りです。プロキシはこのやり取りを見ていません',
+    details_other: '詳細(フィールド{{count}}件)',
+    fieldsCaption: 'ログ行のフィールド',
+    source: {
+      gitlab_llm: 'GitLab llm.log',
+      gitlab_request: 'GitLab Rails',
+      gateway: 'AIゲートウェイ',
+      gateway_text: 'AIゲートウェイ',
+      proxy: 'プロキシ',
+      reconstructed: 'ログから再構成'
+    },
+    level: {
+      debug: 'DEBUG',
+      info: 'INFO',
+      warn: 'WARN',
+      error: 'ERROR',
+      none: '–'
+    }
+  },
   exchange: {
     title: 'やり取り',
     summary: '概要',
