@@ -10,6 +10,7 @@ import { bundleCommand, bundleHelp } from './bundle.js'
 import { replayCommand, replayHelp } from './replay.js'
 import { demoCommand, demoHelp } from './demo.js'
 import { doctorCommand, doctorHelp } from './doctor.js'
+import { logsCommand, logsHelp } from './logs.js'
 import { type Lang, resolveLang, takeLangFlag } from './lang.js'
 import { err, type ExitCode, msg, out, suggest, UsageError } from './output.js'
 import { ClientError } from './query-client.js'
@@ -39,7 +40,8 @@ const COMMANDS: Record<string, Command> = {
   audit: auditCommand,
   demo: demoCommand,
   replay: replayCommand,
-  bundle: bundleCommand
+  bundle: bundleCommand,
+  logs: logsCommand
 }
 
 /** The options every command takes (main.ts handles them before the command runs). */
@@ -93,7 +95,8 @@ const HELPS: Record<string, (lang: Lang) => string> = {
   audit: auditHelp,
   demo: demoHelp,
   replay: replayHelp,
-  bundle: bundleHelp
+  bundle: bundleHelp,
+  logs: logsHelp
 }
 
 /** A command's options, as its --help lists them, and the global ones (the did-you-mean candidates). */

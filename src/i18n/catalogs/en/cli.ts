@@ -24,6 +24,7 @@ Commands:
   replay     resend captured requests to a staging gateway, side by side with the originals
   bundle     a support bundle: redacted HAR, NDJSON, summary, metrics, config, doctor, versions
   demo       a simulated gateway and model, the proxy on both hops, scripted failures: see it work
+  logs       import GitLab's llm.log and the AI gateway's logs: diagnosed like captured traffic
 
 Run duo-diag-proxy <command> --help for a command's flags.
   -h, --help       this help
@@ -652,5 +653,48 @@ the summary and the failures table from the admin API, and leaves everything up 
     sendYourOwn: 'Send your own (x-sim-fault: hang, reset-mid-stream, truncate, status:CODE, delay-headers:MS, ...):',
     proxyLog: 'Proxy log: {{file}}',
     proxyLogRemoved: 'Proxy log: {{file}} (removed on exit)'
+  },
+  logs: {
+    help: `Usage: duo-diag-proxy logs import [--db FILE|URL] [--config FILE] [--follow] <file>... | -
+
+Reads the logs people already have and diagnoses them like captured traffic: GitLab's llm.log
+(Gitlab::Llm::Logger), production_json.log and api_json.log lines, and the AI gateway's logs
+(JSON lines, docker logs / kubectl logs output with or without timestamps, plain-text lines and
+tracebacks, litellm's messages). Each file is recognised by its content, not its name; gzip is
+unpacked. Every line is redacted like captured traffic (prompt-bearing fields only when
+capture.bodies is on) and kept beside the exchanges of its correlation id, which is diagnosed
+again: an exchange the proxy captured gets the logs' evidence, and one the proxy never saw is
+reconstructed from the logs and marked so. Importing the same lines again adds nothing. Then
+duo-diag-proxy show <correlation id> shows the log lines and the exchanges on one timeline.
+
+  --db FILE|URL   the store [the configuration's store.path, ./data/exchanges.db]
+  --config FILE   the proxy's configuration (else DUO_DIAG_CONFIG): store, capture.bodies,
+                  redaction rules; DUO_DIAG_* applies
+  -f, --follow    keep reading one file as it grows (like tail -f; also after rotation), or
+                  stdin (docker logs -f aigw | duo-diag-proxy logs import --follow -); each
+                  second, what arrived is stored and diagnosed. Ctrl-C stops
+  --json          the import's counts and the failing correlation ids as JSON
+`,
+    unknownSubcommand: 'unknown logs subcommand "{{name}}": use logs import <file>...',
+    noFiles: 'logs import needs at least one file (or - for stdin)',
+    followOne: '--follow reads one file (or - for stdin)',
+    stdinOnce: '- (stdin) can be named once',
+    notFile: '{{file}}: not a file',
+    cannotRead: '{{file}}: cannot be read ({{error}})',
+    importing_one: 'importing {{files}} file',
+    importing_other: 'importing {{files}} files',
+    following: 'following {{file}} (Ctrl-C stops)',
+    read: '{{lines}} lines read: {{events}} log events, {{fresh}} new, {{duplicates}} already imported',
+    notKept: 'not kept: {{unknown}} unrecognised lines, {{tooLong}} too long, {{skipped}} health probes',
+    diagnosed: '{{traces}} correlation ids diagnosed: {{reconstructed}} exchanges reconstructed from the logs, {{updated}} recorded exchanges updated',
+    fromLogs: '(from logs)',
+    olderThanRetention: 'note: lines from {{oldest}} on are older than store.retention.max_age_hours ({{hours}} h): a running proxy on this store removes them, and what was reconstructed from them, at its next retention pass. Import old logs into a store of their own (--db FILE), or raise max_age_hours.',
+    next: 'Next: {{command}}',
+    source: {
+      gitlab_llm: 'llm.log',
+      gitlab_request: 'GitLab request log',
+      gateway: 'AI gateway (JSON)',
+      gateway_text: 'AI gateway (text)'
+    }
   }
 }

@@ -24,6 +24,7 @@ export const cli = {
   replay     キャプチャしたリクエストをステージングのAIゲートウェイに再送し、元の結果と並べて表示
   bundle     サポートバンドル: HAR、NDJSON、サマリー、メトリクス、設定、doctor、バージョン
   demo       シミュレートしたAIゲートウェイとモデル、両ホップのプロキシ、台本どおりの失敗で動作確認
+  logs       GitLabのllm.logとAIゲートウェイのログを取り込み、記録したトラフィックと同じように診断
 
 各コマンドのフラグは「duo-diag-proxy <command> --help」で確認できます。
   -h, --help       このヘルプ
@@ -657,5 +658,47 @@ AIゲートウェイ、IDEがキャンセルするチャットのストリーミ
     sendYourOwn: '自分でも送信できます(x-sim-fault: hang、reset-mid-stream、truncate、status:CODE、delay-headers:MSなど):',
     proxyLog: 'プロキシのログ: {{file}}',
     proxyLogRemoved: 'プロキシのログ: {{file}}(終了時に削除)'
+  },
+  logs: {
+    help: `使い方: duo-diag-proxy logs import [--db FILE|URL] [--config FILE] [--follow] <file>... | -
+
+手元にあるログを読み込み、記録したトラフィックと同じように診断します。対象はGitLabのllm.log
+(Gitlab::Llm::Logger)、production_json.logとapi_json.logの行、AIゲートウェイのログ(JSON行、
+タイムスタンプ付きまたはなしのdocker logs / kubectl logsの出力、プレーンテキストの行とトレースバック、
+litellmのメッセージ)です。ファイルは名前ではなく内容で判別し、gzipは展開します。各行は記録した
+トラフィックと同じようにフィルタリングされ(プロンプトを含むフィールドはcapture.bodiesが有効なときだけ)、
+同じ相関IDのやり取りの隣に保存され、その相関IDを診断し直します。プロキシが記録したやり取りには
+ログの根拠が加わり、プロキシが見ていないやり取りはログから再構成され、その旨が示されます。
+同じ行をもう一度取り込んでも何も増えません。その後、duo-diag-proxy show <相関ID>でログの行と
+やり取りを1つのタイムラインで確認できます。
+
+  --db FILE|URL   ストア [設定のstore.path、./data/exchanges.db]
+  --config FILE   プロキシの設定ファイル(指定しなければDUO_DIAG_CONFIG): ストア、capture.bodies、
+                  フィルタリングのルール。DUO_DIAG_*も適用されます
+  -f, --follow    1つのファイルを追記に合わせて読み続けます(tail -fと同様。ローテーション後も)。
+                  標準入力も可(docker logs -f aigw | duo-diag-proxy logs import --follow -)。
+                  1秒ごとに届いた分を保存して診断します。Ctrl-Cで停止
+  --json          取り込みの件数と失敗した相関IDをJSONで出力
+`,
+    unknownSubcommand: 'logsのサブコマンド「{{name}}」はありません: logs import <file>...を使ってください',
+    noFiles: 'logs importにはファイルを1つ以上(標準入力なら-)指定してください',
+    followOne: '--followで読めるのは1つのファイル(または標準入力の-)だけです',
+    stdinOnce: '-(標準入力)は1回だけ指定できます',
+    notFile: '{{file}}: ファイルではありません',
+    cannotRead: '{{file}}: 読み取れません({{error}})',
+    importing_other: '{{files}}個のファイルを取り込んでいます',
+    following: '{{file}}を読み続けています(Ctrl-Cで停止)',
+    read: '{{lines}}行を読みました: ログイベント{{events}}件、新規{{fresh}}件、取り込み済み{{duplicates}}件',
+    notKept: '保存しなかった行: 判別できない行{{unknown}}、長すぎる行{{tooLong}}、ヘルスチェック{{skipped}}',
+    diagnosed: '相関ID {{traces}}件を診断しました: ログから再構成したやり取り{{reconstructed}}件、更新した記録済みのやり取り{{updated}}件',
+    fromLogs: '(ログから)',
+    olderThanRetention: '注意: {{oldest}}以降の行はstore.retention.max_age_hours({{hours}}時間)より古いため、このストアを使って動作中のプロキシが次の保持期間の処理で、それらの行とそこから再構成したやり取りを削除します。古いログは専用のストア(--db FILE)に取り込むか、max_age_hoursを大きくしてください。',
+    next: '次に: {{command}}',
+    source: {
+      gitlab_llm: 'llm.log',
+      gitlab_request: 'GitLabのリクエストログ',
+      gateway: 'AIゲートウェイ(JSON)',
+      gateway_text: 'AIゲートウェイ(テキスト)'
+    }
   }
 }
