@@ -6,23 +6,14 @@
  * logs"; a request known from log lines alone. The real CSP on, axe-core in light and dark,
  * no horizontal overflow on a phone, Japanese texts; screenshot `trace-logs`.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { Browser, Page } from 'playwright-core'
 import type { Trace } from '../src/store/trace.js'
-import { axeViolations, ensureUiBuilt, haveChromium, launchBrowser, noChromium, screenshot, watchCsp } from './helpers/browser.js'
+import { checkA11y, ensureUiBuilt, haveChromium, launchBrowser, noChromium, watchCsp } from './helpers/browser.js'
 import { api, BARE_CID, CAPTURED_CID, type LogStack, RECONSTRUCTED_CID, startLogStack } from './helpers/log-stack.js'
 
 let browser: Browser
 let stack: LogStack
-
-async function checkA11y (t: Test, page: Page, name: string): Promise<void> {
-  t.same(await axeViolations(page), [], `${name}: no serious or critical accessibility violation`)
-  await screenshot(page, name)
-  await page.emulateMedia({ colorScheme: 'dark' })
-  t.same(await axeViolations(page), [], `${name} (dark): no serious or critical accessibility violation`)
-  await screenshot(page, `${name}-dark`)
-  await page.emulateMedia({ colorScheme: 'light' })
-}
 
 /** The trace page of a correlation id, its log lines shown. */
 async function openTrace (page: Page, cid: string): Promise<void> {

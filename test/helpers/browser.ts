@@ -66,7 +66,7 @@ export function ensureUiBuilt (): Promise<void> {
 
 /** The pages the README shows, and where `npm run screenshots` writes them (committed: docs, not build output). */
 export const README_SCREENSHOTS = join(ROOT, 'docs', 'screenshots')
-const README_PAGES = new Set(['overview', 'exchanges', 'trace', 'live', 'doctor', 'faults', 'replay'])
+const README_PAGES = new Set(['overview', 'exchanges', 'trace', 'live', 'doctor', 'faults', 'replay', 'trace-logs'])
 
 export async function screenshot (page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true })
