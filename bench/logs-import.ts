@@ -58,11 +58,12 @@ const TIME = /(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|\+00:00)/g
 function * generate (bytes: number, groups: string[][]): Generator<string> {
   let written = 0
   let n = 0
-  let clock = Date.parse('2026-11-01T00:00:00Z')
+  // Recent times (retention keeps them), 20 ms apart: a gigabyte spans a few hours.
+  let clock = Date.now() - 8 * 3_600_000
   while (written < bytes) {
     const group = groups[n % groups.length]!
     const cid = `bench${n.toString(16).padStart(12, '0')}`
-    clock += 137
+    clock += 20
     const stamp = new Date(clock).toISOString().slice(0, 19)
     let chunk = ''
     for (const line of group) chunk += line.split('{{CID}}').join(cid).replace(TIME, (_m, _t, frac: string | undefined, zone: string) => `${stamp}${frac ?? ''}${zone}`) + '\n'
