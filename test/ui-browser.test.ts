@@ -399,3 +399,20 @@ t.test('laptop and narrow windows: no page scrolls sideways', async (t) => {
     await context.close()
   }
 })
+
+t.test('the GitLab token: its claims and the token checks\' findings', async (t) => {
+  if (noChromium(t)) return
+  const expired = all.find((e) => e.flags.includes('token_expired'))
+  t.ok(expired?.meta.token, 'the demo recorded a request with an expired token, its claims decoded')
+  const context = await browser.newContext({ viewport: VIEWPORT, locale: 'en-US' })
+  t.teardown(() => context.close())
+  const { page, csp } = await open(context, `#/exchange/${expired!.id}`)
+  await page.locator('[data-testid="token-claims"]').waitFor()
+  t.match(await page.locator('[data-testid="token-findings"]').textContent(), /token_expired/, 'the finding, as a badge')
+  const claims = await page.locator('[data-testid="token-claims"]').textContent()
+  t.match(claims, expired!.meta.token!.iss ?? '', 'the issuer')
+  t.match(claims, /expired \d+ s before/, 'how long before the request it expired')
+  t.notMatch(await page.content(), /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./, 'never the token itself')
+  await checkA11y(t, page, 'token')
+  t.same(csp, [], 'no CSP violation')
+})

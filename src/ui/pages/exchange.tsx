@@ -3,6 +3,7 @@ import { ApiError, download, getJson } from '../api.js'
 import { ErrorBox, FlagBadge, Flags, HopBadge, Loading, Section, Status } from '../components.js'
 import { flagSeverity, formatDateTime, formatMs, shellQuote } from '../format.js'
 import { flagText, numberFormat, t } from '../i18n.js'
+import { TokenPanel } from '../token-panel.js'
 import { href } from '../router.js'
 import type { BodyRecord, Exchange, HeaderMap, Trace, TraceNode } from '../types.js'
 import { REPLAY_PANEL_ID, ReplayPanel, useReplayTargets } from './replay.js'
@@ -294,6 +295,7 @@ function ExchangeDetail ({ ex }: { ex: Exchange }) {
           </div>
         )}
       </Section>
+      <TokenPanel ex={ex} />
       <Section title={t('exchange.requestTitle')} id="request" actions={
         <button type="button" onClick={copy} data-testid="copy-curl">{copied === 'yes' ? t('exchange.copied') : copied === 'no' ? t('exchange.copyFailed') : t('exchange.copyCurl')}</button>
       }>

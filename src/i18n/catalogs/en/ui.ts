@@ -274,5 +274,24 @@ export const ui = {
     unauthorized: 'The API requires the admin token.',
     network: 'The proxy could not be reached: {{message}}',
     cut: 'The answer ended before the run did (the connection was cut): run the checks again.'
+  },
+  token: {
+    title: 'GitLab token',
+    explain: 'The JWT GitLab sent the AI gateway, as capture decoded it: its claims only, never the token or its signature.',
+    noFindings: 'The token checks found nothing wrong.',
+    issuer: 'Issuer (iss)',
+    audience: 'Audience (aud)',
+    subject: 'Subject (sub)',
+    realm: 'Realm',
+    instanceId: 'Instance ID',
+    globalUserId: 'Global user ID',
+    scopes: 'Scopes',
+    issuedAt: 'Issued at (iat)',
+    notBefore: 'Not before (nbf)',
+    expiresAt: 'Expires at (exp)',
+    algorithm: 'Algorithm',
+    expiresIn: 'At the request',
+    leftSeconds: '{{seconds}} s left',
+    expiredAgo: 'expired {{seconds}} s before'
   }
 }

@@ -264,5 +264,24 @@ export const ui = {
     unauthorized: 'APIには管理トークンが必要です。',
     network: 'プロキシに接続できませんでした: {{message}}',
     cut: '実行が終わる前に応答が途切れました(接続が切断されました)。もう一度チェックを実行してください。'
+  },
+  token: {
+    title: 'GitLabのトークン',
+    explain: 'GitLabがAIゲートウェイに送ったJWTを、記録時にデコードしたものです。クレームだけを表示し、トークン本体や署名は保存しません。',
+    noFindings: 'トークンの検査で問題は見つかりませんでした。',
+    issuer: '発行者(iss)',
+    audience: '対象者(aud)',
+    subject: 'サブジェクト(sub)',
+    realm: 'レルム',
+    instanceId: 'インスタンスID',
+    globalUserId: 'グローバルユーザーID',
+    scopes: 'スコープ',
+    issuedAt: '発行日時(iat)',
+    notBefore: '有効開始日時(nbf)',
+    expiresAt: '有効期限(exp)',
+    algorithm: 'アルゴリズム',
+    expiresIn: 'リクエスト時点',
+    leftSeconds: '残り{{seconds}}秒',
+    expiredAgo: '{{seconds}}秒前に期限切れ'
   }
 }
