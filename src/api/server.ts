@@ -109,6 +109,18 @@ export function buildAdminServer (deps: AdminDeps): FastifyInstance {
     }
   })
 
+  // ajv coerces "1e309" to Infinity and lets it through `maximum` (a number that is no number):
+  // every query parameter the schema made a number must be a finite one before a route sees it.
+  app.addHook('preHandler', async (req, reply) => {
+    const query = req.query as Record<string, unknown> | undefined
+    if (query === undefined || query === null) return
+    for (const [key, value] of Object.entries(query)) {
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        return reply.code(400).send({ error: 'FST_ERR_VALIDATION', message: `querystring/${key} must be a finite number` })
+      }
+    }
+  })
+
   app.setErrorHandler((err: { statusCode?: number, code?: string, message: string, validation?: unknown }, req, reply) => {
     const status = err instanceof InvalidCursorError ? 400 : err.statusCode ?? 500
     if (status >= 500) deps.logger.error({ err: { message: err.message, code: err.code } }, 'admin API error')
