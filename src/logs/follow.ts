@@ -8,7 +8,7 @@ import { open, stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ExchangeStore } from '../store/store.js'
-import { diagnoseOne, emptyResult, EventWriter, type ImportOptions, type ImportResult, type LogInput } from './import.js'
+import { BATCH, diagnoseOne, emptyResult, EventWriter, type ImportOptions, type ImportResult, type LogInput } from './import.js'
 import { emptyImportCounts, readLogEvents } from './read-events.js'
 
 const CHUNK = 64 * 1024
@@ -59,7 +59,7 @@ export interface FollowPass {
  */
 export async function followLogs (store: ExchangeStore, input: LogInput, opts: ImportOptions & { passMs?: number }, signal: AbortSignal, onPass: (pass: FollowPass) => void): Promise<ImportResult> {
   const result = emptyResult(randomUUID(), emptyImportCounts())
-  const writer = new EventWriter(store, result, opts.batchSize ?? 500)
+  const writer = new EventWriter(store, result, opts.batchSize ?? BATCH, true)
   // Every store access goes through this chain: the timer's passes and the reader's batches
   // take turns, never two transactions of this import at once.
   let chain: Promise<void> = Promise.resolve()

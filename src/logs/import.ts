@@ -61,7 +61,7 @@ export interface ImportResult {
   newest: string | null
 }
 
-const BATCH = 500
+export const BATCH = 500
 const ID_PAGE = 200
 const MAX_LISTED = 50
 
@@ -92,10 +92,14 @@ export async function importLogs (store: ExchangeStore, inputs: readonly LogInpu
 /** Events to the store in batches; counts what was stored before. */
 export class EventWriter {
   private batch: LogEvent[] = []
-  /** IDs of the events written since `takeTouched` was last called (the follow mode's passes). */
+  /**
+   * IDs of the events written since `takeTouched` was last called: the follow mode's passes,
+   * each a second's worth. A whole import reads its IDs back from the store instead, so it keeps
+   * none (`trackTouched` false): a gigabyte of logs holds hundreds of thousands.
+   */
   private touched = new Set<string>()
 
-  constructor (private readonly store: ExchangeStore, private readonly result: ImportResult, private readonly size: number) {}
+  constructor (private readonly store: ExchangeStore, private readonly result: ImportResult, private readonly size: number, private readonly trackTouched = false) {}
 
   async add (event: LogEvent): Promise<void> {
     // ISO 8601 UTC with milliseconds everywhere: compared as text. A line that never got a time
@@ -114,7 +118,7 @@ export class EventWriter {
     this.batch = []
     const fresh = await this.store.addLogEvents(batch, this.result.import_id)
     this.result.counts.duplicates += batch.length - fresh
-    if (fresh > 0) for (const e of batch) if (e.correlation_id !== null) this.touched.add(e.correlation_id)
+    if (this.trackTouched && fresh > 0) for (const e of batch) if (e.correlation_id !== null) this.touched.add(e.correlation_id)
   }
 
   takeTouched (): string[] {
