@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { settle, startDemoStack, type DemoStack, MODEL_ROUTE } from '../src/demo/stack.js'
-import { runTraffic } from '../src/demo/traffic.js'
+import { type DemoStack, MODEL_ROUTE } from '../src/demo/stack.js'
+import { recordedDemo, type RecordedDemo } from './helpers/demo-recorded.js'
 import { startHarness } from './helpers/proxy-harness.js'
 import type { Exchange } from '../src/capture/exchange.js'
 import type { Trace } from '../src/store/trace.js'
@@ -21,11 +21,7 @@ let stack: DemoStack
 let browser: Browser
 let all: Exchange[]
 
-async function api<T> (path: string): Promise<T> {
-  const res = await fetch(stack.adminUrl + path)
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
-  return await res.json() as T
-}
+let api: RecordedDemo['api']
 
 async function open (context: BrowserContext, hash: string): Promise<{ page: Page, csp: string[] }> {
   const page = await context.newPage()
@@ -43,10 +39,10 @@ async function listReady (page: Page): Promise<void> {
 t.before(async () => {
   if (!haveChromium()) return
   await ensureUiBuilt()
-  stack = await startDemoStack({ admin: '127.0.0.1:0', listen: '127.0.0.1:0', modelListen: '127.0.0.1:0', db: null })
-  await runTraffic(stack, () => undefined)
-  await settle(stack)
-  all = (await api<{ items: Exchange[] }>('/api/exchanges?limit=1000')).items
+  const demo = await recordedDemo()
+  stack = demo.stack
+  all = demo.all
+  api = demo.api
   browser = await launchBrowser()
 })
 

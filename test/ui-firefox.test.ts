@@ -6,12 +6,12 @@
  */
 import t, { type Test } from 'tap'
 import type { Browser, BrowserContext, Page } from 'puppeteer-core'
-import { settle, startDemoStack, type DemoStack, MODEL_ROUTE } from '../src/demo/stack.js'
-import { runTraffic } from '../src/demo/traffic.js'
+import { type DemoStack, MODEL_ROUTE } from '../src/demo/stack.js'
 import type { Exchange } from '../src/capture/exchange.js'
 import type { Trace } from '../src/store/trace.js'
 import { ui as ja } from '../src/i18n/catalogs/ja/ui.js'
 import { ensureUiBuilt } from './helpers/browser.js'
+import { recordedDemo, type RecordedDemo } from './helpers/demo-recorded.js'
 import { haveFirefox, launchFirefox, noFirefox, screenshot, watchPage, type PageProblems } from './helpers/firefox.js'
 
 const VIEWPORT = { width: 1280, height: 800 }
@@ -22,11 +22,7 @@ let stack: DemoStack
 let browser: Browser
 let all: Exchange[]
 
-async function api<T> (path: string): Promise<T> {
-  const res = await fetch(stack.adminUrl + path)
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
-  return await res.json() as T
-}
+let api: RecordedDemo['api']
 
 /** A private context per test: its own localStorage, so a language choice stays in its test. */
 async function newContext (t: Test): Promise<BrowserContext> {
@@ -60,10 +56,10 @@ function clean (t: Test, problems: PageProblems, what: string): void {
 t.before(async () => {
   if (!haveFirefox()) return
   await ensureUiBuilt()
-  stack = await startDemoStack({ admin: '127.0.0.1:0', listen: '127.0.0.1:0', modelListen: '127.0.0.1:0', db: null })
-  await runTraffic(stack, () => undefined)
-  await settle(stack)
-  all = (await api<{ items: Exchange[] }>('/api/exchanges?limit=1000')).items
+  const demo = await recordedDemo()
+  stack = demo.stack
+  all = demo.all
+  api = demo.api
   browser = await launchFirefox()
 })
 

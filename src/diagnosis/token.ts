@@ -1,24 +1,9 @@
 import { ev } from './codes.js'
 import type { DiagnosisLine } from './diagnosis.js'
 import type { Flag } from './flags.js'
+import type { TokenSummary } from './token-summary.js'
 
-/** What a GitLab JWT says, without its signature: never enough to replay it. */
-export interface TokenSummary {
-  alg?: string
-  kid?: string
-  iss?: string
-  aud?: string | string[]
-  sub?: string
-  exp?: number
-  iat?: number
-  nbf?: number
-  gitlab_realm?: string
-  gitlab_instance_id?: string
-  gitlab_global_user_id?: string
-  scopes?: string[]
-  /** Seconds left until exp at the time of the request (negative: expired). */
-  expires_in_s?: number
-}
+export type { TokenSummary } from './token-summary.js'
 
 export interface TokenFindings {
   token: TokenSummary | null

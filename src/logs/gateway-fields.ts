@@ -5,7 +5,7 @@
  */
 import type { Json } from '../capture/redact.js'
 import type { LogEventKind } from './event.js'
-import { keepPromptValue } from './keep.js'
+import { keepPromptValue, keepUrl } from './keep.js'
 import { endpointOfModelUrl, modelMetadataFromRepr } from './model-metadata.js'
 import { type FieldKind, isRecord, keepField, type ParseOptions } from './record.js'
 
@@ -148,4 +148,16 @@ export function litellmMessage (message: string, opts: ParseOptions): { message:
   // litellm masks the key in its dump only partly (`Bearer dumm*****`): the header goes whole.
   if (opts.verbose) return { message: message.replace(CREDENTIAL_HEADER, '$1[FILTERED]'), requestUrl }
   return { message: lines.map((l) => l.trim()).find((l) => l !== '') ?? '', requestUrl }
+}
+
+/**
+ * A line of litellm's own logger (`LiteLLM`, JSON or console): its message as litellmMessage
+ * keeps it, and the URL it called as `request_url`, which names the model endpoint.
+ */
+export function litellmLine (message: string, fields: Record<string, Json>, opts: ParseOptions): string {
+  const litellm = litellmMessage(message, opts)
+  const url = litellm.requestUrl === null ? undefined : keepUrl(litellm.requestUrl, opts.rules)
+  if (url !== undefined) fields.request_url = url
+  deriveModelEndpoint(fields)
+  return litellm.message
 }

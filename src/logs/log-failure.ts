@@ -2,6 +2,11 @@
  * What failed, as the logs of one request say it: Rails' transport error to the gateway, Rails'
  * read timeout, the model's error text the gateway passed on or logged, and a TLS failure only
  * a traceback names. Each comes with the event that says it (the evidence).
+ *
+ * Read in: gitlab-ee `ee/lib/gitlab/duo/chat/react_executor.rb` (#error_answer: the A1000…A9999
+ * codes and the exception's message on the Answer line), AI gateway `ai_gateway/tracking/errors.py`
+ * (log_exception: the `exceptions` lines) and `ai_gateway/api/middleware` (the access line's
+ * exception_* fields); commits and the litellm texts in docs/log-formats.md §1.2, §3, §4.
  */
 import type { LogEvent } from './event.js'
 import { type LogFacts, str } from './log-facts.js'

@@ -6,8 +6,8 @@
  * structlog's unconfigured default (`2026-08-25 08:00:07 [info     ] …`, no logger) too.
  */
 import { LOG_LIMITS } from './event.js'
-import { deriveModelEndpoint, gatewayKind, keepGatewayFields, litellmMessage } from './gateway-fields.js'
-import { keepBacktrace, keepText, keepUrl } from './keep.js'
+import { gatewayKind, keepGatewayFields, litellmLine } from './gateway-fields.js'
+import { keepBacktrace, keepText } from './keep.js'
 import { keepCorrelationId, levelOf, type ParsedRecord, type ParseOptions } from './record.js'
 import { isoTime } from './time.js'
 
@@ -52,13 +52,7 @@ export function parseConsoleRecord (text: string, opts: ParseOptions): ParsedRec
   if (marker !== null) fields.logger = logger
   if (trailing.trim() !== '') fields.exception = keepBacktrace(trailing.trimEnd())
   message = message.trim()
-  if (logger === 'LiteLLM') {
-    const litellm = litellmMessage(message, opts)
-    message = litellm.message
-    const url = litellm.requestUrl === null ? undefined : keepUrl(litellm.requestUrl, opts.rules)
-    if (url !== undefined) fields.request_url = url
-    deriveModelEndpoint(fields)
-  }
+  if (logger === 'LiteLLM') message = litellmLine(message, fields, opts)
   return {
     source: 'gateway_text',
     kind: gatewayKind(logger, message, fields),

@@ -5,8 +5,8 @@
  * (docs/log-formats.md §3.1). Key order is not relied on.
  */
 import { LOG_LIMITS } from './event.js'
-import { deriveModelEndpoint, gatewayKind, keepGatewayFields, litellmMessage } from './gateway-fields.js'
-import { keepText, keepUrl } from './keep.js'
+import { gatewayKind, keepGatewayFields, litellmLine } from './gateway-fields.js'
+import { keepText } from './keep.js'
 import { keepCorrelationId, levelOf, type ParsedRecord, type ParseOptions } from './record.js'
 import { isoTime } from './time.js'
 
@@ -18,14 +18,7 @@ export function parseGatewayJson (o: Record<string, unknown>, opts: ParseOptions
   const logger = o.logger as string
   const raw = typeof o.message === 'string' ? o.message : typeof o.event === 'string' ? o.event : ''
   const fields = keepGatewayFields(Object.keys(o), (k) => o[k], opts)
-  let message = raw
-  if (logger === 'LiteLLM') {
-    const litellm = litellmMessage(raw, opts)
-    message = litellm.message
-    const url = litellm.requestUrl === null ? undefined : keepUrl(litellm.requestUrl, opts.rules)
-    if (url !== undefined) fields.request_url = url
-    deriveModelEndpoint(fields)
-  }
+  const message = logger === 'LiteLLM' ? litellmLine(raw, fields, opts) : raw
   return {
     source: 'gateway',
     kind: gatewayKind(logger, message, fields),

@@ -82,6 +82,19 @@ export const FILTER_SCHEMA_PROPERTIES = {
 
 const STATUS = /^([1-5][0-9][0-9]|[1-5]xx)$/
 
+/** `since` / `until` as text (ISO 8601 or relative) → epoch ms; FilterParamError names the one it cannot read. */
+export function timeBounds (q: { since?: string, until?: string }, now: number): { since?: number, until?: number } {
+  const out: { since?: number, until?: number } = {}
+  for (const key of ['since', 'until'] as const) {
+    const text = q[key]
+    if (text === undefined) continue
+    const t = parseTimeBound(text, now)
+    if (t === null) throw new FilterParamError(key, 'time')
+    out[key] = t
+  }
+  return out
+}
+
 /**
  * Parameters → filter. Throws FilterParamError naming the parameter, or QueryError (with its
  * column) for `q`; never anything else.
@@ -111,13 +124,7 @@ export function toFilter (q: FilterParams, now = Date.now()): ExchangeFilter {
     if (!/^[a-z0-9_]{1,64}$/.test(q.cause)) throw new FilterParamError('cause', 'cause')
     f.causeCode = q.cause
   }
-  for (const key of ['since', 'until'] as const) {
-    const text = q[key]
-    if (text === undefined) continue
-    const t = parseTimeBound(text, now)
-    if (t === null) throw new FilterParamError(key, 'time')
-    f[key] = t
-  }
+  Object.assign(f, timeBounds(q, now))
   if (q.min_duration_ms !== undefined) {
     if (!Number.isFinite(q.min_duration_ms) || q.min_duration_ms < 0) throw new FilterParamError('min_duration_ms', 'minDuration')
     f.minDurationMs = q.min_duration_ms

@@ -3,9 +3,8 @@
  * text: ISO 8601 or relative), and their reading into the store's filter.
  */
 import type { LogEventKind, LogSource } from '../logs/event.js'
-import { FilterParamError } from './filter-params.js'
+import { timeBounds } from './filter-params.js'
 import type { LogEventFilter } from './log-event-sql.js'
-import { parseTimeBound } from './time.js'
 
 export interface LogEventParams {
   correlation_id?: string
@@ -22,12 +21,5 @@ export function toLogEventFilter (q: LogEventParams, now = Date.now()): LogEvent
   if (q.correlation_id !== undefined) f.correlationId = q.correlation_id
   if (q.source !== undefined) f.source = q.source
   if (q.kind !== undefined) f.kind = q.kind
-  for (const key of ['since', 'until'] as const) {
-    const text = q[key]
-    if (text === undefined) continue
-    const t = parseTimeBound(text, now)
-    if (t === null) throw new FilterParamError(key, 'time')
-    f[key] = t
-  }
-  return f
+  return Object.assign(f, timeBounds(q, now))
 }

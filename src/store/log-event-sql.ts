@@ -3,6 +3,7 @@
  * bounds and the listing's keyset cursor. Log events read oldest first, as a log file does.
  */
 import type { LogEvent, LogEventKind, LogSource } from '../logs/event.js'
+import { keysetPage } from './query.js'
 import type { SqlParam, Sql } from './sql.js'
 import { type ExchangeFilter, InvalidCursorError } from './types.js'
 
@@ -106,13 +107,7 @@ export interface LogEventRow {
 
 /** Rows of `listLogEventsSql` → the page and its cursor. */
 export function toLogEventPage (rows: readonly LogEventRow[], limit: number): LogEventPage {
-  const more = rows.length > limit
-  const items = more ? rows.slice(0, limit) : rows
-  const last = items[items.length - 1]
-  return {
-    items: items.map((r) => JSON.parse(r.data) as LogEvent),
-    next_cursor: more && last !== undefined ? encodeLogCursor(Number(last.time), Number(last.seq)) : null
-  }
+  return keysetPage<LogEventRow, LogEvent>(rows, limit, (last) => encodeLogCursor(Number(last.time), Number(last.seq)))
 }
 
 /** Retention: the events older than the cutoff, a chunk at a time. */

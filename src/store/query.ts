@@ -103,15 +103,23 @@ export interface PageRow {
   data: string
 }
 
-/** Rows of `listSql` (one more than the page when more follow) → the page and its cursor. */
-export function toPage (rows: readonly PageRow[], limit: number): Page {
+/**
+ * Rows of a keyset query (one more than the page when more follow) → the page's documents and
+ * the cursor after its last row.
+ */
+export function keysetPage<R extends { data: string }, T> (rows: readonly R[], limit: number, cursorAfter: (last: R) => string): { items: T[], next_cursor: string | null } {
   const more = rows.length > limit
   const items = more ? rows.slice(0, limit) : rows
   const last = items[items.length - 1]
   return {
-    items: items.map((r) => JSON.parse(r.data) as Exchange),
-    next_cursor: more && last !== undefined ? encodeCursor(Number(last.started_at), Number(last.seq)) : null
+    items: items.map((r) => JSON.parse(r.data) as T),
+    next_cursor: more && last !== undefined ? cursorAfter(last) : null
   }
+}
+
+/** Rows of `listSql` → the page and its cursor. */
+export function toPage (rows: readonly PageRow[], limit: number): Page {
+  return keysetPage<PageRow, Exchange>(rows, limit, (last) => encodeCursor(Number(last.started_at), Number(last.seq)))
 }
 
 /**

@@ -150,24 +150,16 @@ export function tail (params: Params, onExchange: (ex: Exchange) => void, onStat
         }
         onState('live')
         retryMs = 1_000
-        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
-        let buffer = ''
-        for (;;) {
-          const { value, done } = await reader.read()
-          if (done) break
-          buffer += value
-          let end: number
-          while ((end = buffer.indexOf('\n\n')) >= 0) {
-            const block = buffer.slice(0, end)
-            buffer = buffer.slice(end + 2)
-            let event = 'message'
-            const data: string[] = []
-            for (const line of block.split('\n')) {
-              if (line.startsWith('event:')) event = line.slice(6).trim()
-              else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
-            }
-            if (event === 'exchange' && data.length > 0) onExchange(JSON.parse(data.join('\n')) as Exchange)
+        // Server-sent events are blocks ended by a blank line; the rest of a block that the
+        // stream ends in is no event.
+        for await (const block of pieces(res.body, '\n\n', false)) {
+          let event = 'message'
+          const data: string[] = []
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event:')) event = line.slice(6).trim()
+            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
           }
+          if (event === 'exchange' && data.length > 0) onExchange(JSON.parse(data.join('\n')) as Exchange)
         }
       } catch (err) {
         if (controller.signal.aborted) break
@@ -199,18 +191,27 @@ export async function postNdjson (path: string, body: unknown, onLine: (line: un
     signal
   })
   if (!res.ok || res.body === null) throw await failure(res)
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+  for await (const line of pieces(res.body, '\n', true)) {
+    if (line.trim() !== '') onLine(JSON.parse(line))
+  }
+}
+
+/**
+ * A streamed text answer cut at `separator`, each piece handed on as soon as it is complete;
+ * `withRest`: the text after the last separator too, when the stream ends.
+ */
+async function * pieces (body: NonNullable<Response['body']>, separator: string, withRest: boolean): AsyncGenerator<string> {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader()
   let buffer = ''
   for (;;) {
     const { value, done } = await reader.read()
     if (done) break
     buffer += value
     let end: number
-    while ((end = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, end).trim()
-      buffer = buffer.slice(end + 1)
-      if (line !== '') onLine(JSON.parse(line))
+    while ((end = buffer.indexOf(separator)) >= 0) {
+      yield buffer.slice(0, end)
+      buffer = buffer.slice(end + separator.length)
     }
   }
-  if (buffer.trim() !== '') onLine(JSON.parse(buffer))
+  if (withRest && buffer !== '') yield buffer
 }

@@ -9,28 +9,13 @@ import { FlagBadge, Section } from './components.js'
 import { formatDateTime } from './format.js'
 import { flagText, t } from './i18n.js'
 import { href } from './router.js'
+import type { TokenSummary } from '../diagnosis/token-summary.js'
 import type { Exchange } from './types.js'
-
-export interface TokenClaims {
-  alg?: string
-  kid?: string
-  iss?: string
-  aud?: string | string[]
-  sub?: string
-  exp?: number
-  iat?: number
-  nbf?: number
-  gitlab_realm?: string
-  gitlab_instance_id?: string
-  gitlab_global_user_id?: string
-  scopes?: string[]
-  expires_in_s?: number
-}
 
 const at = (seconds: number | undefined): string | undefined => seconds === undefined ? undefined : formatDateTime(new Date(seconds * 1000).toISOString())
 
 export function TokenPanel ({ ex }: { ex: Exchange }) {
-  const token = ex.meta.token as TokenClaims | undefined
+  const token = ex.meta.token as TokenSummary | undefined
   if (token === undefined) return null
   const findings = ex.flags.filter((f) => f.startsWith('token_') || f === 'unauthorized')
   const expiresIn = token.expires_in_s
