@@ -3,7 +3,7 @@
  * configured (replay.targets), through POST /api/exchanges/{id}/replay, and show what came back
  * beside the original. The page only names a target; the URL and credentials stay on the server.
  */
-import { useEffect, useRef, useState } from 'preact/hooks'
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
 import { getJson, sendJson } from '../api.js'
 import { ErrorBox, Flags, Status } from '../components.js'
 import { formatMs } from '../format.js'
@@ -30,8 +30,9 @@ export function ReplayPanel ({ ex, targets }: { ex: Exchange, targets: ReplayTar
   const [run, setRun] = useState<ReplayRun | null>(null)
   const [error, setError] = useState<unknown>(null)
   const select = useRef<HTMLSelectElement>(null)
-  // Opened from the "Replay…" button: the keyboard goes on to the choice it opened.
-  useEffect(() => select.current?.focus(), [])
+  // Opened from the "Replay…" button: the keyboard goes on to the choice it opened — before the
+  // panel is painted (a layout effect), so no key pressed once it shows lands elsewhere.
+  useLayoutEffect(() => select.current?.focus(), [])
 
   const submit = (e: Event): void => {
     e.preventDefault()
