@@ -6,13 +6,14 @@ import t, { type Test } from 'tap'
 import { openStore } from '../src/store/open.js'
 import { exchange } from './helpers/stores.js'
 import { freshDatabase, pgUnavailable } from './helpers/pg.js'
+import { CLI_ARGS } from './helpers/cli-entry.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const PAT = 'glpat-AbCdEfGhIjKlMnOpQrSt'
 
 function audit (args: string[]): Promise<{ code: number | null, stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'audit', ...args], { cwd: ROOT })
+    const child = spawn(process.execPath, [...CLI_ARGS, 'audit', ...args], { cwd: ROOT })
     let stdout = ''
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
     child.on('close', (code) => resolve({ code, stdout }))

@@ -18,7 +18,7 @@ import { runCommand, type Run } from './helpers/command.js'
 import { harValidator } from './helpers/har.js'
 import { startHarness } from './helpers/proxy-harness.js'
 
-const bundle = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => runCommand('bundle', 'bundleCommand', 'src/cli/bundle.ts', args, { env })
+const bundle = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => runCommand('bundle', args, { env })
 
 const PAT = 'glpat-PlantedSecret0123456789'
 const ADMIN_SECRET = 'bundle-admin-token-do-not-ship'

@@ -7,7 +7,6 @@
  * English. The language's sources rank --lang, DUO_DIAG_LANG, LC_ALL, LC_MESSAGES, LANG.
  */
 import { spawn } from 'node:child_process'
-import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import type { Exchange } from '../src/capture/exchange.js'
@@ -23,6 +22,7 @@ import { sendChat, startFailureStack } from './helpers/failure-stack.js'
 import { startHarness } from './helpers/proxy-harness.js'
 import { columnsOf, ptyUnavailable, runInPty, screenLines } from './helpers/pty.js'
 import { displayWidth } from '../src/cli/output.js'
+import { CLI_ARGS } from './helpers/cli-entry.js'
 
 const CHAT = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] })
 const noPty = ptyUnavailable()
@@ -112,7 +112,7 @@ t.test('failures, show, summary: Japanese, the diagnosis from the API in Japanes
   t.equal(assertTablesAligned(t, summary.stdout.split('\n'), 'summary piped'), 6, 'six tables')
 
   // tail: the status line and the live rows, the cause in Japanese.
-  const tail = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'), 'tail', ...admin, '--route', 'model'], { env: env({ LANG: 'ja_JP.UTF-8' }) })
+  const tail = spawn(process.execPath, [...CLI_ARGS, 'tail', ...admin, '--route', 'model'], { env: env({ LANG: 'ja_JP.UTF-8' }) })
   let tailOut = ''
   let tailErr = ''
   const tailExit = new Promise<number | null>((resolve) => tail.once('close', resolve))

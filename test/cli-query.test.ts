@@ -7,16 +7,16 @@ import { harValidator } from './helpers/har.js'
 import { freshDatabase, pgUnavailable } from './helpers/pg.js'
 import { sendChat, startFailureStack } from './helpers/failure-stack.js'
 import { BACKENDS } from './helpers/stores.js'
+import { CLI_ARGS } from './helpers/cli-entry.js'
 
 const ROOT = join(import.meta.dirname, '..')
-const MAIN = join(ROOT, 'src/cli/main.ts')
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
 function cli (args: string[], opts: { until?: RegExp, timeoutMs?: number, onStderr?: (text: string) => void } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     // English whatever the runner's locale (test/cli-ja.test.ts runs these in Japanese).
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, DUO_DIAG_ADMIN_TOKEN: '', DUO_DIAG_LANG: 'en' } })
+    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: ROOT, env: { ...process.env, DUO_DIAG_ADMIN_TOKEN: '', DUO_DIAG_LANG: 'en' } })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => {

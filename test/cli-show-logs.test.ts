@@ -133,7 +133,7 @@ t.test('show and bundle with imported log lines', async (t) => {
     for (const [name, source] of [['admin', admin], ['db', ['--db', h.dbPath]]] as const) {
       const dir = t.testdir({})
       const out = join(dir, `${name}.tar.gz`)
-      const run = await runCommand('bundle', 'bundleCommand', 'src/cli/bundle.ts', [...source, '--since', '2h', '--out', out, '--json'], { env: { LANG: 'C' } })
+      const run = await runCommand('bundle', [...source, '--since', '2h', '--out', out, '--json'], { env: { LANG: 'C' } })
       t.equal(run.code, 0, run.stderr)
       t.equal((JSON.parse(run.stdout) as { log_events: number }).log_events, 8, `${name}: --json counts them`)
       await extract({ file: out, cwd: dir })
@@ -147,7 +147,7 @@ t.test('show and bundle with imported log lines', async (t) => {
     }
     const dir = t.testdir({})
     const out = join(dir, 'past.tar.gz')
-    const past = await runCommand('bundle', 'bundleCommand', 'src/cli/bundle.ts', [...admin, '--since', '3h', '--until', '2h', '--out', out], { env: { LANG: 'C' } })
+    const past = await runCommand('bundle', [...admin, '--since', '3h', '--until', '2h', '--out', out], { env: { LANG: 'C' } })
     t.equal(past.code, 0, past.stderr)
     await extract({ file: out, cwd: dir })
     t.notOk(existsSync(join(dir, 'past', 'log-events.ndjson')), 'no line in the window: no file')

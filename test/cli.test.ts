@@ -17,9 +17,9 @@ import type { Exchange } from '../src/capture/exchange.js'
 import { startAiGateway } from './fixtures/ai-gateway.js'
 import { startModelServer } from './fixtures/model-server.js'
 import { closeServer, listenEphemeral } from './helpers/net.js'
+import { CLI_ARGS } from './helpers/cli-entry.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
 const SLOW_COMPLETION = ['One', ' chunk', ' at', ' a', ' time', ',', ' slowly', ',', ' until', ' the', ' end', '.']
 const dir = mkdtempSync(join(tmpdir(), 'ddp-cli-'))
@@ -50,7 +50,7 @@ interface Cli {
 }
 
 function spawnCli (args: string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   const waiters: Array<() => void> = []

@@ -4,30 +4,18 @@
  * its flag on the right route; `--once` exits 0, and without it the demo stays up until SIGTERM.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { CLI_ARGS } from './helpers/cli-entry.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
-const DEMO = pathToFileURL(join(ROOT, 'src', 'cli', 'demo.ts')).href
-
-/**
- * Through the CLI once main.ts registers the command; until then demoCommand itself, called
- * from a one-line module in the child (same output, same exit code).
- */
-const REGISTERED = /\bdemo: demoCommand\b/.test(readFileSync(MAIN, 'utf8'))
 
 function spawnDemo (args: string[]): ChildProcess {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith('DUO_DIAG_') && k !== 'NODE_OPTIONS' && !k.startsWith('TAP')) env[k] = v
   }
-  const argv = REGISTERED
-    ? ['--import', 'tsx', MAIN, 'demo', ...args]
-    : ['--import', 'tsx', '--input-type=module', '-e',
-        `import { demoCommand } from ${JSON.stringify(DEMO)}\nprocess.exitCode = await demoCommand(${JSON.stringify(args)})`]
+  const argv = [...CLI_ARGS, 'demo', ...args]
   return spawn(process.execPath, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 

@@ -187,7 +187,7 @@ t.test('HAR through the API and the CLI: oldest first, postData with the redacte
   t.test('through the CLI, from the API, then from the store file', async (t) => {
     const dir = t.testdir({})
     const fromApi = join(dir, 'api.har')
-    const r1 = await runCommand('export', 'exportCommand', 'src/cli/query.ts', ['--format', 'har', '--out', fromApi, '--admin', verbose.adminUrl])
+    const r1 = await runCommand('export', ['--format', 'har', '--out', fromApi, '--admin', verbose.adminUrl])
     t.equal(r1.code, 0, r1.stderr)
     check(t, readFileSync(fromApi, 'utf8'))
     const originals = loadHar(fromApi)
@@ -196,7 +196,7 @@ t.test('HAR through the API and the CLI: oldest first, postData with the redacte
     t.same(originals.find((o) => o.correlation_id === 'har-json-1')!.request.body, records.get('har-json-1')!.request.body, 'and the body from postData')
     await verbose.close()
     const fromDb = join(dir, 'db.har')
-    const r2 = await runCommand('export', 'exportCommand', 'src/cli/query.ts', ['--format', 'har', '--out', fromDb, '--db', verbose.dbPath])
+    const r2 = await runCommand('export', ['--format', 'har', '--out', fromDb, '--db', verbose.dbPath])
     t.equal(r2.code, 0, r2.stderr)
     check(t, readFileSync(fromDb, 'utf8'))
   })

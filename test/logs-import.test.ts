@@ -17,10 +17,10 @@ import { openStore } from '../src/store/open.js'
 import { runDir } from './helpers/cli-process.js'
 import { runCli, type Run } from './helpers/command.js'
 import { startHarness } from './helpers/proxy-harness.js'
+import { CLI_ARGS } from './helpers/cli-entry.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'logs')
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
 
 function env (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {}
@@ -174,7 +174,7 @@ t.test('--follow: a growing file is imported as it grows, and Ctrl-C ends it cle
   const db = join(dir, 'follow.db')
   const live = join(dir, 'llm.log')
   writeFileSync(live, '')
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'logs', 'import', '--db', db, '--follow', live], { cwd: ROOT, env: env() })
+  const child = spawn(process.execPath, [...CLI_ARGS, 'logs', 'import', '--db', db, '--follow', live], { cwd: ROOT, env: env() })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
@@ -241,7 +241,7 @@ t.test('bad input: a clear error before anything is imported, or a count, never 
   const zipped = await importJson(t, join(dir, 'gz.db'), [gz])
   t.ok(zipped.counts.events > 0 && zipped.counts.unknown === 0, `gzip unpacked: ${zipped.counts.events} events`)
   const stdinRun = await new Promise<{ code: number | null, stdout: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'logs', 'import', '--db', join(dir, 'stdin.db'), '--json', '-'], { cwd: ROOT, env: env() })
+    const child = spawn(process.execPath, [...CLI_ARGS, 'logs', 'import', '--db', join(dir, 'stdin.db'), '--json', '-'], { cwd: ROOT, env: env() })
     let out = ''
     child.stdout.on('data', (d: Buffer) => { out += d.toString() })
     child.on('close', (code) => resolve({ code, stdout: out }))

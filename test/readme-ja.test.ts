@@ -74,7 +74,7 @@ t.test('every relative link leads to a file that exists', async (t) => {
 
 t.test('every `duo-diag-proxy <command>` is a command of the CLI', async (t) => {
   const main = read('src/cli/main.ts')
-  const table = /const COMMANDS[^=]*=\s*\{([^}]*)\}/.exec(main)
+  const table = /^const COMMANDS\b[^\n]*\{\n([\s\S]*?)\n\}/m.exec(main)
   t.ok(table, 'src/cli/main.ts has its COMMANDS table')
   const commands = new Set([...(table?.[1] ?? '').matchAll(/^\s*['"]?([a-z][a-z-]*)['"]?\s*:/gm)].map((m) => m[1] ?? ''))
   t.ok(commands.has('start') && commands.has('failures'), 'the table was read')

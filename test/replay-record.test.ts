@@ -13,7 +13,7 @@ import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
 import { runCommand, type Run } from './helpers/command.js'
 import { startHarness } from './helpers/proxy-harness.js'
 
-const replay = (args: string[]): Promise<Run> => runCommand('replay', 'replayCommand', 'src/cli/replay.ts', args)
+const replay = (args: string[]): Promise<Run> => runCommand('replay', args)
 
 /** A GitLab personal access token as a staging credential: it must reach the target and nothing else. */
 const STAGING_TOKEN = 'glpat-StagingOnly0123456789abcd'

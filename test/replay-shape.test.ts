@@ -17,7 +17,7 @@ import { DEFAULT_MODEL, startModelServer } from './fixtures/model-server.js'
 import { runCommand, type Run } from './helpers/command.js'
 import { startHarness } from './helpers/proxy-harness.js'
 
-const replay = (args: string[]): Promise<Run> => runCommand('replay', 'replayCommand', 'src/cli/replay.ts', args)
+const replay = (args: string[]): Promise<Run> => runCommand('replay', args)
 
 /** Text the customer sent that must never be kept nor replayed. */
 const PRIVATE = {

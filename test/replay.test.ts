@@ -14,8 +14,8 @@ import { runCommand, type Run } from './helpers/command.js'
 import { refusedPort } from './helpers/fault-servers.js'
 import { startHarness } from './helpers/proxy-harness.js'
 
-const replay = (args: string[]): Promise<Run> => runCommand('replay', 'replayCommand', 'src/cli/replay.ts', args)
-const exportCli = (args: string[]): Promise<Run> => runCommand('export', 'exportCommand', 'src/cli/query.ts', args)
+const replay = (args: string[]): Promise<Run> => runCommand('replay', args)
+const exportCli = (args: string[]): Promise<Run> => runCommand('export', args)
 
 const ABOVE = 'def add(a, b):\n    """Adds two numbers."""\n' + '    x = a + b  # keep going\n'.repeat(60)
 

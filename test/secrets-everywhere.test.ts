@@ -311,7 +311,7 @@ async function unpackBundle (archive: string): Promise<Array<[string, string]>> 
   return blobs
 }
 
-const cli = (command: string, fn: string, module: string, args: string[]): Promise<Run> => runCommand(command, fn, module, args, { env: { DUO_DIAG_LOG__LEVEL: 'warn' } })
+const cli = (command: string, args: string[]): Promise<Run> => runCommand(command, args, { env: { DUO_DIAG_LOG__LEVEL: 'warn' } })
 
 async function run (t: Test, verbose: boolean): Promise<void> {
   const { planted, v, jwt } = plant()
@@ -392,18 +392,17 @@ async function run (t: Test, verbose: boolean): Promise<void> {
   // The CLI against the running proxy.
   const dir = t.testdir({})
   const exportHar = join(dir, 'export.har')
-  const r1 = await cli('export', 'exportCommand', 'src/cli/query.ts', ['--admin', h.adminUrl, '--format', 'har', '--out', exportHar])
+  const r1 = await cli('export', ['--admin', h.adminUrl, '--format', 'har', '--out', exportHar])
   t.equal(r1.code, 0, r1.stderr)
   add('export --admin (har file)', readFileSync(exportHar))
   for (const args of [['failures', '--admin', h.adminUrl], ['summary', '--admin', h.adminUrl], ['show', records[0]!.id, '--admin', h.adminUrl], ['export', '--admin', h.adminUrl, '--format', 'ndjson']]) {
     const [command, ...rest] = args as [string, ...string[]]
-    const fn = `${command}Command`
-    const r = await cli(command, fn, 'src/cli/query.ts', rest)
+    const r = await cli(command, rest)
     t.equal(r.code, 0, `${command}: ${r.stderr}`)
     add(`${command} --admin (stdout, stderr)`, r.stdout + r.stderr)
   }
   const bundleLive = join(dir, 'live.tar.gz')
-  const b1 = await cli('bundle', 'bundleCommand', 'src/cli/bundle.ts', ['--admin', h.adminUrl, '--since', '1h', '--out', bundleLive])
+  const b1 = await cli('bundle', ['--admin', h.adminUrl, '--since', '1h', '--out', bundleLive])
   t.equal(b1.code, 0, `bundle --admin: the audit passed and the bundle was written (${b1.stderr})`)
   add('bundle --admin (stdout, stderr)', b1.stdout + b1.stderr)
   if (existsSync(bundleLive)) blobs.push(...await unpackBundle(bundleLive))
@@ -419,15 +418,15 @@ async function run (t: Test, verbose: boolean): Promise<void> {
 
   // The CLI against the stopped proxy's store file.
   const bundleDb = join(dir, 'db.tar.gz')
-  const b2 = await cli('bundle', 'bundleCommand', 'src/cli/bundle.ts', ['--db', h.dbPath, '--since', '1h', '--out', bundleDb])
+  const b2 = await cli('bundle', ['--db', h.dbPath, '--since', '1h', '--out', bundleDb])
   t.equal(b2.code, 0, `bundle --db (${b2.stderr})`)
   add('bundle --db (stdout, stderr)', b2.stdout + b2.stderr)
   if (existsSync(bundleDb)) blobs.push(...await unpackBundle(bundleDb))
   const exportNd = join(dir, 'export.ndjson')
-  const r2 = await cli('export', 'exportCommand', 'src/cli/query.ts', ['--db', h.dbPath, '--format', 'ndjson', '--out', exportNd])
+  const r2 = await cli('export', ['--db', h.dbPath, '--format', 'ndjson', '--out', exportNd])
   t.equal(r2.code, 0, r2.stderr)
   add('export --db (ndjson file)', readFileSync(exportNd))
-  const audit = await cli('audit', 'auditCommand', 'src/cli/audit.ts', ['--dir', h.dir, '--dir', dir])
+  const audit = await cli('audit', ['--dir', h.dir, '--dir', dir])
   t.equal(audit.code, 0, `audit: nothing token-shaped in the store, the log, the exports (${audit.stdout})`)
 
   // Positive controls: the searched texts hold what is being checked.

@@ -11,8 +11,7 @@ import { importLogs, type ImportOptions, type ImportResult, type LogInput } from
 import { LOG_SOURCES } from '../logs/event.js'
 import { openStore } from '../store/open.js'
 import type { ExchangeStore } from '../store/store.js'
-import { ClientError } from './query-client.js'
-import { type ExitCode, msg, NO_PROGRESS, out, progress, table, terminal, UsageError } from './output.js'
+import { ClientError, type ExitCode, msg, NO_PROGRESS, out, progress, table, terminal, UsageError } from './output.js'
 
 export const logsHelp = (lang: Lang): string => msg(lang, 'logs.help')
 

@@ -5,20 +5,8 @@
 // generation. Every launcher passes it: this line, `npm start`, the image's NODE_OPTIONS, the bench.
 import { ConfigError } from '../config/errors.js'
 import { cliLang } from '../i18n/locale.js'
-import { auditCommand, auditHelp } from './audit.js'
-import { bundleCommand, bundleHelp } from './bundle.js'
-import { replayCommand, replayHelp } from './replay.js'
-import { demoCommand, demoHelp } from './demo.js'
-import { doctorCommand, doctorHelp } from './doctor.js'
-import { logsCommand, logsHelp } from './logs.js'
 import { type Lang, resolveLang, takeLangFlag } from './lang.js'
-import { err, type ExitCode, msg, out, suggest, UsageError } from './output.js'
-import { ClientError } from './query-client.js'
-import {
-  exportCommand, exportHelp, failuresCommand, failuresHelp, purgeCommand, purgeHelp, showCommand, showHelp,
-  summaryCommand, summaryHelp, tailCommand, tailHelp
-} from './query.js'
-import { startCommand, startHelp } from './start.js'
+import { ClientError, err, type ExitCode, msg, out, suggest, UsageError } from './output.js'
 import { VERSION } from '../version.js'
 
 /** The top-level help, in `lang`. */
@@ -27,21 +15,28 @@ function mainHelp (lang: Lang): string {
 }
 
 type Command = (argv: string[], lang: Lang) => Promise<ExitCode>
+type Help = (lang: Lang) => string
+type Loaded = readonly [run: Command, help: Help]
 
-const COMMANDS: Record<string, Command> = {
-  start: startCommand,
-  failures: failuresCommand,
-  show: showCommand,
-  tail: tailCommand,
-  summary: summaryCommand,
-  export: exportCommand,
-  purge: purgeCommand,
-  doctor: doctorCommand,
-  audit: auditCommand,
-  demo: demoCommand,
-  replay: replayCommand,
-  bundle: bundleCommand,
-  logs: logsCommand
+/**
+ * Each command's module, loaded only when that command runs: `start` pulls in the data plane and
+ * the store, the query commands undici and the store, `demo` the simulators. Loading all of them
+ * up front made every invocation, `--help` included, pay for all of them.
+ */
+const COMMANDS: Record<string, () => Promise<Loaded>> = {
+  start: () => import('./start.js').then((m) => [m.startCommand, m.startHelp]),
+  failures: () => import('./query.js').then((m) => [m.failuresCommand, m.failuresHelp]),
+  show: () => import('./query.js').then((m) => [m.showCommand, m.showHelp]),
+  tail: () => import('./query.js').then((m) => [m.tailCommand, m.tailHelp]),
+  summary: () => import('./query.js').then((m) => [m.summaryCommand, m.summaryHelp]),
+  export: () => import('./query.js').then((m) => [m.exportCommand, m.exportHelp]),
+  purge: () => import('./query.js').then((m) => [m.purgeCommand, m.purgeHelp]),
+  doctor: () => import('./doctor.js').then((m) => [m.doctorCommand, m.doctorHelp]),
+  audit: () => import('./audit.js').then((m) => [m.auditCommand, m.auditHelp]),
+  demo: () => import('./demo.js').then((m) => [m.demoCommand, m.demoHelp]),
+  replay: () => import('./replay.js').then((m) => [m.replayCommand, m.replayHelp]),
+  bundle: () => import('./bundle.js').then((m) => [m.bundleCommand, m.bundleHelp]),
+  logs: () => import('./logs.js').then((m) => [m.logsCommand, m.logsHelp])
 }
 
 /** The options every command takes (main.ts handles them before the command runs). */
@@ -69,40 +64,27 @@ async function main (argv: string[]): Promise<ExitCode> {
     out(mainHelp(lang))
     return first === undefined ? 2 : 0
   }
-  const command = COMMANDS[first]
-  if (command === undefined) {
+  const load = COMMANDS[first]
+  if (load === undefined) {
     const option = first.startsWith('-')
     const hint = suggest(first, option ? ['--help', '--version', ...GLOBAL_OPTIONS] : Object.keys(COMMANDS), true, lang)
     err(`duo-diag-proxy: ${msg(lang, option ? 'main.unknownOption' : 'main.unknownCommand', { name: first })}${hint}\n${msg(lang, 'main.runHelp')}\n`)
     return 2
   }
+  let help: Help | undefined
   try {
-    return await command(rest, lang)
+    const [run, helpOf] = await load()
+    help = helpOf
+    return await run(rest, lang)
   } catch (error) {
-    return fail(first, error, lang)
+    return fail(first, help, error, lang)
   }
 }
 
-const HELPS: Record<string, (lang: Lang) => string> = {
-  start: startHelp,
-  failures: failuresHelp,
-  show: showHelp,
-  tail: tailHelp,
-  summary: summaryHelp,
-  export: exportHelp,
-  purge: purgeHelp,
-  doctor: doctorHelp,
-  audit: auditHelp,
-  demo: demoHelp,
-  replay: replayHelp,
-  bundle: bundleHelp,
-  logs: logsHelp
-}
-
 /** A command's options, as its --help lists them, and the global ones (the did-you-mean candidates). */
-function commandOptions (command: string): string[] {
-  const help = HELPS[command]?.('en') ?? ''
-  return [...new Set([...help.matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)].map((m) => m[0]).concat('--help', ...GLOBAL_OPTIONS))]
+function commandOptions (help: Help | undefined): string[] {
+  const text = help?.('en') ?? ''
+  return [...new Set([...text.matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)].map((m) => m[0]).concat('--help', ...GLOBAL_OPTIONS))]
 }
 
 /**
@@ -121,7 +103,7 @@ function parseArgsMessage (error: Error & { code?: string }, lang: Lang): string
   return m
 }
 
-function fail (command: string, error: unknown, lang: Lang): ExitCode {
+function fail (command: string, help: Help | undefined, error: unknown, lang: Lang): ExitCode {
   if (error instanceof ConfigError) {
     err(`duo-diag-proxy: ${error.message}\n`)
     return 2
@@ -136,7 +118,7 @@ function fail (command: string, error: unknown, lang: Lang): ExitCode {
     // node:util parseArgs: "Unknown option '--flga'. To specify a positional argument ...".
     const option = /Unknown option '([^']+)'/.exec((error as Error).message)?.[1]
     if (option !== undefined) {
-      err(`duo-diag-proxy ${command}: ${msg(lang, 'args.unknownOption', { option })}${suggest(option, commandOptions(command), false, lang)}\n${runHelp}\n`)
+      err(`duo-diag-proxy ${command}: ${msg(lang, 'args.unknownOption', { option })}${suggest(option, commandOptions(help), false, lang)}\n${runHelp}\n`)
       return 2
     }
   }

@@ -15,6 +15,11 @@ export class UsageError extends Error {
   readonly code = 'DDP_USAGE'
 }
 
+/** The admin API or the store could not answer (exit 1, the message alone, no stack). */
+export class ClientError extends Error {
+  readonly code = 'DDP_CLIENT'
+}
+
 /** A line of the `cli` catalog in `lang` (src/i18n/catalogs/<lang>/cli.ts). */
 export function msg (lang: Lang, key: string, params: Record<string, string | number> = {}): string {
   return t(lang, `cli:${key}`, params)

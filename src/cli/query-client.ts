@@ -16,7 +16,7 @@ import type { Page } from '../store/types.js'
 import type { LogEventPage } from '../store/log-event-sql.js'
 import { type LogEventParams, toLogEventFilter } from '../store/log-event-params.js'
 import { VERSION } from '../version.js'
-import { msg, UsageError } from './output.js'
+import { ClientError, msg, UsageError } from './output.js'
 
 /** What the query commands need, from a running proxy's admin API or straight from the file. */
 export interface QueryClient {
@@ -36,9 +36,7 @@ export interface QueryClient {
   close (): Promise<void>
 }
 
-export class ClientError extends Error {
-  readonly code = 'DDP_CLIENT'
-}
+export { ClientError }
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:5099'
 

@@ -1,6 +1,6 @@
 /**
- * The duo-diag-proxy CLI as a real process, run from source (node --import tsx src/cli/main.ts),
- * for tests that signal or kill it. (test/cli.test.ts keeps its own copy of this.)
+ * The duo-diag-proxy CLI as a real process (the build or the source: ./cli-entry.ts), for tests
+ * that signal or kill it. (test/cli.test.ts keeps its own copy of this.)
  */
 import { spawn, type ChildProcess, type SpawnOptionsWithStdioTuple } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -8,10 +8,10 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { CLI_ARGS } from './cli-entry.js'
 import { closeServer, listenEphemeral } from './net.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
 /** Under `npm test`, stores go here so test/setup/after.mjs audits them for secrets. */
 const CAPTURE_ROOT = join(ROOT, '.tap', 'ddp-captures')
 
@@ -50,7 +50,7 @@ export interface CliProcess {
  * `cwd`: where it runs (the repository by default).
  */
 export function spawnCli (args: string[], env: Record<string, string> = {}, opts: { nofile?: number, bin?: string, cwd?: string } = {}): CliProcess {
-  const [file, argv]: [string, string[]] = opts.bin === undefined ? [process.execPath, ['--import', 'tsx', MAIN, ...args]] : [opts.bin, args]
+  const [file, argv]: [string, string[]] = opts.bin === undefined ? [process.execPath, [...CLI_ARGS, ...args]] : [opts.bin, args]
   const options: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'pipe'> = { cwd: opts.cwd ?? ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }
   const child = opts.nofile === undefined
     ? spawn(file, argv, options)

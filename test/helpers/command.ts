@@ -1,41 +1,21 @@
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
-
-const ROOT = join(import.meta.dirname, '..', '..')
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
+import { CLI_ARGS, ROOT } from './cli-entry.js'
 
 export interface Run { code: number | null, stdout: string, stderr: string }
 
-/**
- * A CLI command as a real process: through main.ts once it registers the command, until then
- * the command function itself, called from a one-line module in the child (same output, same
- * exit code; main.ts maps a thrown usage error to 2, so the stand-in does too).
- */
-export function runCommand (command: string, fn: string, module: string, args: string[], opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<Run> {
-  const registered = new RegExp(`\\b${command}: ${fn}\\b`).test(readFileSync(MAIN, 'utf8'))
+/** A CLI command as a real process, with the user's environment minus ours and the runner's. */
+export function runCommand (command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<Run> {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith('DUO_DIAG_') && k !== 'NODE_OPTIONS' && !k.startsWith('TAP')) env[k] = v
   }
   Object.assign(env, opts.env ?? {})
-  const url = pathToFileURL(join(ROOT, module)).href
-  const argv = registered
-    ? ['--import', 'tsx', MAIN, command, ...args]
-    : ['--import', 'tsx', '--input-type=module', '-e', [
-        `import { ${fn} } from ${JSON.stringify(url)}`,
-        `try { process.exitCode = await ${fn}(${JSON.stringify(args)}) } catch (e) {`,
-        '  process.stderr.write(`duo-diag-proxy: ${e.message}\\n`)',
-        `  process.exitCode = e.code === 'DDP_USAGE' || String(e.code).startsWith('ERR_PARSE_ARGS') ? 2 : 1`,
-        '}'
-      ].join('\n')]
-  return runNode(argv, env, opts.timeoutMs ?? 60_000)
+  return runNode([...CLI_ARGS, command, ...args], env, opts.timeoutMs ?? 60_000)
 }
 
-/** The CLI (src/cli/main.ts) as a real process with exactly this environment, pipes for its output. */
+/** The CLI as a real process with exactly this environment, pipes for its output. */
 export function runCli (args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<Run> {
-  return runNode(['--import', 'tsx', MAIN, ...args], env, timeoutMs)
+  return runNode([...CLI_ARGS, ...args], env, timeoutMs)
 }
 
 function runNode (argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {

@@ -4,14 +4,10 @@
  * process.stdout.columns is N. Output arrives merged, with CRLF line ends, as a terminal shows it.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { stripVTControlCharacters as stripAnsi } from 'node:util'
 import stringWidth from 'string-width'
+import { CLI_ARGS, ROOT } from './cli-entry.js'
 import { runCli, type Run } from './command.js'
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
 
 /** Why pty tests cannot run here, or null when they can. */
 export function ptyUnavailable (): string | null {
@@ -52,7 +48,7 @@ export interface PtyRun {
 }
 
 export function runInPty (args: string[], opts: { cols: number, env?: Record<string, string> }): PtyRun {
-  const command = `stty cols ${opts.cols} rows 50; exec ${quote(process.execPath)} --import tsx ${quote(MAIN)} ${args.map(quote).join(' ')}`
+  const command = `stty cols ${opts.cols} rows 50; exec ${[process.execPath, ...CLI_ARGS, ...args].map(quote).join(' ')}`
   // stdin stays open: script passes what is typed to the terminal (Ctrl-C to stop `start`).
   const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, env: terminalEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] })
   const started = Date.now()
