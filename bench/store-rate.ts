@@ -277,9 +277,16 @@ class Feeder {
     const list = this.sets[kind]
     const tpl = list[this.next[kind]++ % list.length] as Observation
     this.i++
+    // Start times at most 20 000 a second (the target rate), never behind the clock: a burst
+    // stamped with one millisecond made thousands of requests concurrent, which no proxy at
+    // saturation sees (the closed loop keeps 10 in flight), and made linking compare every
+    // model call with every gateway request of the burst.
+    this.clock = Math.max(Date.now(), this.clock + 0.05)
     // Unique and increasing, 26 characters like a GitLab (ULID) correlation id.
-    return { ...tpl, startedAt: Date.now(), correlationId: '01JSTORE' + String(this.i).padStart(18, '0') }
+    return { ...tpl, startedAt: Math.floor(this.clock), correlationId: '01JSTORE' + String(this.i).padStart(18, '0') }
   }
+
+  private clock = 0
 
   /** `n` records at once, in chunks, yielding between them so the worker's replies are handled. */
   async burst (p: CapturePipeline, n: number): Promise<void> {

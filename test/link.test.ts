@@ -1,7 +1,9 @@
 /** Linking model calls to the gateway requests that caused them, on exchanges built by hand, over real stores. */
+import { setTimeout } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type { Exchange } from '../src/capture/exchange.js'
 import { linkBatch } from '../src/capture/link.js'
+import { RecentExchanges } from '../src/capture/recent.js'
 import { cause, fromCause } from '../src/diagnosis/codes.js'
 import type { ExchangeStore } from '../src/store/store.js'
 import { eachBackend, freshStore } from './helpers/stores.js'
@@ -123,6 +125,45 @@ eachBackend(t, 'a call recorded after its gateway request (a later batch) still 
   await linkBatch([tooLate, after], store)
   t.equal(tooLate.parent_id, null, 'ending 60 ms after the request: not linked')
   t.equal(after.parent_id, null, 'starting after the request ended: not linked')
+})
+
+eachBackend(t, 'written exchanges the capture thread still holds are taken as they are, the others read from the store', async (t, store) => {
+  const recent = new RecentExchanges()
+  const g = ex('gateway', 0, 100, GW)
+  g.status = 500
+  g.flags = ['upstream_error']
+  g.diagnosis = fromCause(cause('gateway_failed'))
+  const c2 = ex('model', 510, 20, { model: 'm1' })
+  await store.insert([g, c2])
+  recent.add([g])
+  // A late call: its parent comes from the held object, which linking changes and writes.
+  const late = ex('model', 30, 75, { model: 'm1' })
+  late.status = 404
+  late.flags = ['not_found']
+  late.diagnosis = fromCause(cause('model_endpoint_missing_v1'))
+  // A gateway request around a written call that is not held.
+  const g2 = ex('gateway', 500, 100, GW)
+  const links = await linkBatch([late, g2], store, recent.held)
+  t.equal(links.length, 2, 'the late call, and the written call read from the store')
+  t.equal(links.find((l) => l.child === late)?.parent, g, 'the late call\'s parent is the held object itself, not a copy read back')
+  t.equal(g.diagnosis.code, 'model_endpoint_missing_v1', 'the held request took its late child\'s cause')
+  t.equal((await store.get(g.id))?.diagnosis?.code, 'model_endpoint_missing_v1', 'and the store has it too')
+  const readBack = links.find((l) => l.parent === g2)?.child
+  t.equal(readBack?.id, c2.id, 'the other gateway request found its written call')
+  t.not(readBack, c2, 'read from the store: it was not held')
+  t.equal((await store.get(c2.id))?.parent_id, g2.id, 'and rewritten there')
+})
+
+t.test('the held exchanges are bounded by count and by age', async (t) => {
+  const recent = new RecentExchanges(3, 30)
+  const all = [0, 1, 2, 3, 4].map((i) => ex('model', i, 1))
+  recent.add(all)
+  t.same(all.map((e) => recent.held(e.id) === e), [false, false, true, true, true], 'the three written last')
+  recent.add([all[2]!])
+  recent.add([ex('model', 9, 1)])
+  t.same(all.map((e) => recent.held(e.id) === e), [false, false, true, false, true], 'written again, it counts as new; the oldest goes')
+  await setTimeout(60)
+  t.equal(recent.held(all[4]!.id), undefined, 'past its age it is read from the store again')
 })
 
 t.test('a gateway request written by an older version (no codes, plain-string evidence) is read into codes when its call comes', async (t) => {

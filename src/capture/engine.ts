@@ -8,6 +8,7 @@ import type { Retention } from '../store/types.js'
 import { type BuildOptions, buildExchange } from './build.js'
 import type { Exchange } from './exchange.js'
 import { type Link, linkBatch } from './link.js'
+import { RecentExchanges } from './recent.js'
 import type { ExchangeSpanExporter } from '../otel/exporter.js'
 import type { ObservationRecord } from './record.js'
 
@@ -74,6 +75,8 @@ interface AwaitingChain {
 export class CaptureEngine {
   private lastStoreError: string | null = null
   private lastLinkError: string | null = null
+  /** What this thread wrote last, for linking to take instead of reading it back. */
+  private readonly recent = new RecentExchanges()
   private readonly tlsChains = new Map<string, ChainSummary>()
   private readonly tlsProbedAt = new Map<string, number>()
   /** Probes under way, by origin, with the exchanges written without the chain. */
@@ -131,6 +134,7 @@ export class CaptureEngine {
       const writeStart = performance.now()
       const links = await this.link(slice)
       const written = await this.write(slice, result)
+      if (written) this.recent.add(slice)
       // Wall time: a preempted write (a niced thread on a busy core) would shrink the slices to a
       // record each, many tiny commits for nothing; the estimate is clamped.
       if (written) this.writeMsPerRow = 0.8 * this.writeMsPerRow + 0.2 * Math.min(MAX_WRITE_MS_PER_ROW, Math.max(MIN_WRITE_MS_PER_ROW, (performance.now() - writeStart) / slice.length))
@@ -143,7 +147,7 @@ export class CaptureEngine {
 
   private async link (slice: Exchange[]): Promise<Link[]> {
     try {
-      const links = await linkBatch(slice, this.store)
+      const links = await linkBatch(slice, this.store, this.recent.held)
       this.lastLinkError = null
       return links
     } catch (err) {

@@ -3,7 +3,7 @@ import type { Diagnosis, DiagnosisLine } from '../diagnosis/diagnosis.js'
 import { CAUSE_PREFIX, EVIDENCE_PREFIX, readStoredDiagnosis, UNCLASSIFIED } from '../diagnosis/render.js'
 import type { Message, MessageParams } from '../i18n/message.js'
 import { hasKey } from '../i18n/translate.js'
-import type { ExchangeStore } from '../store/store.js'
+import { type ExchangeStore, type HeldExchanges, NONE_HELD } from '../store/store.js'
 import type { Exchange, ExchangeLink } from './exchange.js'
 
 /** Flags on a gateway exchange that a failing model call behind it would explain. */
@@ -48,6 +48,49 @@ const END_SLACK_MS = 50
  * request (still in flight), fell inside a 5 ms slack and was given to the wrong request.
  */
 const ROUNDING_MS = 1
+/**
+ * A written request can end after a later-recorded call only when another proxy instance wrote
+ * it (a shared store: its records are not in this thread's order); then by as long as the
+ * gateway takes after the model answers.
+ */
+const LATE_PARENT_AFTER_MS = 1_000
+
+/** Exchanges sorted by start time, for the ones that started within a window. */
+class ByStart {
+  readonly items: Exchange[]
+  private readonly starts: number[]
+
+  constructor (exchanges: readonly Exchange[]) {
+    this.items = [...exchanges].sort((a, b) => start(a) - start(b))
+    this.starts = this.items.map(start)
+  }
+
+  /** Those that started within [from, to], in start order. */
+  within (from: number, to: number): Exchange[] {
+    let lo = 0
+    let hi = this.starts.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.starts[mid]! < from) lo = mid + 1
+      else hi = mid
+    }
+    const out: Exchange[] = []
+    for (let i = lo; i < this.starts.length && this.starts[i]! <= to; i++) out.push(this.items[i]!)
+    return out
+  }
+}
+
+/** What a gateway request says of its model call, read once per request (URL parsing is not free). */
+interface GatewayAsks { names: Set<string>, endpointHost: string | null }
+const asksCache = new WeakMap<Exchange, GatewayAsks>()
+function asksOf (g: Exchange): GatewayAsks {
+  let asks = asksCache.get(g)
+  if (asks === undefined) {
+    asks = { names: servedNames(g), endpointHost: hostOf(g.meta.model_endpoint) }
+    asksCache.set(g, asks)
+  }
+  return asks
+}
 
 function hostOf (url: string | undefined): string | null {
   if (url === undefined) return null
@@ -72,19 +115,24 @@ export interface Link {
   parent: Exchange
 }
 
-export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<Link[]> {
+export async function linkBatch (batch: Exchange[], store: LinkStore, held: HeldExchanges = NONE_HELD): Promise<Link[]> {
   const isParent = (e: Exchange): boolean => carried(e) && e.hop === 'gateway' && e.meta.feature !== 'health' && e.meta.feature !== 'gateway_metrics'
   const batchModels = batch.filter((e) => e.hop === 'model' && carried(e))
   const gateways = batch.filter(isParent)
   // A model call whose record comes after its gateway request's (it can end up to END_SLACK_MS
   // later, and so land in a later batch): the gateway requests already written compete for it.
+  // Each call asks for exactly the written requests score() could give it: started by its start
+  // (+ slack), still running when it started, ended at most END_SLACK_MS before it ended. One
+  // window for the whole batch read ~400 documents a batch at saturation, nearly all of them
+  // short requests that ended before the call began.
   const storedGateways = new Set<Exchange>()
-  const late = batchModels.filter((m) => m.parent_id === null)
-  if (late.length > 0) {
-    const endFrom = Math.min(...late.map((m) => end(m))) - END_SLACK_MS
-    const startBy = Math.max(...late.map((m) => start(m))) + SLACK_MS
-    for (const g of await store.gatewaysEndedSince(endFrom, startBy)) {
-      if (!isParent(g)) continue
+  const seen = new Set<string>()
+  for (const m of batchModels) {
+    if (m.parent_id !== null) continue
+    const endFrom = Math.max(end(m) - END_SLACK_MS, start(m) - ROUNDING_MS)
+    for (const g of await store.gatewaysEndedSince(endFrom, end(m) + LATE_PARENT_AFTER_MS, start(m) + SLACK_MS, held)) {
+      if (seen.has(g.id) || !isParent(g)) continue
+      seen.add(g.id)
       storedGateways.add(g)
       gateways.push(g)
     }
@@ -104,15 +152,26 @@ export async function linkBatch (batch: Exchange[], store: LinkStore): Promise<L
     spanFrom = Math.min(spanFrom, start(g) - SLACK_MS)
     spanTo = Math.max(spanTo, end(g) + ROUNDING_MS)
   }
-  const span = spanFrom === Infinity ? [] : await store.unlinkedModelExchanges(spanFrom, spanTo)
+  const span = spanFrom === Infinity ? [] : await store.unlinkedModelExchanges(spanFrom, spanTo, held)
   const spanComplete = span.length < STORE_LIMIT
+  // The batch's unlinked calls by start time: each gateway request takes its window by binary
+  // search (hundreds of gateway requests a batch at saturation, each against every call, was
+  // most of linking's time), plus the calls that name it in a forwarded header.
+  const open = new ByStart(batchModels.filter((m) => m.parent_id === null))
+  const byForwardedId = new Map<string, Exchange[]>()
+  for (const m of open.items) {
+    const id = m.request.headers['x-request-id']
+    if (typeof id === 'string') byForwardedId.set(id, [...(byForwardedId.get(id) ?? []), m])
+  }
+  const spanByStart = new ByStart(span)
   for (const g of gateways) {
     const from = start(g) - SLACK_MS
     const to = end(g) + ROUNDING_MS
     // A written gateway request already had its chance at the written calls.
-    const fromStore = (storedGateways.has(g) ? [] : spanComplete ? span.filter((c) => start(c) >= from && start(c) <= to) : await store.unlinkedModelExchanges(from, to)).filter(carried)
+    const fromStore = (storedGateways.has(g) ? [] : spanComplete ? spanByStart.within(from, to) : await store.unlinkedModelExchanges(from, to, held)).filter(carried)
     for (const c of fromStore) stored.add(c)
-    const inBatch = batchModels.filter((m) => m.parent_id === null && ((start(m) >= from && start(m) <= to) || m.request.headers['x-request-id'] === g.correlation_id))
+    const inBatch = open.within(from, to)
+    for (const m of byForwardedId.get(g.correlation_id) ?? []) if (start(m) < from || start(m) > to) inBatch.push(m)
     for (const c of [...inBatch, ...fromStore]) {
       const link = score(g, c, from, to, end(g) + END_SLACK_MS)
       if (link === null) continue
@@ -263,13 +322,12 @@ function score (g: Exchange, c: Exchange, from: number, to: number, endTo: numbe
   if (c.correlation_source === 'caller' && forwardedId === g.correlation_id) return { method: 'header', confidence: 1 }
   if (start(c) < from || start(c) > to || end(c) > endTo) return null
   let s = 0.5
-  const names = servedNames(g)
+  const { names, endpointHost } = asksOf(g)
   if (c.meta.model !== undefined && names.size > 0) {
     // The request named its model and the call asked for another: not its call.
     if (!names.has(c.meta.model)) return null
     s += 0.25
   }
-  const endpointHost = hostOf(g.meta.model_endpoint)
   const called = c.request.headers.host
   const calledHost = typeof called === 'string' ? called.toLowerCase() : null
   if (endpointHost !== null && calledHost !== null) {

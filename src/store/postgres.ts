@@ -8,10 +8,10 @@ import {
 } from './log-event-sql.js'
 import { type PageRow, toPage } from './query.js'
 import {
-  BY_CORRELATION_SQL, COUNT_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
-  PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, REWRITE_SQL, rewriteParams, type Sql, type SqlParam, summarySql, timeSeriesSql, unlinkedModelSql
+  BY_CORRELATION_SQL, COUNT_SQL, documentsSql, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
+  PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, resolveDocuments, REWRITE_SQL, rewriteParams, type Sql, type SqlParam, summarySql, timeSeriesSql, unlinkedModelSql
 } from './sql.js'
-import { type ExchangeStore, maskUrl, StoreOpenError } from './store.js'
+import { type ExchangeStore, type HeldExchanges, maskUrl, NONE_HELD, StoreOpenError } from './store.js'
 import { assembleSummary, assembleTimeSeries, type CountRow, type Summary, type TimeSeries } from './summary.js'
 import { buildTrace, type Trace } from './trace.js'
 import type { ExchangeFilter, Page, PageRequest, Retention } from './types.js'
@@ -295,9 +295,8 @@ export class PgStore implements ExchangeStore {
     return Number(rows[0]?.n ?? 0)
   }
 
-  async unlinkedModelExchanges (from: number, to: number): Promise<Exchange[]> {
-    const rows = await this.rows<{ data: string }>(unlinkedModelSql(from, to))
-    return rows.map((r) => JSON.parse(r.data) as Exchange)
+  async unlinkedModelExchanges (from: number, to: number, held: HeldExchanges = NONE_HELD): Promise<Exchange[]> {
+    return this.documents((await this.rows<{ id: string }>(unlinkedModelSql(from, to))).map((r) => r.id), held)
   }
 
   async gatewaysSpanning (from: number, to: number): Promise<number> {
@@ -305,9 +304,15 @@ export class PgStore implements ExchangeStore {
     return Number(rows[0]?.n ?? 0)
   }
 
-  async gatewaysEndedSince (endFrom: number, startBy: number): Promise<Exchange[]> {
-    const rows = await this.rows<{ data: string }>(gatewaysEndedSinceSql(endFrom, startBy))
-    return rows.map((r) => JSON.parse(r.data) as Exchange)
+  async gatewaysEndedSince (endFrom: number, endBy: number, startBy: number, held: HeldExchanges = NONE_HELD): Promise<Exchange[]> {
+    return this.documents((await this.rows<{ id: string }>(gatewaysEndedSinceSql(endFrom, endBy, startBy))).map((r) => r.id), held)
+  }
+
+  /** The exchanges of these ids: the held ones as they are, the others read. */
+  private async documents (ids: string[], held: HeldExchanges): Promise<Exchange[]> {
+    const missing = ids.filter((id) => held(id) === undefined)
+    const rows = missing.length === 0 ? [] : await this.rows<{ id: string, data: string }>(documentsSql(missing))
+    return resolveDocuments(ids, held, rows)
   }
 
   async setParent (child: Exchange): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import type { Exchange } from '../capture/exchange.js'
 import { decodeCursor, whereClause } from './query.js'
+import type { HeldExchanges } from './store.js'
 import { BREAKDOWN_LIMIT, LATENCY_ROWS_LIMIT, MAX_BUCKETS, NOT_ERRORS } from './summary.js'
 import type { ExchangeFilter, PageRequest } from './types.js'
 
@@ -64,7 +65,7 @@ export const BY_CORRELATION_SQL = `SELECT data FROM exchanges WHERE correlation_
  */
 export function unlinkedModelSql (from: number, to: number): Sql {
   return {
-    text: `SELECT data FROM exchanges
+    text: `SELECT id FROM exchanges
       WHERE hop = 'model' AND parent_id IS NULL AND started_at >= ? AND started_at <= ? ORDER BY started_at LIMIT 500`,
     params: [Math.ceil(from), Math.floor(to)]
   }
@@ -87,15 +88,39 @@ export function gatewaysSpanningSql (from: number, to: number): Sql {
 }
 
 /**
- * Gateway requests that ended at or after `endFrom` (within the hour) and started by
- * `startBy`: the possible parents of a model call recorded after them. Same index as above.
+ * Gateway requests that ended within [endFrom, endBy] and started by `startBy`: the possible
+ * parents of a model call recorded after them. Same index as above.
  */
-export function gatewaysEndedSinceSql (endFrom: number, startBy: number): Sql {
+export function gatewaysEndedSinceSql (endFrom: number, endBy: number, startBy: number): Sql {
   return {
-    text: `SELECT data FROM exchanges
+    text: `SELECT id FROM exchanges
       WHERE hop = 'gateway' AND started_at + duration_ms >= ? AND started_at + duration_ms <= ? AND started_at <= ? LIMIT 500`,
-    params: [endFrom, endFrom + 3_600_000, Math.floor(startBy)]
+    params: [endFrom, endBy, Math.floor(startBy)]
   }
+}
+
+/**
+ * The documents of these exchanges (linking's candidates the capture thread no longer holds).
+ * Linking's queries name ids only: their documents are ~2.5 KB of JSON each, and the capture
+ * thread wrote most of them moments ago and still holds them (src/capture/recent.ts).
+ */
+export function documentsSql (ids: readonly string[]): Sql {
+  return { text: `SELECT id, data FROM exchanges WHERE id IN (${ids.map(() => '?').join(', ')})`, params: [...ids] }
+}
+
+/** Ids in the order a query gave them, as exchanges: the held ones as they are, the others parsed from their rows. */
+export function resolveDocuments (ids: readonly string[], held: HeldExchanges, rows: ReadonlyArray<{ id: string, data: string }>): Exchange[] {
+  const read = new Map(rows.map((r) => [r.id, r.data]))
+  const out: Exchange[] = []
+  for (const id of ids) {
+    const ex = held(id) ?? parseDocument(read.get(id))
+    if (ex !== undefined) out.push(ex)
+  }
+  return out
+}
+
+function parseDocument (data: string | undefined): Exchange | undefined {
+  return data === undefined ? undefined : (JSON.parse(data) as Exchange)
 }
 
 /**

@@ -11,10 +11,10 @@ import {
 } from './log-event-sql.js'
 import { type PageRow, toPage } from './query.js'
 import {
-  BY_CORRELATION_SQL, COUNT_SQL, DELETE_FLAGS_OF_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, INSERT_FLAG_OF_SQL, listSql,
-  PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, REWRITE_SQL, rewriteParams, type Sql, STARTED_AT, summarySql, timeSeriesSql, unlinkedModelSql
+  BY_CORRELATION_SQL, COUNT_SQL, documentsSql, DELETE_FLAGS_OF_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, INSERT_FLAG_OF_SQL, listSql,
+  PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, resolveDocuments, REWRITE_SQL, rewriteParams, type Sql, STARTED_AT, summarySql, timeSeriesSql, unlinkedModelSql
 } from './sql.js'
-import { type ExchangeStore, StoreOpenError } from './store.js'
+import { type ExchangeStore, type HeldExchanges, NONE_HELD, StoreOpenError } from './store.js'
 import { assembleSummary, assembleTimeSeries, type Summary, type TimeSeries } from './summary.js'
 import { buildTrace, type Trace } from './trace.js'
 import type { ExchangeFilter, Page, PageRequest, Retention } from './types.js'
@@ -330,23 +330,28 @@ export class SqliteStore implements ExchangeStore {
     return this.linkStatements ??= {
       unlinked: this.db.prepare(unlinkedModelSql(0, 0).text),
       spanning: this.db.prepare(gatewaysSpanningSql(0, 0).text),
-      endedSince: this.db.prepare(gatewaysEndedSinceSql(0, 0).text),
+      endedSince: this.db.prepare(gatewaysEndedSinceSql(0, 0, 0).text),
       setParent: this.db.prepare(REWRITE_SQL)
     }
   }
 
-  async unlinkedModelExchanges (from: number, to: number): Promise<Exchange[]> {
-    const rows = this.link.unlinked.all(...unlinkedModelSql(from, to).params) as Array<{ data: string }>
-    return rows.map((r) => JSON.parse(r.data) as Exchange)
+  async unlinkedModelExchanges (from: number, to: number, held: HeldExchanges = NONE_HELD): Promise<Exchange[]> {
+    return this.documents(this.link.unlinked.pluck().all(...unlinkedModelSql(from, to).params) as string[], held)
   }
 
   async gatewaysSpanning (from: number, to: number): Promise<number> {
     return (this.link.spanning.get(...gatewaysSpanningSql(from, to).params) as { n: number }).n
   }
 
-  async gatewaysEndedSince (endFrom: number, startBy: number): Promise<Exchange[]> {
-    const rows = this.link.endedSince.all(...gatewaysEndedSinceSql(endFrom, startBy).params) as Array<{ data: string }>
-    return rows.map((r) => JSON.parse(r.data) as Exchange)
+  async gatewaysEndedSince (endFrom: number, endBy: number, startBy: number, held: HeldExchanges = NONE_HELD): Promise<Exchange[]> {
+    return this.documents(this.link.endedSince.pluck().all(...gatewaysEndedSinceSql(endFrom, endBy, startBy).params) as string[], held)
+  }
+
+  /** The exchanges of these ids: the held ones as they are, the others read. */
+  private documents (ids: string[], held: HeldExchanges): Exchange[] {
+    const missing = ids.filter((id) => held(id) === undefined)
+    const rows = missing.length === 0 ? [] : this.db.prepare(documentsSql(missing).text).all(...missing) as Array<{ id: string, data: string }>
+    return resolveDocuments(ids, held, rows)
   }
 
   async setParent (child: Exchange): Promise<void> {

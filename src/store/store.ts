@@ -3,6 +3,15 @@ import type { LogEvent } from '../logs/event.js'
 import type { Retention, StoreReader } from './types.js'
 
 /**
+ * The exchanges a caller already holds as written, by id (the capture thread's latest writes):
+ * linking's queries take them from it instead of reading and parsing their documents again.
+ */
+export type HeldExchanges = (id: string) => Exchange | undefined
+
+/** Nothing held: every document is read. */
+export const NONE_HELD: HeldExchanges = () => undefined
+
+/**
  * The store as the capture worker writes it and the API and CLI read it. Two implementations:
  * the embedded SQLite file (the default) and a shared PostgreSQL database (several proxy
  * instances). Every method is async; only the capture worker and the CLI hold a store, never the
@@ -14,11 +23,11 @@ export interface ExchangeStore extends StoreReader {
   /** Writes a batch in one transaction (one statement on PostgreSQL). Throws on a store error. */
   insert (batch: readonly Exchange[]): Promise<void>
   /** Model-hop exchanges not yet linked to a parent, started within [from, to] (epoch ms). */
-  unlinkedModelExchanges (from: number, to: number): Promise<Exchange[]>
+  unlinkedModelExchanges (from: number, to: number, held?: HeldExchanges): Promise<Exchange[]>
   /** How many gateway-hop exchanges span [from, to]: the possible parents of a model call. */
   gatewaysSpanning (from: number, to: number): Promise<number>
-  /** Gateway-hop exchanges that ended at or after `endFrom` and started by `startBy` (at most 500). */
-  gatewaysEndedSince (endFrom: number, startBy: number): Promise<Exchange[]>
+  /** Gateway-hop exchanges that ended within [endFrom, endBy] and started by `startBy` (at most 500). */
+  gatewaysEndedSince (endFrom: number, endBy: number, startBy: number, held?: HeldExchanges): Promise<Exchange[]>
   /** Rewrites a stored exchange after linking (its `parent_id` and `link`, or a diagnosis its children changed). */
   setParent (child: Exchange): Promise<void>
   /**
