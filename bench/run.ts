@@ -8,7 +8,7 @@
  *   node --import tsx bench/run.ts [--quick] [--rounds N] [--no-pin] [--modes a,b] [--phases p,q] [--out FILE]
  *     [--proxy-env DUO_DIAG_NAME=value ...] [--proxy-node-args '--flag ...']   (the proxies' settings and V8 flags, for A/B runs)
  *
- * npm run bench (≤ 5 min) / npm run bench:quick (≤ 45 s). Results: bench/results/<ISO date>.json
+ * npm run bench (≤ 10 min) / npm run bench:quick (≤ 75 s). Results: bench/results/<ISO date>.json
  * and a markdown table on stdout; progress goes to stderr.
  */
 import { execFileSync } from 'node:child_process'
@@ -19,7 +19,9 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { type ClosedLoopResult, closedLoop, OpenLoop, type OpenLoopRaw, type OpenLoopResult, sseStreams, type StreamTiming, summarizeOpen } from './load.js'
 import { CLK_TCK, cpuNs, cpuTicks, freePort, killAllNow, NoiseMeter, pinThread, rssBytes, setUpPinning, stopAll, stopChild, type ThreadSplit, threadSplit, threadTicks } from './procs.js'
+import { type BurstPlan, type BurstSample, burstReport, burstThenSteady } from './after-burst.js'
 import { markdownReport } from './report.js'
+import { findWrk } from './wrk.js'
 import { measureStoreRate, type StorePlan, type StoreRate } from './store-rate.js'
 import { median, percentile, sortedCopy, summarize, type Summary } from './stats.js'
 import { directTarget, findNginx, type ModeId, parseProxyEnv, PROXY_NODE_ARGS, type ProxyMetrics, readMetrics, startBarePipe, startNginx, startProxy, startUpstream, type Target } from './targets.js'
@@ -50,6 +52,8 @@ export interface Plan {
   longMaxS: number
   /** The capture pipeline's store write rate (bench/store-rate.ts). */
   store: StorePlan
+  /** Issue 20's protocol (bench/after-burst.ts): closed loop then open loop, per configuration. */
+  burst: BurstPlan & { modes: ModeId[] }
   quiesceMaxMs: number
   /** Soft budget: the long run is shortened so that the whole run fits. */
   budgetS: number
@@ -75,9 +79,10 @@ const FULL: Plan = {
   longRequests: 500_000,
   longMaxS: 120,
   store: { steps: [0.5, 0.8, 1.0, 1.2, 1.5], stepS: 2, drainRecords: 19_000, warmupRecords: 10_000, drainMaxS: 8, maxS: 40 },
+  burst: { closedS: 10, openS: 10, openRate: 1000, connections: 10, modes: ['direct', 'nginx', 'bare-pipe', 'default'] },
   quiesceMaxMs: 4_000,
-  budgetS: 275,
-  hardLimitS: 310
+  budgetS: 560,
+  hardLimitS: 640
 }
 
 const QUICK: Plan = {
@@ -98,12 +103,13 @@ const QUICK: Plan = {
   longRequests: 25_000,
   longMaxS: 4,
   store: { steps: [0.6, 1.2], stepS: 0.5, drainRecords: 5_000, warmupRecords: 2_000, drainMaxS: 2, maxS: 7 },
+  burst: { closedS: 1, openS: 1, openRate: 1000, connections: 10, modes: ['direct', 'nginx', 'default'] },
   quiesceMaxMs: 1_500,
-  budgetS: 40,
-  hardLimitS: 55
+  budgetS: 55,
+  hardLimitS: 75
 }
 
-const PHASES = ['closed', 'open', 'sse', 'long', 'store'] as const
+const PHASES = ['closed', 'open', 'sse', 'burst', 'long', 'store'] as const
 type Phase = typeof PHASES[number]
 
 // ---- result shapes ---------------------------------------------------------------------------
@@ -153,6 +159,7 @@ export interface RoundResult {
   open: Partial<Record<ModeId, OpenSample>>
   ssePaced: Partial<Record<ModeId, SseSample>>
   sseUnpaced: Partial<Record<ModeId, SseSample>>
+  burst: Partial<Record<ModeId, BurstSample>>
 }
 
 export interface ModeSummary {
@@ -364,6 +371,8 @@ async function main (): Promise<number> {
   const pinning = setUpPinning(!values['no-pin'])
   log(pinning.note)
   const nginxInfo = findNginx()
+  const wrk = findWrk()
+  if (wrk === null && phases.has('burst')) notes.push('wrk not installed (apt-get install wrk): the after-burst closed loops ran on autocannon')
   if (nginxInfo.path === null) notes.push(nginxInfo.note)
   if (values['proxy-node-args'] !== undefined) notes.push(`proxies under test ran with node ${proxyNodeArgs.join(' ') || '(no flags)'} instead of ${PROXY_NODE_ARGS.join(' ')}`)
   if (Object.keys(proxyEnv).length > 0) notes.push(`proxies under test ran with ${Object.entries(proxyEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`)
@@ -406,7 +415,7 @@ async function main (): Promise<number> {
   for (let r = 0; r < plan.rounds; r++) {
     // Interleaved A B C A B C ..., the starting mode rotating each round.
     const order = targets.map((_, i) => targets[(i + r) % targets.length] as Target)
-    const round: RoundResult = { round: r + 1, order: order.map((t) => t.id), closed: {}, open: {}, ssePaced: {}, sseUnpaced: {} }
+    const round: RoundResult = { round: r + 1, order: order.map((t) => t.id), closed: {}, open: {}, ssePaced: {}, sseUnpaced: {}, burst: {} }
     rounds.push(round)
 
     if (phases.has('closed')) {
@@ -484,6 +493,16 @@ async function main (): Promise<number> {
       }
     }
 
+    if (phases.has('burst')) {
+      for (const t of order) {
+        if (!plan.burst.modes.includes(t.id)) continue
+        await quiesce(underTest(), plan.quiesceMaxMs)
+        const sample = await burstThenSteady(t, plan.burst, { wrk, core: pinning.loadCore, dir }, () => quiesce(underTest(), plan.quiesceMaxMs))
+        round.burst[t.id] = sample
+        log(`round ${r + 1} after-burst ${t.id}: closed ${sample.closed.rps.toFixed(0)} req/s, then p50 ${sample.open.p50Ms.toFixed(3)} p99 ${sample.open.p99Ms.toFixed(2)} ms${sample.openCoreShare !== null ? `, CPU ${(sample.openCoreShare * 100).toFixed(0)} %` : ''}${sample.kept !== null ? `, kept ${(sample.kept * 100).toFixed(0)} %` : ''}`)
+      }
+    }
+
     if (phases.has('sse')) {
       for (const t of order) {
         await quiesce(underTest(), plan.quiesceMaxMs)
@@ -556,7 +575,8 @@ async function main (): Promise<number> {
     notes,
     elapsedS
   }
-  const md = markdownReport(results)
+  const burstTargets = targets.filter((t) => plan.burst.modes.includes(t.id))
+  const md = markdownReport(results) + (phases.has('burst') ? '\n' + burstReport(burstTargets, rounds.map((r) => r.burst as Record<string, BurstSample>), plan.burst, wrk !== null ? 'wrk' : 'autocannon (wrk not installed)') + '\n' : '')
   const out = values.out ?? join(ROOT, 'bench', 'results', `${results.meta.date as string}`.replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z') + (plan.name === 'quick' ? '-quick' : '') + '.json')
   mkdirSync(dirname(out), { recursive: true })
   writeFileSync(out + '.tmp', JSON.stringify({ ...results, markdown: md }, null, 2) + '\n')
