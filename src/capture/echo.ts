@@ -35,6 +35,13 @@ const URL_FORM_MAX = 2048
  * of indexing at most (measured ~40 ns a character), for the rare request with huge prompts.
  */
 const MAX_INDEXED_CHARS = 1024 * 1024
+/**
+ * The first texts filtered are looked up the other way round (the text's windows in a small
+ * table, each form's windows hashed at its strides): an error body of a few hundred characters
+ * against a 1.5 KB prompt's six forms costs a fifth of indexing the forms. Past this many texts
+ * (a JSON error body's strings each count), the forms are indexed once.
+ */
+const SCANS_BEFORE_INDEX = 4
 
 export class EchoFilter {
   private readonly pending: string[] = []
@@ -53,7 +60,14 @@ export class EchoFilter {
   private entryForm: number[] = []
   private entryAt: number[] = []
   private entryNext: number[] = []
-  private built = false
+  /** Characters of the forms matched by windows. */
+  private formChars = 0
+  private prepared = false
+  private indexed = false
+  private scans = 0
+
+  /** `scansBeforeIndex`: how many texts are scanned before the forms are indexed (tests set 0 to index at once). */
+  constructor (private readonly scansBeforeIndex = SCANS_BEFORE_INDEX) {}
 
   /** A value the request's redaction filtered. */
   readonly add = (value: string): void => {
@@ -67,8 +81,8 @@ export class EchoFilter {
 
   /** Nothing to look for: filtering would change nothing. */
   get empty (): boolean {
-    this.build()
-    return this.whole.length === 0 && this.entryAt.length === 0
+    this.prepare()
+    return this.whole.length === 0 && this.forms.length === 0
   }
 
   /** The text with every echo of a filtered value replaced by "[FILTERED]". */
@@ -78,7 +92,7 @@ export class EchoFilter {
     for (const needle of this.whole) {
       for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + needle.length)) spans.push([at, at + needle.length])
     }
-    if (this.entryAt.length > 0) this.findWindows(text, spans)
+    if (this.forms.length > 0) this.findWindows(text, spans)
     if (spans.length === 0) return text
     return replaceSpans(text, spans)
   }
@@ -97,6 +111,12 @@ export class EchoFilter {
   private findWindows (text: string, spans: Array<[number, number]>): void {
     const last = text.length - WINDOW
     if (last < 0) return
+    if (!this.indexed && this.scans < this.scansBeforeIndex && text.length <= this.formChars) {
+      this.scans++
+      this.scanFromText(text, spans)
+      return
+    }
+    this.index()
     let h = windowHash(text, 0)
     let i = 0
     while (i <= last) {
@@ -106,19 +126,7 @@ export class EchoFilter {
         const form = this.forms[this.entryForm[e]!]!
         const at = this.entryAt[e]!
         if (!sameWindow(text, i, form, at)) continue
-        // Widen to all the run the text shares with this form of the value.
-        let a = i
-        let b = at
-        while (a > 0 && b > 0 && text.charCodeAt(a - 1) === form.charCodeAt(b - 1)) {
-          a--
-          b--
-        }
-        let c = i + WINDOW
-        let d = at + WINDOW
-        while (c < text.length && d < form.length && text.charCodeAt(c) === form.charCodeAt(d)) {
-          c++
-          d++
-        }
+        const [a, c] = widen(text, i, form, at)
         if (from < 0 || a < from) from = a
         if (c > to) to = c
       }
@@ -146,9 +154,62 @@ export class EchoFilter {
     }
   }
 
-  private build (): void {
-    if (this.built) return
-    this.built = true
+  /**
+   * The same windows findWindows finds, without indexing the forms: the text's windows (every
+   * position) go in a small table, each form's indexable windows (every STRIDE characters and
+   * the last, enough distinct characters) are looked up in it. A window text met in several
+   * forms is widened from each, so a span is never shorter than the index would give.
+   */
+  private scanFromText (text: string, spans: Array<[number, number]>): void {
+    const last = text.length - WINDOW
+    const positions = new Map<number, number[]>()
+    let h = windowHash(text, 0)
+    for (let i = 0; i <= last; i++) {
+      if (i > 0) h = rollHash(h, text.charCodeAt(i - 1), text.charCodeAt(i + WINDOW - 1))
+      const list = positions.get(h)
+      if (list === undefined) positions.set(h, [i])
+      else list.push(i)
+    }
+    const hits = new Map<number, Array<[number, number]>>()
+    const check = (f: number, at: number): void => {
+      const form = this.forms[f]!
+      const list = positions.get(windowHash(form, at))
+      if (list === undefined || !distinct(form, at, at + WINDOW, MIN_DISTINCT)) return
+      for (const i of list) {
+        if (!sameWindow(text, i, form, at)) continue
+        const here = hits.get(i)
+        if (here === undefined) hits.set(i, [[f, at]])
+        else here.push([f, at])
+      }
+    }
+    for (const [f, form] of this.forms.entries()) {
+      const lastAt = form.length - WINDOW
+      for (let at = 0; at <= lastAt; at += STRIDE) check(f, at)
+      if (lastAt % STRIDE !== 0) check(f, lastAt)
+    }
+    if (hits.size === 0) return
+    for (let i = 0; i <= last;) {
+      const here = hits.get(i)
+      if (here === undefined) {
+        i++
+        continue
+      }
+      let from = -1
+      let to = -1
+      for (const [f, at] of here) {
+        const [a, c] = widen(text, i, this.forms[f]!, at)
+        if (from < 0 || a < from) from = a
+        if (c > to) to = c
+      }
+      spans.push([from, to])
+      i = to
+    }
+  }
+
+  /** The values and their forms: what is matched whole, what by windows. */
+  private prepare (): void {
+    if (this.prepared) return
+    this.prepared = true
     for (const collect of this.deferred.splice(0)) collect()
     const whole = new Set<string>()
     let indexed = 0
@@ -165,6 +226,15 @@ export class EchoFilter {
     }
     // Longest first: a value containing another is filtered whole.
     this.whole = [...whole].sort((a, b) => b.length - a.length)
+    this.formChars = indexed
+  }
+
+  /** The forms' windows in the hash table. */
+  private index (): void {
+    if (this.indexed) return
+    this.indexed = true
+    this.prepare()
+    const indexed = this.formChars
     if (this.forms.length === 0) return
     let capacity = 64
     while (capacity < (indexed / STRIDE + this.forms.length) * 2) capacity *= 2
@@ -203,6 +273,23 @@ export class EchoFilter {
     }
     return false
   }
+}
+
+/** A window of `text` at `i` equal to one of `form` at `at`, widened to all the run they share. */
+function widen (text: string, i: number, form: string, at: number): [number, number] {
+  let a = i
+  let b = at
+  while (a > 0 && b > 0 && text.charCodeAt(a - 1) === form.charCodeAt(b - 1)) {
+    a--
+    b--
+  }
+  let c = i + WINDOW
+  let d = at + WINDOW
+  while (c < text.length && d < form.length && text.charCodeAt(c) === form.charCodeAt(d)) {
+    c++
+    d++
+  }
+  return [a, c]
 }
 
 /** Spreads a hash over the table's low bits. */
