@@ -162,20 +162,13 @@ export class EchoFilter {
    */
   private scanFromText (text: string, spans: Array<[number, number]>): void {
     const last = text.length - WINDOW
-    const positions = new Map<number, number[]>()
-    let h = windowHash(text, 0)
-    for (let i = 0; i <= last; i++) {
-      if (i > 0) h = rollHash(h, text.charCodeAt(i - 1), text.charCodeAt(i + WINDOW - 1))
-      const list = positions.get(h)
-      if (list === undefined) positions.set(h, [i])
-      else list.push(i)
-    }
+    const table = TextWindows.of(text, last)
     const hits = new Map<number, Array<[number, number]>>()
     const check = (f: number, at: number): void => {
       const form = this.forms[f]!
-      const list = positions.get(windowHash(form, at))
-      if (list === undefined || !distinct(form, at, at + WINDOW, MIN_DISTINCT)) return
-      for (const i of list) {
+      const first = table.first(windowHash(form, at))
+      if (first < 0 || !distinct(form, at, at + WINDOW, MIN_DISTINCT)) return
+      for (let i = first; i >= 0; i = table.next(i)) {
         if (!sameWindow(text, i, form, at)) continue
         const here = hits.get(i)
         if (here === undefined) hits.set(i, [[f, at]])
@@ -272,6 +265,59 @@ export class EchoFilter {
       if (++n >= 8) return true
     }
     return false
+  }
+}
+
+/**
+ * A text's windows at every position, by hash: an open-addressing table of typed arrays, reused
+ * from one text to the next (the capture thread filters one text at a time), chained by position.
+ */
+class TextWindows {
+  private static shared = new TextWindows(64, 64)
+  private readonly hashes: Int32Array
+  /** Position + 1 of the latest window of a hash; 0: free. */
+  private readonly heads: Int32Array
+  /** The position before it with the same hash, or -1. */
+  private readonly chain: Int32Array
+  private mask: number
+
+  private constructor (capacity: number, positions: number) {
+    this.hashes = new Int32Array(capacity)
+    this.heads = new Int32Array(capacity)
+    this.chain = new Int32Array(positions)
+    this.mask = capacity - 1
+  }
+
+  static of (text: string, last: number): TextWindows {
+    const n = last + 1
+    let capacity = 64
+    while (capacity < n * 2) capacity *= 2
+    let t = TextWindows.shared
+    if (t.heads.length < capacity || t.chain.length < n) t = TextWindows.shared = new TextWindows(capacity, Math.max(n, capacity / 2))
+    t.mask = capacity - 1
+    t.heads.fill(0, 0, capacity)
+    let h = windowHash(text, 0)
+    for (let i = 0; i <= last; i++) {
+      if (i > 0) h = rollHash(h, text.charCodeAt(i - 1), text.charCodeAt(i + WINDOW - 1))
+      let k = mix(h) & t.mask
+      while (t.heads[k] !== 0 && t.hashes[k] !== h) k = (k + 1) & t.mask
+      t.chain[i] = t.heads[k]! - 1
+      t.heads[k] = i + 1
+      t.hashes[k] = h
+    }
+    return t
+  }
+
+  /** The last position whose window has this hash, or -1. */
+  first (h: number): number {
+    for (let k = mix(h) & this.mask; this.heads[k] !== 0; k = (k + 1) & this.mask) {
+      if (this.hashes[k] === h) return this.heads[k]! - 1
+    }
+    return -1
+  }
+
+  next (i: number): number {
+    return this.chain[i]!
   }
 }
 
