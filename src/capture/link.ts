@@ -3,14 +3,14 @@ import type { Diagnosis, DiagnosisLine } from '../diagnosis/diagnosis.js'
 import { CAUSE_PREFIX, EVIDENCE_PREFIX, readStoredDiagnosis, UNCLASSIFIED } from '../diagnosis/render.js'
 import type { Message, MessageParams } from '../i18n/message.js'
 import { hasKey } from '../i18n/translate.js'
-import { type ExchangeStore, type HeldExchanges, NONE_HELD } from '../store/store.js'
+import { type EndWindow, type ExchangeStore, type HeldExchanges, NONE_HELD } from '../store/store.js'
 import type { Exchange, ExchangeLink } from './exchange.js'
 
 /** Flags on a gateway exchange that a failing model call behind it would explain. */
 const EXPLAINED_BY_CHILD = new Set(['upstream_error', 'model_error', 'stream_error', 'stream_truncated', 'stream_aborted', 'headers_timeout', 'body_timeout', 'slow', 'not_found'])
 
 /** What linking needs of the store. */
-export type LinkStore = Pick<ExchangeStore, 'unlinkedModelExchanges' | 'gatewaysSpanning' | 'gatewaysEndedSince' | 'setParent'>
+export type LinkStore = Pick<ExchangeStore, 'unlinkedModelExchanges' | 'gatewaysSpanning' | 'gatewaysEndedWithin' | 'setParent'>
 
 // Start times are compared O(gateways x model calls) times per batch: parse each ISO string once.
 const startCache = new WeakMap<Exchange, number>()
@@ -121,18 +121,20 @@ export async function linkBatch (batch: Exchange[], store: LinkStore, held: Held
   const gateways = batch.filter(isParent)
   // A model call whose record comes after its gateway request's (it can end up to END_SLACK_MS
   // later, and so land in a later batch): the gateway requests already written compete for it.
-  // Each call asks for exactly the written requests score() could give it: started by its start
-  // (+ slack), still running when it started, ended at most END_SLACK_MS before it ended. One
-  // window for the whole batch read ~400 documents a batch at saturation, nearly all of them
-  // short requests that ended before the call began.
+  // Each call has its own window, exactly the written requests score() could give it: started
+  // by its start (+ slack), still running when it started, ended at most END_SLACK_MS before it
+  // ended; the store answers all of them at once. One window spanning the whole batch read ~400
+  // documents a batch at saturation, nearly all of them short requests that ended before the
+  // call began.
   const storedGateways = new Set<Exchange>()
-  const seen = new Set<string>()
-  for (const m of batchModels) {
-    if (m.parent_id !== null) continue
-    const endFrom = Math.max(end(m) - END_SLACK_MS, start(m) - ROUNDING_MS)
-    for (const g of await store.gatewaysEndedSince(endFrom, end(m) + LATE_PARENT_AFTER_MS, start(m) + SLACK_MS, held)) {
-      if (seen.has(g.id) || !isParent(g)) continue
-      seen.add(g.id)
+  const windows: EndWindow[] = batchModels.filter((m) => m.parent_id === null).map((m) => ({
+    endFrom: Math.max(end(m) - END_SLACK_MS, start(m) - ROUNDING_MS),
+    endBy: end(m) + LATE_PARENT_AFTER_MS,
+    startBy: start(m) + SLACK_MS
+  }))
+  if (windows.length > 0) {
+    for (const g of await store.gatewaysEndedWithin(windows, held)) {
+      if (storedGateways.has(g) || !isParent(g)) continue
       storedGateways.add(g)
       gateways.push(g)
     }

@@ -8,10 +8,10 @@ import {
 } from './log-event-sql.js'
 import { type PageRow, toPage } from './query.js'
 import {
-  BY_CORRELATION_SQL, COUNT_SQL, documentsSql, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
+  BY_CORRELATION_SQL, COUNT_SQL, documentsSql, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedWithinSql, gatewaysSpanningSql, GET_SQL, listSql, PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL,
   PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, resolveDocuments, REWRITE_SQL, rewriteParams, type Sql, type SqlParam, summarySql, timeSeriesSql, unlinkedModelSql
 } from './sql.js'
-import { type ExchangeStore, type HeldExchanges, maskUrl, NONE_HELD, StoreOpenError } from './store.js'
+import { type EndWindow, type ExchangeStore, type HeldExchanges, maskUrl, NONE_HELD, StoreOpenError } from './store.js'
 import { assembleSummary, assembleTimeSeries, type CountRow, type Summary, type TimeSeries } from './summary.js'
 import { buildTrace, type Trace } from './trace.js'
 import type { ExchangeFilter, Page, PageRequest, Retention } from './types.js'
@@ -304,8 +304,9 @@ export class PgStore implements ExchangeStore {
     return Number(rows[0]?.n ?? 0)
   }
 
-  async gatewaysEndedSince (endFrom: number, endBy: number, startBy: number, held: HeldExchanges = NONE_HELD): Promise<Exchange[]> {
-    return this.documents((await this.rows<{ id: string }>(gatewaysEndedSinceSql(endFrom, endBy, startBy))).map((r) => r.id), held)
+  async gatewaysEndedWithin (windows: readonly EndWindow[], held: HeldExchanges = NONE_HELD): Promise<Exchange[]> {
+    if (windows.length === 0) return []
+    return this.documents((await this.rows<{ id: string }>(gatewaysEndedWithinSql(windows))).map((r) => r.id), held)
   }
 
   /** The exchanges of these ids: the held ones as they are, the others read. */

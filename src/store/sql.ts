@@ -5,7 +5,7 @@
  */
 import type { Exchange } from '../capture/exchange.js'
 import { decodeCursor, whereClause } from './query.js'
-import type { HeldExchanges } from './store.js'
+import type { EndWindow, HeldExchanges } from './store.js'
 import { BREAKDOWN_LIMIT, LATENCY_ROWS_LIMIT, MAX_BUCKETS, NOT_ERRORS } from './summary.js'
 import type { ExchangeFilter, PageRequest } from './types.js'
 
@@ -89,13 +89,28 @@ export function gatewaysSpanningSql (from: number, to: number): Sql {
 
 /**
  * Gateway requests that ended within [endFrom, endBy] and started by `startBy`: the possible
- * parents of a model call recorded after them. Same index as above.
+ * parents of a model call recorded after them. Same index as above. SQLite runs it once per
+ * window (a prepared statement, in process).
  */
-export function gatewaysEndedSinceSql (endFrom: number, endBy: number, startBy: number): Sql {
+export function gatewaysEndedSinceSql (w: EndWindow): Sql {
   return {
     text: `SELECT id FROM exchanges
       WHERE hop = 'gateway' AND started_at + duration_ms >= ? AND started_at + duration_ms <= ? AND started_at <= ? LIMIT 500`,
-    params: [endFrom, endBy, Math.floor(startBy)]
+    params: [w.endFrom, w.endBy, Math.floor(w.startBy)]
+  }
+}
+
+/**
+ * The same for several windows in one statement (PostgreSQL: one round trip for a batch's late
+ * model calls, not one each): the windows as a VALUES list, each joined through the end-time index.
+ */
+export function gatewaysEndedWithinSql (windows: readonly EndWindow[]): Sql {
+  const rows = windows.map(() => '(?::double precision, ?::double precision, ?::bigint)').join(', ')
+  return {
+    text: `SELECT DISTINCT e.id FROM (VALUES ${rows}) AS w (end_from, end_by, start_by)
+      JOIN exchanges e ON e.hop = 'gateway' AND e.started_at + e.duration_ms >= w.end_from AND e.started_at + e.duration_ms <= w.end_by AND e.started_at <= w.start_by
+      LIMIT 500`,
+    params: windows.flatMap((w) => [w.endFrom, w.endBy, Math.floor(w.startBy)])
   }
 }
 

@@ -14,7 +14,7 @@ import {
   BY_CORRELATION_SQL, COUNT_SQL, documentsSql, DELETE_FLAGS_OF_SQL, EXCHANGE_COLUMNS, exchangeRow, gatewaysEndedSinceSql, gatewaysSpanningSql, GET_SQL, INSERT_FLAG_OF_SQL, listSql,
   PRUNE_BOUNDARY_SQL, PRUNE_BY_AGE_SQL, PRUNE_CHUNK, PRUNE_UP_TO_SQL, purgeSql, resolveDocuments, REWRITE_SQL, rewriteParams, type Sql, STARTED_AT, summarySql, timeSeriesSql, unlinkedModelSql
 } from './sql.js'
-import { type ExchangeStore, type HeldExchanges, NONE_HELD, StoreOpenError } from './store.js'
+import { type EndWindow, type ExchangeStore, type HeldExchanges, NONE_HELD, StoreOpenError } from './store.js'
 import { assembleSummary, assembleTimeSeries, type Summary, type TimeSeries } from './summary.js'
 import { buildTrace, type Trace } from './trace.js'
 import type { ExchangeFilter, Page, PageRequest, Retention } from './types.js'
@@ -330,7 +330,7 @@ export class SqliteStore implements ExchangeStore {
     return this.linkStatements ??= {
       unlinked: this.db.prepare(unlinkedModelSql(0, 0).text),
       spanning: this.db.prepare(gatewaysSpanningSql(0, 0).text),
-      endedSince: this.db.prepare(gatewaysEndedSinceSql(0, 0, 0).text),
+      endedSince: this.db.prepare(gatewaysEndedSinceSql({ endFrom: 0, endBy: 0, startBy: 0 }).text),
       setParent: this.db.prepare(REWRITE_SQL)
     }
   }
@@ -343,8 +343,15 @@ export class SqliteStore implements ExchangeStore {
     return (this.link.spanning.get(...gatewaysSpanningSql(from, to).params) as { n: number }).n
   }
 
-  async gatewaysEndedSince (endFrom: number, endBy: number, startBy: number, held: HeldExchanges = NONE_HELD): Promise<Exchange[]> {
-    return this.documents(this.link.endedSince.pluck().all(...gatewaysEndedSinceSql(endFrom, endBy, startBy).params) as string[], held)
+  async gatewaysEndedWithin (windows: readonly EndWindow[], held: HeldExchanges = NONE_HELD): Promise<Exchange[]> {
+    const ids = new Set<string>()
+    for (const w of windows) {
+      for (const id of this.link.endedSince.pluck().all(...gatewaysEndedSinceSql(w).params) as string[]) {
+        if (ids.size >= 500) break
+        ids.add(id)
+      }
+    }
+    return this.documents([...ids], held)
   }
 
   /** The exchanges of these ids: the held ones as they are, the others read. */

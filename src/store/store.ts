@@ -8,6 +8,9 @@ import type { Retention, StoreReader } from './types.js'
  */
 export type HeldExchanges = (id: string) => Exchange | undefined
 
+/** Where a late model call's written parent may be (src/capture/link.ts): its end time's bounds, and the latest start. */
+export interface EndWindow { endFrom: number, endBy: number, startBy: number }
+
 /** Nothing held: every document is read. */
 export const NONE_HELD: HeldExchanges = () => undefined
 
@@ -26,8 +29,8 @@ export interface ExchangeStore extends StoreReader {
   unlinkedModelExchanges (from: number, to: number, held?: HeldExchanges): Promise<Exchange[]>
   /** How many gateway-hop exchanges span [from, to]: the possible parents of a model call. */
   gatewaysSpanning (from: number, to: number): Promise<number>
-  /** Gateway-hop exchanges that ended within [endFrom, endBy] and started by `startBy` (at most 500). */
-  gatewaysEndedSince (endFrom: number, endBy: number, startBy: number, held?: HeldExchanges): Promise<Exchange[]>
+  /** Gateway-hop exchanges that ended within [endFrom, endBy] and started by `startBy`, for any of these windows (at most 500, each once). */
+  gatewaysEndedWithin (windows: readonly EndWindow[], held?: HeldExchanges): Promise<Exchange[]>
   /** Rewrites a stored exchange after linking (its `parent_id` and `link`, or a diagnosis its children changed). */
   setParent (child: Exchange): Promise<void>
   /**
