@@ -127,14 +127,15 @@ export async function linkBatch (batch: Exchange[], store: LinkStore, held: Held
   // documents a batch at saturation, nearly all of them short requests that ended before the
   // call began.
   const storedGateways = new Set<Exchange>()
-  const windows: EndWindow[] = batchModels.filter((m) => m.parent_id === null).map((m) => ({
+  const unlinked = batchModels.filter((m) => m.parent_id === null)
+  const windows: EndWindow[] = unlinked.map((m) => ({
     endFrom: Math.max(end(m) - END_SLACK_MS, start(m) - ROUNDING_MS),
     endBy: end(m) + LATE_PARENT_AFTER_MS,
     startBy: start(m) + SLACK_MS
   }))
   if (windows.length > 0) {
     for (const g of await store.gatewaysEndedWithin(windows, held)) {
-      if (storedGateways.has(g) || !isParent(g)) continue
+      if (!isParent(g)) continue
       storedGateways.add(g)
       gateways.push(g)
     }
@@ -159,7 +160,7 @@ export async function linkBatch (batch: Exchange[], store: LinkStore, held: Held
   // The batch's unlinked calls by start time: each gateway request takes its window by binary
   // search (hundreds of gateway requests a batch at saturation, each against every call, was
   // most of linking's time), plus the calls that name it in a forwarded header.
-  const open = new ByStart(batchModels.filter((m) => m.parent_id === null))
+  const open = new ByStart(unlinked)
   const byForwardedId = new Map<string, Exchange[]>()
   for (const m of open.items) {
     const id = m.request.headers['x-request-id']
