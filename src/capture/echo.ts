@@ -16,8 +16,9 @@ import { FILTERED, replaceSpans } from './redact.js'
  * more is found — also a part of a prompt, or a prompt cut by a sample bound — and each hit is
  * widened to all of the run the response shares with the value.
  *
- * The index is built on first use, from values collected as the request was redacted: an
- * exchange that keeps no response text (most of them, in metadata mode) pays nothing for it.
+ * The values are collected on first use, as the request was redacted: an exchange that keeps
+ * no response text (most of them, in metadata mode) pays nothing for them. The first few texts
+ * are looked up from their own side (scanFromText); the forms are indexed only past those.
  */
 
 /** Values shorter than this are not worth matching: too many innocent coincidences. */
