@@ -356,7 +356,7 @@ export async function measureStoreRate (ctx: StoreRateContext): Promise<StoreRat
     // The libuv pool serves every thread (pino's async writes): start it here, on the feeder's core.
     await fsp.stat(ctx.dir)
     const cpu = new ThreadCpu(new Set(taskIds(process.pid)))
-    const p = await dist.pipeline.CapturePipeline.start({ init, flushIntervalMs: config.store.flushIntervalMs, maxQueue, maxQueueBytes: config.store.maxQueueBytes, logger })
+    const p = await dist.pipeline.CapturePipeline.start({ init, flushIntervalMs: config.store.flushIntervalMs, maxQueue, maxQueueBytes: config.store.maxQueueBytes, maxQueueHealthy: maxQueue, logger })
     const tids = cpu.pipelineTids()
     workerThreads = tids.length
     if (pin !== null) {

@@ -101,6 +101,7 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       flushIntervalMs: config.store.flushIntervalMs,
       maxQueue: config.store.maxQueue,
       maxQueueBytes: config.store.maxQueueBytes,
+      maxQueueHealthy: config.store.maxQueueHealthy,
       logger,
       onSummaries: (s) => metrics?.observe(s)
     })
@@ -135,8 +136,9 @@ export async function startProxy (config: Config, logger: Logger): Promise<Runni
       upstream,
       preserveHost: rc.preserveHost,
       maxBodyBytes: rc.maxBodyBytes,
-      sampleBytes: config.capture.sampleBytes,
-      tailBytes: config.capture.tailBytes,
+      // Forwarding only: nobody reads the samples, so none are kept.
+      sampleBytes: config.capture.enabled ? config.capture.sampleBytes : 0,
+      tailBytes: config.capture.enabled ? config.capture.tailBytes : 0,
       sink: config.capture.enabled ? pipeline : DISCARD,
       inflight: 0,
       faults,

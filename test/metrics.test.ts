@@ -7,7 +7,7 @@ import type { ExchangeSummary } from '../src/capture/engine.js'
 import { Metrics } from '../src/metrics/registry.js'
 
 function metrics (): Metrics {
-  return new Metrics({ inflight: () => [], capture: () => ({ stored: 0, dropped: 0, droppedQueueFull: 0, droppedStoreError: 0, captureErrors: 0, queued: 0, storeError: null }), storeRows: async () => 0 })
+  return new Metrics({ inflight: () => [], capture: () => ({ stored: 0, dropped: 0, droppedQueueFull: 0, droppedStoreError: 0, captureErrors: 0, shed: 0, queued: 0, storeError: null }), storeRows: async () => 0 })
 }
 
 function summary (over: Partial<ExchangeSummary>): ExchangeSummary {

@@ -13,7 +13,9 @@ import type { LogEventFilter, LogEventPage } from '../store/log-event-sql.js'
 import type { Exchange } from './exchange.js'
 import type { BatchResult, ExchangeSummary } from './engine.js'
 import type { FromWorker, StoreOp, ToWorker, WorkerInit } from './messages.js'
+import type { RouteSettings } from './build.js'
 import { type ObservationRecord, toRecord } from './record.js'
+import { healthySummary } from './shed.js'
 
 export interface PipelineOptions {
   init: WorkerInit
@@ -22,6 +24,8 @@ export interface PipelineOptions {
   maxQueue: number
   /** The same bound in bytes of body samples held (large prompts must not grow memory unbounded). */
   maxQueueBytes: number
+  /** Healthy observations (src/capture/shed.ts) are queued only while fewer than this wait; failures up to maxQueue. */
+  maxQueueHealthy: number
   logger: Logger
   onSummaries?: (summaries: ExchangeSummary[]) => void
 }
@@ -34,6 +38,8 @@ export interface CaptureStats {
   droppedQueueFull: number
   droppedStoreError: number
   captureErrors: number
+  /** Healthy exchanges not recorded because the queue was past maxQueueHealthy (the metrics count them). */
+  shed: number
   queued: number
   storeError: string | null
 }
@@ -114,11 +120,15 @@ export class CapturePipeline implements ObservationSink, StoreReader {
   private closing = false
   private readonly tailListeners = new Set<(ex: Exchange) => void>()
   private drainWaiters: Array<() => void> = []
+  /** Shed exchanges' summaries, for the metrics with the next flush. */
+  private shedSummaries: ExchangeSummary[] = []
   /** Reported exchanges waiting for their batch to be written, by batch. */
   private readonly ingests = new Map<number, { resolve: (ex: Exchange) => void, reject: (e: Error) => void }>()
-  readonly stats: CaptureStats = { stored: 0, dropped: 0, droppedQueueFull: 0, droppedStoreError: 0, captureErrors: 0, queued: 0, storeError: null }
+  readonly stats: CaptureStats = { stored: 0, dropped: 0, droppedQueueFull: 0, droppedStoreError: 0, captureErrors: 0, shed: 0, queued: 0, storeError: null }
+  private readonly routes: ReadonlyMap<string, RouteSettings>
 
   private constructor (private worker: Worker, private readonly opts: PipelineOptions, private reader: Worker | null = null) {
+    this.routes = new Map(opts.init.routes)
     this.attach(worker)
     if (reader !== null) this.attachReader(reader)
   }
@@ -144,7 +154,12 @@ export class CapturePipeline implements ObservationSink, StoreReader {
 
   record (obs: Observation): void {
     const bytes = heldBytes(obs)
-    if (this.pending.length + this.inWorker >= this.opts.maxQueue || this.queuedBytes + bytes > this.opts.maxQueueBytes || this.closing) {
+    const waiting = this.pending.length + this.inWorker
+    // Past the healthy bound, a saturated core's capacity goes to failures first: a burst of
+    // successes must not leave a backlog that holds the core long after it (issue 20). A bound
+    // at max_queue (or above) treats every exchange alike.
+    if (waiting >= this.opts.maxQueueHealthy && this.opts.maxQueueHealthy < this.opts.maxQueue && !this.closing && this.shed(obs)) return
+    if (waiting >= this.opts.maxQueue || this.queuedBytes + bytes > this.opts.maxQueueBytes || this.closing) {
       this.stats.dropped++
       this.stats.droppedQueueFull++
       return
@@ -153,6 +168,32 @@ export class CapturePipeline implements ObservationSink, StoreReader {
     this.pending.push(obs)
     if (this.pending.length >= BATCH_MAX) this.flush()
     else if (this.timer === null) this.timer = setTimeout(this.flushTimer, this.opts.flushIntervalMs)
+  }
+
+  /** Sheds a healthy observation, counted in the request metrics; false when it must be kept. */
+  private shed (obs: Observation): boolean {
+    const summary = healthySummary(obs, this.routes.get(obs.route))
+    if (summary === null) return false
+    this.stats.shed++
+    this.shedSummaries.push(summary)
+    if (this.shedSummaries.length >= BATCH_MAX) this.reportShed()
+    else if (this.timer === null) this.timer = setTimeout(this.flushTimer, this.opts.flushIntervalMs)
+    return true
+  }
+
+  private reportShed (): void {
+    if (this.shedSummaries.length === 0) return
+    const summaries = this.shedSummaries
+    this.shedSummaries = []
+    this.summarize(summaries)
+  }
+
+  private summarize (summaries: ExchangeSummary[]): void {
+    try {
+      this.opts.onSummaries?.(summaries)
+    } catch (err) {
+      this.opts.logger.error({ err: { message: (err as Error).message } }, 'metrics update failed')
+    }
   }
 
   /**
@@ -187,6 +228,7 @@ export class CapturePipeline implements ObservationSink, StoreReader {
       clearTimeout(this.timer)
       this.timer = null
     }
+    this.reportShed()
     if (this.pending.length === 0) return
     const batch = this.pending
     this.pending = []
@@ -295,13 +337,7 @@ export class CapturePipeline implements ObservationSink, StoreReader {
         for (const ex of msg.exchanges ?? []) {
           for (const listener of this.tailListeners) listener(ex)
         }
-        if (r.summaries.length > 0) {
-          try {
-            this.opts.onSummaries?.(r.summaries)
-          } catch (err) {
-            this.opts.logger.error({ err: { message: (err as Error).message } }, 'metrics update failed')
-          }
-        }
+        if (r.summaries.length > 0) this.summarize(r.summaries)
         break
       }
       case 'reply': {

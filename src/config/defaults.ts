@@ -29,6 +29,7 @@ export const DEFAULTS = {
     flush_interval_ms: 25,
     max_queue: 20_000,
     max_queue_bytes: 64 * 1024 * 1024,
+    max_queue_healthy: 2_000,
     retention: { max_rows: 1_000_000, max_age_hours: 168 }
   },
   capture: {
@@ -37,7 +38,7 @@ export const DEFAULTS = {
     sample_bytes: 64 * 1024,
     tail_bytes: 16 * 1024,
     error_body_bytes: 16 * 1024,
-    thread_nice: 10,
+    thread_nice: 19,
     redaction: { add: [], remove: [] }
   },
   log: { level: 'info', file: null },

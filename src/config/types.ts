@@ -75,6 +75,8 @@ export interface StoreConfig {
   maxQueue: number
   /** The same bound in bytes of body samples held. */
   maxQueueBytes: number
+  /** Healthy exchanges are queued only while fewer records than this wait; failures up to maxQueue. */
+  maxQueueHealthy: number
   retention: {
     maxRows: number
     maxAgeHours: number

@@ -26,7 +26,7 @@ interface RawRoute {
 interface RawConfig {
   routes: RawRoute[]
   admin: { listen: string | null, token: string | null, allowed_hosts: string[] }
-  store: { path: string, flush_interval_ms: number, max_queue: number, max_queue_bytes: number, retention: { max_rows: number, max_age_hours: number } }
+  store: { path: string, flush_interval_ms: number, max_queue: number, max_queue_bytes: number, max_queue_healthy: number, retention: { max_rows: number, max_age_hours: number } }
   capture: { enabled: boolean, bodies: boolean, sample_bytes: number, tail_bytes: number, error_body_bytes: number, thread_nice: number, redaction: { add: string[], remove: string[] } }
   log: { level: LogLevel, file: string | null }
   diagnosis: { expected_gitlab_url: string | null, clock_skew_s: number, gateway_model_timeouts_s: number[] }
@@ -86,6 +86,7 @@ export function validate (input: Record<string, unknown>, env: NodeJS.ProcessEnv
       flushIntervalMs: store.flush_interval_ms,
       maxQueue: store.max_queue,
       maxQueueBytes: store.max_queue_bytes,
+      maxQueueHealthy: store.max_queue_healthy,
       retention: { maxRows: store.retention.max_rows, maxAgeHours: store.retention.max_age_hours }
     },
     capture: {

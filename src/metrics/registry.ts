@@ -37,7 +37,7 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry })
     this.exchanges = new Counter({
       name: 'duo_diag_exchanges_total',
-      help: 'Exchanges captured, by route, feature, status class and flag (flag="none" when unflagged; an exchange with two flags counts once under each)',
+      help: 'Exchanges captured, by route, feature, status class and flag (flag="none" when unflagged; an exchange with two flags counts once under each); healthy ones shed under a backlog (duo_diag_capture_shed_total) count too',
       labelNames: ['route', 'feature', 'status_class', 'flag'],
       registers
     })
@@ -66,6 +66,7 @@ export class Metrics {
       }
     })
     deltaCounter(this.registry, 'duo_diag_capture_dropped_total', 'Records lost by capture (queue full, store failing, capture error); the traffic itself was forwarded', () => sources.capture().dropped)
+    deltaCounter(this.registry, 'duo_diag_capture_shed_total', 'Healthy exchanges not recorded because the capture queue held store.max_queue_healthy records (failures are still queued); duo_diag_exchanges_total counts them', () => sources.capture().shed)
     if (sources.tails !== undefined) registerTailMetrics(this.registry, sources.tails)
     if (sources.connections !== undefined) registerConnectionMetrics(this.registry, sources.connections)
     new Gauge({
