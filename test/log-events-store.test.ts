@@ -277,7 +277,7 @@ t.test('a SQLite store from before log events is read as it is, then migrated on
   t.equal((await reopened.trace('old-1'))?.log_events.length, 1)
   const check = new Database(path, { readonly: true })
   t.teardown(() => check.close())
-  t.equal(check.pragma('user_version', { simple: true }), 8)
+  t.equal(check.pragma('user_version', { simple: true }), 9)
   const indexes = (check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'log_events' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name)
   t.same(indexes, ['log_events_correlation', 'log_events_import', 'log_events_time'])
 })

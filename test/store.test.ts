@@ -288,7 +288,9 @@ t.test('a SQLite store from before the end-time index and the cause codes is mig
   await first.close()
   // Back to schema version 4, as an earlier release left it.
   const raw = new Database(path)
-  raw.exec('DROP INDEX exchanges_window; DROP INDEX exchanges_hop_end; DROP INDEX exchanges_cause_code; ALTER TABLE exchanges DROP COLUMN cause_code')
+  raw.exec(`DROP INDEX exchanges_window; DROP INDEX exchanges_hop_end; DROP INDEX exchanges_parent; ALTER TABLE exchanges DROP COLUMN cause_code;
+    CREATE INDEX exchanges_time ON exchanges (started_at, seq); CREATE INDEX exchanges_status ON exchanges (status, started_at);
+    CREATE INDEX exchanges_route ON exchanges (route, started_at); CREATE INDEX exchanges_parent ON exchanges (parent_id)`)
   raw.pragma('user_version = 4')
   raw.close()
 
@@ -309,8 +311,12 @@ t.test('a SQLite store from before the end-time index and the cause codes is mig
   t.equal(await reopened.gatewaysSpanning(T0 + 1100, T0 + 1200), 1)
   const check = new Database(path, { readonly: true })
   t.teardown(() => check.close())
-  t.equal(check.pragma('user_version', { simple: true }), 8)
+  t.equal(check.pragma('user_version', { simple: true }), 9)
   t.ok(check.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'exchanges_hop_end'").get(), 'the index was built')
   t.ok(check.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'exchanges_window'").get(), 'and the summary\'s')
   t.ok(check.prepare("SELECT 1 FROM pragma_table_info('exchanges') WHERE name = 'cause_code'").get(), 'the cause code column was added')
+  const indexes = (check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'exchanges' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name)
+  t.same(indexes, ['exchanges_correlation', 'exchanges_hop_end', 'exchanges_hop_time', 'exchanges_parent', 'exchanges_window'], 'the indexes the window index serves were dropped (issue 20)')
+  t.same((check.prepare("SELECT name FROM pragma_index_info('exchanges_window') WHERE seqno < 2 ORDER BY seqno").all() as Array<{ name: string }>).map((r) => r.name), ['started_at', 'seq'], 'the window index gives the keyset order')
+  t.match(check.prepare("SELECT sql FROM sqlite_master WHERE name = 'exchanges_parent'").get(), { sql: /WHERE parent_id IS NOT NULL/ }, 'parent links indexed only where there is one')
 })

@@ -82,7 +82,19 @@ const MIGRATIONS: readonly string[] = [
   'CREATE INDEX exchanges_window ON exchanges (started_at, route, feature, status, cause_code, cause, ttfb_ms, duration_ms);',
   // Log lines imported beside the exchanges (issue 19): one row per line, once (by fingerprint).
   // IF NOT EXISTS: a store an older version rewound (its version lowered) keeps its table.
-  LOG_EVENTS_TABLE
+  LOG_EVENTS_TABLE,
+  // Issue 20: every index is paid by every insert, on the capture thread (~1 µs a row each; the
+  // insert was a third of a record's cost). The window index, now (started_at, seq, …), gives the
+  // keyset order the time index gave, and answers status, route and cause filters from its own
+  // columns; parent links are indexed only where there is one (most rows have none).
+  `DROP INDEX IF EXISTS exchanges_time;
+   DROP INDEX IF EXISTS exchanges_status;
+   DROP INDEX IF EXISTS exchanges_route;
+   DROP INDEX IF EXISTS exchanges_cause_code;
+   DROP INDEX IF EXISTS exchanges_window;
+   CREATE INDEX exchanges_window ON exchanges (started_at, seq, route, feature, status, cause_code, cause, ttfb_ms, duration_ms);
+   DROP INDEX IF EXISTS exchanges_parent;
+   CREATE INDEX exchanges_parent ON exchanges (parent_id) WHERE parent_id IS NOT NULL;`
 ]
 
 /**
