@@ -226,9 +226,23 @@ http {
 
 // ---- the proxy's admin API -------------------------------------------------------------------
 
+/** What the proxy's store holds (GET /api/summary): every record, and those of one status. */
+export async function readStored (adminBase: string, status: number, timeoutMs = 30_000): Promise<{ total: number, withStatus: number } | null> {
+  try {
+    const res = await fetch(`${adminBase}/api/summary`, { signal: AbortSignal.timeout(timeoutMs) })
+    if (res.status !== 200) return null
+    const s = await res.json() as { total: number, by_status: Record<string, number> }
+    return { total: s.total, withStatus: s.by_status[String(status)] ?? 0 }
+  } catch {
+    return null
+  }
+}
+
 export interface ProxyMetrics {
   /** duo_diag_capture_dropped_total */
   dropped: number
+  /** duo_diag_capture_shed_total (healthy exchanges not recorded under a backlog; 0 before it existed) */
+  shed: number
   /** Sum of duo_diag_exchanges_total (an exchange with two flags counts twice; bench traffic has none). */
   exchanges: number
 }
@@ -239,12 +253,14 @@ export async function readMetrics (adminBase: string, timeoutMs = 5_000): Promis
     const text = await res.text()
     if (res.status !== 200) return null
     let dropped = 0
+    let shed = 0
     let exchanges = 0
     for (const line of text.split('\n')) {
       if (line.startsWith('duo_diag_capture_dropped_total')) dropped += Number(line.slice(line.lastIndexOf(' ') + 1))
+      else if (line.startsWith('duo_diag_capture_shed_total')) shed += Number(line.slice(line.lastIndexOf(' ') + 1))
       else if (line.startsWith('duo_diag_exchanges_total{')) exchanges += Number(line.slice(line.lastIndexOf(' ') + 1))
     }
-    return { dropped, exchanges }
+    return { dropped, shed, exchanges }
   } catch {
     return null
   }

@@ -17,11 +17,27 @@ export function findWrk (): string | null {
   }
 }
 
-/** The request every connection repeats: the bench's code completion (1.5 KB JSON POST). */
+/** One request in this many of the burst goes to a path the upstream answers 404: the failures a burst must not cost. */
+export const BURST_FAILURE_EVERY = 100
+/** The burst's failing path (bench/upstream.ts answers 404 to any path it does not serve). */
+export const BURST_FAILURE_PATH = '/v2/code/missing'
+
+/**
+ * The request every connection repeats: the bench's code completion (1.5 KB JSON POST); every
+ * BURST_FAILURE_EVERY-th the same POST to BURST_FAILURE_PATH.
+ */
 function script (dir: string): string {
   const path = join(dir, 'completions.lua')
   const lines = ['wrk.method = "POST"', `wrk.body = [==[${COMPLETIONS_BODY.toString('utf8')}]==]`]
   for (const [k, v] of Object.entries(COMPLETIONS_HEADERS)) lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+  lines.push(
+    'local n = 0',
+    'request = function()',
+    '  n = n + 1',
+    `  if n % ${BURST_FAILURE_EVERY} == 0 then return wrk.format(nil, ${JSON.stringify(BURST_FAILURE_PATH)}) end`,
+    '  return wrk.format()',
+    'end'
+  )
   writeFileSync(path, lines.join('\n') + '\n')
   return path
 }
