@@ -88,7 +88,7 @@ export function markdownReport (r: Results): string {
     lines.push(`Long run (${L.mode}, closed loop, 10 connections): ${num(L.completed)} requests in ${num(L.durationS, 1)} s (${num(L.rps)} req/s), ` +
       `RSS ${num(L.rssBeforeMB, 1)} → ${num(L.rssAfterMB, 1)} MB (growth ${signed(L.rssGrowthMB, 1)} MB, peak ${num(L.rssPeakMB, 1)} MB; lowest RSS of the last quarter − of the first quarter: ${signed(L.rssTroughGrowthMB, 1)} MB), ` +
       `CPU ${num(L.cost?.cpuUsPerReq, 1)} µs/req (main ${num(L.cost?.threadsUsPerReq.main, 1)}, capture thread ${num(L.cost?.threadsUsPerReq.busiestOther, 1)}, other threads ${num(L.cost?.threadsUsPerReq.rest, 1)}), ` +
-      `capture dropped ${L.droppedDelta ?? '?'}, backlog written ${num(L.drainMs)} ms after the load stopped${L.errors > 0 ? `, ${L.errors} errors` : ''}.${L.note ? ' ' + L.note + '.' : ''}`)
+      `not recorded (dropped or shed) ${L.droppedDelta ?? '?'}, backlog written ${num(L.drainMs)} ms after the load stopped${L.errors > 0 ? `, ${L.errors} errors` : ''}.${L.note ? ' ' + L.note + '.' : ''}`)
     lines.push('')
   }
   const S = r.store

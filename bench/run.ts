@@ -129,13 +129,13 @@ export interface ClosedSample extends ClosedLoopResult {
   /** Busy share of each core during the window (core 0: proxy; core 1: upstream + load generator when pinned). */
   coreBusy: number[]
   drainMs: number
-  /** Records the proxy's capture dropped during the window (its metrics), null without capture metrics. */
+  /** Records the proxy did not record during the window (dropped or shed) (its metrics), null without capture metrics. */
   captureDropped: number | null
 }
 export interface OpenSample extends OpenLoopResult {
   cost: Cost | null
   noise: number | null
-  /** Records capture dropped over the mode's whole open-loop phase, its warm-ups included. */
+  /** Records not recorded (dropped or shed) over the mode's whole open-loop phase, its warm-ups included. */
   captureDropped: number | null
   /** Requests sent over that phase, warm-ups included (what captureDropped is a share of). */
   captureOffered: number
@@ -172,7 +172,7 @@ export interface ModeSummary {
   cpuUsPerReq?: Summary
   mainUsPerReq?: Summary
   workerUsPerReq?: Summary
-  /** Share of the closed-loop requests whose record capture dropped (summed over rounds). */
+  /** Share of the closed-loop requests whose record capture dropped or shed (summed over rounds). */
   closedDroppedShare?: number
   open?: { p50: Summary, p99: Summary, p999: Summary, addedP50: Summary, addedP99: Summary, addedP999: Summary, coreShare: Summary, sendLagP99: Summary, samples: number, errors: number, droppedShare: number | null }
   ssePaced?: { first: Summary, total: Summary, addedFirst: Summary, addedTotal: Summary, gapP50: Summary, gapMax: Summary, eventsPerRead: Summary }
@@ -434,12 +434,12 @@ async function main (): Promise<number> {
         const n = noteNoise(noise.stop())
         const drainMs = await quiesce(underTest(), plan.quiesceMaxMs)
         const m1 = t.adminBase === null ? null : await readMetrics(t.adminBase)
-        const captureDropped = m0 !== null && m1 !== null ? m1.dropped - m0.dropped : null
+        const captureDropped = m0 !== null && m1 !== null ? m1.dropped - m0.dropped + m1.shed - m0.shed : null
         // CPU includes the capture backlog written after the window: so does the time it is shared over.
         const cost = t.pid === null ? null : costOf(t.pid, cpuTicks(t.pid) - c0, threadSplit(t.pid, th0, threadTicks(t.pid)), res.requests, wallMs + drainMs)
         const upstreamCpuUsPerReq = ((cpuTicks(upstream.child.pid) - u0) * US_PER_TICK) / Math.max(1, res.requests)
         round.closed[t.id] = { ...res, cost, upstreamCpuUsPerReq, noise: n, coreBusy: noise.coreBusy, drainMs, captureDropped }
-        log(`round ${r + 1} closed-loop ${t.id}: ${res.rps.toFixed(0)} req/s${cost ? `, ${cost.cpuUsPerReq.toFixed(1)} µs CPU/req` : ''}${res.errors + res.non2xx > 0 ? `, ${res.errors} errors, ${res.non2xx} non-2xx` : ''}${captureDropped ? `, capture dropped ${captureDropped}` : ''}`)
+        log(`round ${r + 1} closed-loop ${t.id}: ${res.rps.toFixed(0)} req/s${cost ? `, ${cost.cpuUsPerReq.toFixed(1)} µs CPU/req` : ''}${res.errors + res.non2xx > 0 ? `, ${res.errors} errors, ${res.non2xx} non-2xx` : ''}${captureDropped ? `, not recorded (dropped or shed) ${captureDropped}` : ''}`)
       }
     }
 
@@ -487,7 +487,7 @@ async function main (): Promise<number> {
         const cost = t.pid === null ? null : costOf(t.pid, a.ticks, a.split, res.completed, a.wallMs)
         const m0 = metricsBefore.get(t.id) ?? null
         const m1 = t.adminBase === null ? null : await readMetrics(t.adminBase)
-        const captureDropped = m0 !== null && m1 !== null ? m1.dropped - m0.dropped : null
+        const captureDropped = m0 !== null && m1 !== null ? m1.dropped - m0.dropped + m1.shed - m0.shed : null
         round.open[t.id] = { ...res, cost, noise: a.noise.length > 0 ? median(a.noise) : null, captureDropped, captureOffered: a.sent }
         log(`round ${r + 1} open-loop ${t.id}: p50 ${res.p50Ms.toFixed(3)} p99 ${res.p99Ms.toFixed(3)} p99.9 ${res.p999Ms.toFixed(3)} ms (${res.completed} samples${res.errors + res.skipped + res.unfinished > 0 ? `, ${res.errors} errors, ${res.skipped} skipped, ${res.unfinished} unfinished` : ''})`)
       }
@@ -639,11 +639,11 @@ async function longRun (t: Target, plan: Plan, noise: NoiseMeter, noteNoise: (n:
     rssSeriesMB: series.map((v) => Math.round(v * 10) / 10),
     rssTroughGrowthMB: troughGrowth(series),
     cost,
-    droppedDelta: m0 !== null && m1 !== null ? m1.dropped - m0.dropped : null,
+    droppedDelta: m0 !== null && m1 !== null ? m1.dropped - m0.dropped + m1.shed - m0.shed : null,
     drainMs,
     note: res.requests < plan.longRequests ? `stopped at the ${plan.longMaxS} s bound after ${res.requests} requests` : ''
   }
-  log(`long run: ${res.requests} requests at ${res.rps.toFixed(0)} req/s, RSS ${out.rssBeforeMB.toFixed(1)} → ${out.rssAfterMB.toFixed(1)} MB (peak ${out.rssPeakMB.toFixed(1)}, trough growth ${out.rssTroughGrowthMB.toFixed(1)}), ${cost.cpuUsPerReq.toFixed(1)} µs CPU/req, dropped ${out.droppedDelta}`)
+  log(`long run: ${res.requests} requests at ${res.rps.toFixed(0)} req/s, RSS ${out.rssBeforeMB.toFixed(1)} → ${out.rssAfterMB.toFixed(1)} MB (peak ${out.rssPeakMB.toFixed(1)}, trough growth ${out.rssTroughGrowthMB.toFixed(1)}), ${cost.cpuUsPerReq.toFixed(1)} µs CPU/req, not recorded (dropped or shed) ${out.droppedDelta}`)
   return out
 }
 
