@@ -188,16 +188,18 @@ t.test('a 16 MiB volume fills up: records are dropped and counted, and capture r
     if (now.stored - before.stored === 5) resumedAfter = round
   }
   t.ok(resumedAfter >= 0, `capture resumed by itself (round ${resumedAfter} after space returned stored all its records)`)
-  // ~6 MiB more: beyond the WAL's bound, so it has to be checkpointed into the file — repeatedly.
+  // ~5 MiB more: beyond the WAL's bound, so it has to be checkpointed into the file. Not more:
+  // the 9 MiB freed must also take the WAL growing back to its bound (it may have been ~2 MiB
+  // when the disk filled), and 6.5 MiB of records left ~0.2 MiB to spare (a CI run filled it).
   const before = h.proxy.pipeline.getStats()
-  for (let round = 0; round < 8; round++) {
+  for (let round = 0; round < 6; round++) {
     await send(h, 20, sent)
     sent += 20
     await h.proxy.pipeline.drain()
     maxWal = Math.max(maxWal, walBytes(db))
   }
   const after = h.proxy.pipeline.getStats()
-  t.equal(after.stored - before.stored, 160, 'and keeps writing: the next 160 records are all stored')
+  t.equal(after.stored - before.stored, 120, 'and keeps writing: the next 120 records are all stored')
   t.equal(after.dropped - before.dropped, 0, 'none dropped')
   t.equal(after.storeError, null, 'no store error any more')
   t.equal((await readyz()).status, 200, '/readyz: ready again')
