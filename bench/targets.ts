@@ -243,8 +243,6 @@ export interface ProxyMetrics {
   dropped: number
   /** duo_diag_capture_shed_total (healthy exchanges not recorded under a backlog; 0 before it existed) */
   shed: number
-  /** Sum of duo_diag_exchanges_total (an exchange with two flags counts twice; bench traffic has none). */
-  exchanges: number
 }
 
 export async function readMetrics (adminBase: string, timeoutMs = 5_000): Promise<ProxyMetrics | null> {
@@ -254,13 +252,11 @@ export async function readMetrics (adminBase: string, timeoutMs = 5_000): Promis
     if (res.status !== 200) return null
     let dropped = 0
     let shed = 0
-    let exchanges = 0
     for (const line of text.split('\n')) {
       if (line.startsWith('duo_diag_capture_dropped_total')) dropped += Number(line.slice(line.lastIndexOf(' ') + 1))
       else if (line.startsWith('duo_diag_capture_shed_total')) shed += Number(line.slice(line.lastIndexOf(' ') + 1))
-      else if (line.startsWith('duo_diag_exchanges_total{')) exchanges += Number(line.slice(line.lastIndexOf(' ') + 1))
     }
-    return { dropped, shed, exchanges }
+    return { dropped, shed }
   } catch {
     return null
   }

@@ -8,6 +8,7 @@ import { checkToken } from '../diagnosis/token.js'
 import { headerValue } from '../proxy/headers.js'
 import { type BodyRecord, EXCHANGE_ID, type Exchange, type ExchangeMeta } from './exchange.js'
 import { classifyPath } from './features.js'
+import { type BodyKind, bodyKind, isSlow, tlsUnverified } from './observed.js'
 import { headText, isComplete, type ObservationRecord, type SampledBody, tailText } from './record.js'
 import { completionResponseMeta, gatewayRequestMeta, gitlabInstance, openaiRequestMeta, openaiResponseMeta } from './metadata.js'
 import { EchoFilter } from './echo.js'
@@ -65,19 +66,6 @@ export function newExchangeId (startedAt: number): string {
   }
   const at = ID_RANDOM_BYTES * idNext++
   return startedAt.toString(16).padStart(12, '0') + ID_POOL.toString('hex', at, at + ID_RANDOM_BYTES)
-}
-
-type BodyKind = 'json' | 'sse' | 'ndjson' | 'form' | 'text' | 'binary'
-
-function bodyKind (contentType: string | null): BodyKind {
-  if (contentType === null) return 'binary'
-  const ct = contentType.toLowerCase()
-  if (ct.includes('event-stream')) return 'sse'
-  if (ct.includes('ndjson') || ct.includes('jsonl')) return 'ndjson'
-  if (ct.includes('json')) return 'json'
-  if (ct.includes('x-www-form-urlencoded')) return 'form'
-  if (ct.startsWith('text/') || ct.includes('xml')) return 'text'
-  return 'binary'
 }
 
 /** Parses a complete JSON body sample; notes why not otherwise. */
@@ -204,8 +192,8 @@ export function buildExchange (obs: ObservationRecord, opts: BuildOptions): Exch
   })
   flags.push(...findings.flags)
   if (hop === 'model' && obs.clientAborted && atGatewayModelTimeout(obs, opts.gatewayModelTimeoutsS)) flags.push('timeout', 'model_timeout')
-  if ((obs.ttfbMs ?? 0) > route.slow.ttfbMs || (obs.durationMs > route.slow.durationMs && !obs.upgraded && !obs.clientAborted)) flags.push('slow')
-  if (route.insecureTls && obs.upstream.startsWith('https:')) flags.push('tls_unverified')
+  if (isSlow(obs, route.slow)) flags.push('slow')
+  if (tlsUnverified(obs.upstream, route.insecureTls)) flags.push('tls_unverified')
 
   const ex: Exchange = {
     id: newExchangeId(obs.startedAt),

@@ -362,6 +362,7 @@ export class SqliteStore implements ExchangeStore {
         if (ids.size >= 500) break
         ids.add(id)
       }
+      if (ids.size >= 500) break
     }
     return this.documents([...ids], held)
   }
