@@ -20,6 +20,8 @@ async function upstream (): Promise<{ url: string, close: () => Promise<void> }>
       setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), 80)
     } else if (req.url === '/v1/chat/completions') {
       res.writeHead(200, { 'content-type': 'text/event-stream' }).end('data: {"error":{"message":"overloaded"}}\n\n')
+    } else if (req.url === '/v1/lines') {
+      res.writeHead(200, { 'content-type': 'application/jsonl' }).end('{"error":"overloaded"}\n')
     } else {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"detail":"Not Found"}')
     }
@@ -71,21 +73,22 @@ t.test('past store.max_queue_healthy healthy exchanges are counted, not recorded
   statuses.push(await send('/v1/missing', 'missing'))
   statuses.push(await send('/v1/slow', 'slow'))
   statuses.push(await send('/v1/chat/completions', 'stream', 'POST'))
-  t.same(statuses, [200, 200, 200, 200, 200, 404, 200, 200], 'every request forwarded as the upstream answered')
+  statuses.push(await send('/v1/lines', 'lines'))
+  t.same(statuses, [200, 200, 200, 200, 200, 404, 200, 200, 200], 'every request forwarded as the upstream answered')
   t.equal(h.proxy.pipeline.getStats().shed, 2, 'the 4th and 5th healthy exchanges found 3 waiting: shed')
 
   await h.proxy.pipeline.drain()
   const stats = h.proxy.pipeline.getStats()
-  t.equal(stats.stored, 6)
+  t.equal(stats.stored, 7)
   t.equal(stats.dropped, 0, 'nothing lost besides the shed ones')
   const recorded = (await h.exchanges()).map((e) => e.correlation_id).sort()
-  t.same(recorded, ['missing', 'ok-0', 'ok-1', 'ok-2', 'slow', 'stream'], 'the failure, the slow answer and the stream kept their places')
+  t.same(recorded, ['lines', 'missing', 'ok-0', 'ok-1', 'ok-2', 'slow', 'stream'], 'the failure, the slow answer and the streams (SSE, JSON Lines) kept their places')
 
   const text = await metrics(h.adminUrl)
   t.equal(value(text, 'duo_diag_capture_shed_total'), 2)
   t.equal(value(text, 'duo_diag_capture_dropped_total'), 0)
   t.equal(value(text, 'duo_diag_exchanges_total', 'feature="models"'), 5, 'the request metrics count the shed exchanges too')
-  t.equal(value(text, 'duo_diag_exchanges_total'), 8)
+  t.equal(value(text, 'duo_diag_exchanges_total'), 9)
   t.equal(value(text, 'duo_diag_duration_seconds_count', 'feature="models"'), 5)
 
   // The queue emptied: healthy exchanges are recorded again.
