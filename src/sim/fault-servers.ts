@@ -2,12 +2,40 @@
  * Upstreams that fail at the transport level, for the proxy's failure diagnosis: refused
  * ports, hangs, resets, protocol mismatches and TLS endpoints (self-signed, expired, ...).
  */
+import { readFileSync } from 'node:fs'
 import { createServer as createNetServer } from 'node:net'
 import { closeServer, listenEphemeral } from './net.js'
 import { sendJson, startSimServer, type SimHandler, type SimServer, type TlsOptions } from './sim-server.js'
 
-/** A port that was bound and released: connecting to it is refused (ECONNREFUSED). */
+/** The kernel's first ephemeral port (Linux); 32768 where it cannot be read. */
+function ephemeralLow (): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    return Number.isInteger(low) && low > 21_000 ? low : 32_768
+  } catch {
+    return 32_768
+  }
+}
+
+/**
+ * A port that was bound and released: connecting to it is refused (ECONNREFUSED). Taken below
+ * the ephemeral range, which every `listen(0)` of the simulators and tests draws from: a released
+ * ephemeral port could be handed to the next server started — a parallel test's TLS upstream once
+ * answered the demo's "gateway down" route, which then failed with tls_error.
+ */
 export async function refusedPort (): Promise<number> {
+  const top = Math.min(ephemeralLow(), 32_768)
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * (top - 20_000))
+    const server = createNetServer()
+    try {
+      await listenEphemeral(server, port)
+    } catch {
+      continue
+    }
+    await closeServer(server)
+    return port
+  }
   const server = createNetServer()
   const port = await listenEphemeral(server)
   await closeServer(server)
