@@ -9,7 +9,6 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import { request } from 'undici'
 import type { Exchange } from '../src/capture/exchange.js'
-import { DEFAULTS } from '../src/config/defaults.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { startAiGateway } from './fixtures/ai-gateway.js'
 import { refusedPort } from './helpers/fault-servers.js'
@@ -165,11 +164,10 @@ function niceOf (tid: string): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
 }
 
-t.test('the capture thread yields the core to forwarding: nice 19 by default, on its thread only (Linux)', { skip: process.platform !== 'linux' ? 'per-thread nice is Linux only' : false }, async (t) => {
-  t.equal(DEFAULTS.capture.thread_nice, 19, 'the default (the harness runs its proxies at 10)')
+t.test('the capture thread yields the core to forwarding: nice 10 by default, on its thread only (Linux)', { skip: process.platform !== 'linux' ? 'per-thread nice is Linux only' : false }, async (t) => {
   const before = new Set(readdirSync('/proc/self/task'))
   const gateway = await startAiGateway()
-  const h = await startHarness({ routes: [{ name: 'ok', upstream: gateway.url }], extra: { capture: { thread_nice: DEFAULTS.capture.thread_nice } } })
+  const h = await startHarness({ routes: [{ name: 'ok', upstream: gateway.url }], })
   t.teardown(async () => {
     await h.close()
     removeDir(h.dir)
@@ -177,9 +175,9 @@ t.test('the capture thread yields the core to forwarding: nice 19 by default, on
   })
   t.equal(await complete(h, 'nice-1', 'ok'), 200)
   await h.exchanges()
-  const lowered = readdirSync('/proc/self/task').filter((tid) => !before.has(tid) && niceOf(tid) === 19)
+  const lowered = readdirSync('/proc/self/task').filter((tid) => !before.has(tid) && niceOf(tid) === 10)
   // The capture thread and the SQLite store's query thread (src/capture/reader-worker.ts), and no thread they started.
-  t.equal(lowered.length, 2, 'two threads started with the proxy run at nice 19: the capture and query threads, and no thread they started')
+  t.equal(lowered.length, 2, 'two threads started with the proxy run at nice 10: the capture and query threads, and no thread they started')
   t.equal(niceOf(String(process.pid)), 0, 'the forwarding (main) thread keeps its priority')
 })
 

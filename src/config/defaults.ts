@@ -38,7 +38,7 @@ export const DEFAULTS = {
     sample_bytes: 64 * 1024,
     tail_bytes: 16 * 1024,
     error_body_bytes: 16 * 1024,
-    thread_nice: 19,
+    thread_nice: 10,
     redaction: { add: [], remove: [] }
   },
   log: { level: 'info', file: null },

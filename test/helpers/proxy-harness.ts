@@ -57,9 +57,7 @@ export async function startHarness (opts: HarnessOptions): Promise<Harness> {
     routes: opts.routes.map((r) => ({ listen: '127.0.0.1:0', ...r })),
     admin: { listen: '127.0.0.1:0' },
     store: { path: dbPath, flush_interval_ms: 5 },
-    // nice 10, not the default 19: two test files run at once on a small machine, and at 19 the
-    // capture thread of one would wait behind the other's busy process (the suite waits for records).
-    capture: { bodies: opts.captureBodies ?? false, thread_nice: 10 },
+    capture: { bodies: opts.captureBodies ?? false },
     log: { level: 'info', file: logFile },
     shutdown_grace_ms: 3000
   }
