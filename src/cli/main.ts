@@ -3,6 +3,8 @@
 // 1 000 req/s, the default's scavenges put a +25..+70 ms p99 tail on forwarding; 32 MB semi-spaces
 // remove it (p99 within 1 ms of the bare pipe) and lower RSS, fewer objects reaching the old
 // generation. Every launcher passes it: this line, `npm start`, the image's NODE_OPTIONS, the bench.
+// First: sets V8 flags before anything else is loaded (see the module).
+import './v8-tuning.js'
 import { ConfigError } from '../config/errors.js'
 import { cliLang } from '../i18n/locale.js'
 import { type Lang, resolveLang, takeLangFlag } from './lang.js'
