@@ -22,7 +22,7 @@ FROM node:24-bookworm-slim
 # config, DUO_DIAG_* variables and flags all still override them.
 # NODE_OPTIONS: the proxy's young generation size (see the first lines of src/cli/main.ts).
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-semi-space-size=32 \
+    NODE_OPTIONS=--max-semi-space-size=8 \
     DUO_DIAG_CONFIG=/app/config/container.yaml
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util'
 import { Agent, request } from 'undici'
 import { freePort, killAllNow, rssBytes, startChild, stopAll } from './procs.js'
 import { percentile, sortedCopy } from './stats.js'
+import { PROXY_NODE_ARGS } from './targets.js'
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' } } })
 const SECONDS = Math.min(120, Math.max(5, Number(values.seconds)))
@@ -42,7 +43,7 @@ async function startUpstream (): Promise<number> {
 async function startProxy (upPort: number): Promise<{ pid: number, port: number, admin: number, dir: string }> {
   const [port, admin] = [await freePort(), await freePort()]
   const dir = mkdtempSync(join(tmpdir(), 'ddp-hostile-'))
-  const child = startChild('proxy', 'bash', ['-c', 'ulimit -n 1024 && exec "$0" "$@"', process.execPath, '--max-semi-space-size=32', 'dist/cli/main.js', 'start',
+  const child = startChild('proxy', 'bash', ['-c', 'ulimit -n 1024 && exec "$0" "$@"', process.execPath, ...PROXY_NODE_ARGS, 'dist/cli/main.js', 'start',
     '--route', `gw:gateway=127.0.0.1:${port}=http://127.0.0.1:${upPort}`, '--admin', `127.0.0.1:${admin}`, '--db', join(dir, 'x.db'), '--log-level', 'warn'], { core: null })
   for (let i = 0; i < 200; i++) {
     const ok = await request(`http://127.0.0.1:${admin}/readyz`).then(async (r) => { await r.body.text(); return r.statusCode === 200 }, () => false)

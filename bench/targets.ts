@@ -88,7 +88,7 @@ const PROXY_LABELS: Record<ProxyMode, string> = {
  * logs on stdout sent to /dev/null (pino still formats and writes every line).
  */
 /** The V8 flags every launcher of the proxy passes (bin shebang, `npm start`, the image): measure what runs. */
-export const PROXY_NODE_ARGS = ['--max-semi-space-size=32']
+export const PROXY_NODE_ARGS = ['--max-semi-space-size=8']
 
 /**
  * `env`: settings for the proxies under test (`DUO_DIAG_*` variables, e.g. from `--proxy-env`),
