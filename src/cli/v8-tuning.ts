@@ -6,9 +6,11 @@ import { setFlagsFromString } from 'node:v8'
  * is set before the proxy allocates anything; NODE_OPTIONS refuses this flag, hence code.
  *
  * Why: a few seconds into load, V8 judged two of forwarding's allocation sites long-lived
- * (`--trace-pretenuring`: "maybe tenure => tenure") and allocated their objects straight in the
- * old generation. Their young children then outlive every scavenge through those old, already
- * dead parents until the next mark-compact, are promoted, and fill the old generation again: at
+ * (`--trace-pretenuring-statistics`: "maybe tenure => tenure"; by `--trace-deopt`, in undici's
+ * Request constructor and in proxy/headers.ts downstreamResponseHeaders) and allocated their
+ * objects straight in the old generation. Their young children then outlive every scavenge
+ * through those old, already dead parents until the next mark-compact, are promoted, and fill
+ * the old generation again: at
  * 1 000 req/s each scavenge copied ~2 MB instead of ~0.08 MB and paused 6–8 ms instead of 1–2,
  * a mark-compact ran every 2–3 s, and that was the proxy's p99 gap to the bare pipe
  * (forwarding only: p99 6.4–6.7 ms against the pipe's 2.9–3.2; with this flag 3.3–3.7).
