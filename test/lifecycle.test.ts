@@ -9,6 +9,7 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import { request } from 'undici'
 import type { Exchange } from '../src/capture/exchange.js'
+import { DEFAULTS } from '../src/config/defaults.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { startAiGateway } from './fixtures/ai-gateway.js'
 import { refusedPort } from './helpers/fault-servers.js'
@@ -165,9 +166,10 @@ function niceOf (tid: string): number {
 }
 
 t.test('the capture thread yields the core to forwarding: nice 10 by default, on its thread only (Linux)', { skip: process.platform !== 'linux' ? 'per-thread nice is Linux only' : false }, async (t) => {
+  t.equal(DEFAULTS.capture.thread_nice, 10, 'the default (the harness runs its proxies on the defaults)')
   const before = new Set(readdirSync('/proc/self/task'))
   const gateway = await startAiGateway()
-  const h = await startHarness({ routes: [{ name: 'ok', upstream: gateway.url }], })
+  const h = await startHarness({ routes: [{ name: 'ok', upstream: gateway.url }] })
   t.teardown(async () => {
     await h.close()
     removeDir(h.dir)

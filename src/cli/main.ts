@@ -3,7 +3,7 @@
 // forwarding, capture and query threads) gets the same. With pretenuring off (./v8-tuning.js) few
 // objects outlive a scavenge, so a small one is short: after a saturating burst, the default
 // mode's added p99 at 1 000 req/s was 1.4 ms at 8 MB, 1.8 at 16 and 3.1 at 32 (the bare pipe's
-// 1.7–1.8), closed loop 0.99×, 0.93× and 0.99× the pipe, and RSS at a steady 1 000 req/s ~200,
+// 1.7–1.9), closed loop 0.99×, 0.93× and 0.99× the pipe, and RSS at a steady 1 000 req/s ~200,
 // ~240 and ~295 MB (same hour, 3 rounds each). Every launcher passes it: this line, `npm start`,
 // the image's NODE_OPTIONS, the bench.
 // First: sets V8 flags before anything else is loaded (see the module).
