@@ -4,6 +4,8 @@
  * the gateway's ~600 B JSON answer; plus an OpenAI-style SSE chat stream.
  */
 
+import { gatewayClaims, makeJwtKeys, signJwt } from '../src/sim/jwt.js'
+
 export const COMPLETIONS_PATH = '/v2/code/completions'
 export const SSE_PATH = '/v1/chat/completions'
 
@@ -75,13 +77,23 @@ export const COMPLETIONS_BODY = Buffer.from(JSON.stringify({
   model_api_key: 'sk-bench0000000000000000000000000000'
 }))
 
-/** Headers GitLab sends to the AI gateway (JWT and ids are fake but shaped like the real ones). */
+/**
+ * The instance's token, with the claims GitLab mints for the AI gateway (src/sim/jwt.ts, read in
+ * GitLab's source): audience, validity, realm and instance. Until 2026-12-08 the bench sent a
+ * token with `iss` and `sub` only, so every request it sent predicted a rejection
+ * (`token_audience_mismatch`): each record was a diagnosed failure, which healthy traffic is not.
+ * Valid for an hour from the start of the process, longer than any bench runs.
+ */
+const TOKEN_CLAIMS = gatewayClaims()
+const TOKEN = signJwt(TOKEN_CLAIMS, makeJwtKeys().privateKey)
+
+/** Headers GitLab sends to the AI gateway (the ids match the token's claims). */
 export const COMPLETIONS_HEADERS: Record<string, string> = {
   'content-type': 'application/json',
-  authorization: 'Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJnaXRsYWIuZXhhbXBsZS5jb20iLCJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJlLW5vdC1jaGVja2Vk',
+  authorization: `Bearer ${TOKEN}`,
   'x-gitlab-authentication-type': 'oidc',
-  'x-gitlab-instance-id': '5d4f3b8a-1c2e-4f6a-9b7d-0e8c2a1f3d4b',
-  'x-gitlab-global-user-id': 'Rz5sM1pQbGx0ZXN0LWJlbmNoLXVzZXI=',
+  'x-gitlab-instance-id': TOKEN_CLAIMS.gitlab_instance_id,
+  'x-gitlab-global-user-id': TOKEN_CLAIMS.gitlab_global_user_id,
   'x-gitlab-host-name': 'gitlab.example.com',
   'x-gitlab-realm': 'self-managed',
   'x-gitlab-version': '18.5.0',

@@ -126,7 +126,7 @@ type Kind = 'completions' | 'sse' | 'notFound'
 
 /** Per 18 exchanges: 15 completions, 2 SSE chat streams (20 chunks), 1 404. */
 const MIX: Kind[] = Array.from({ length: 18 }, (_, i) => i === 5 || i === 11 ? 'sse' : i === 17 ? 'notFound' : 'completions')
-const MIX_TEXT = '15 code completions (1.5 KB JSON → 600 B JSON) : 2 SSE chat streams (20 chunks) : 1 404, interleaved'
+export const MIX_TEXT = '15 code completions (1.5 KB JSON → 600 B JSON) : 2 SSE chat streams (20 chunks) : 1 404, interleaved'
 const CAPTURE_COUNTS: Record<Kind, number> = { completions: 120, sse: 16, notFound: 8 }
 export const TARGET_RPS = 20_000
 
@@ -183,7 +183,7 @@ function perRecord (a: ReturnType<ThreadCpu['sample']>, b: ReturnType<ThreadCpu[
 
 // ---- the observations: captured from the real data plane -------------------------------------
 
-interface Dist {
+export interface Dist {
   app: typeof AppModule
   config: typeof ConfigModule
   logger: typeof LoggerModule
@@ -191,7 +191,7 @@ interface Dist {
   body: typeof BodySampleModule
 }
 
-async function loadDist (root: string): Promise<Dist> {
+export async function loadDist (root: string): Promise<Dist> {
   const url = (p: string): string => pathToFileURL(join(root, 'dist', p)).href
   return {
     app: await import(url('app.js')) as typeof AppModule,
@@ -228,14 +228,14 @@ function kindOf (o: Observation): Kind {
 }
 
 /** The default configuration, as the benchmark's default-mode proxy gets it. */
-function benchConfig (dist: Dist, upstreamPort: number, db: string, logLevel?: string): Config {
+export function benchConfig (dist: Dist, upstreamPort: number, db: string, logLevel?: string): Config {
   return dist.config.loadConfig({
     env: {},
     flags: { listen: '127.0.0.1:0', upstream: `http://127.0.0.1:${upstreamPort}`, admin: 'off', db, ...(logLevel !== undefined ? { logLevel } : {}) }
   })
 }
 
-async function captureObservations (dist: Dist, upstreamPort: number, dir: string): Promise<Record<Kind, Observation[]>> {
+export async function captureObservations (dist: Dist, upstreamPort: number, dir: string): Promise<Record<Kind, Observation[]>> {
   const config = benchConfig(dist, upstreamPort, join(dir, 'capture-set.db'), 'silent')
   const proxy = await dist.app.startProxy(config, dist.logger.createLogger('silent', '/dev/null'))
   const got: Record<Kind, Observation[]> = { completions: [], sse: [], notFound: [] }
@@ -267,7 +267,7 @@ async function captureObservations (dist: Dist, upstreamPort: number, dir: strin
 }
 
 /** Replays the captured observations in the mix, each with its own start time and correlation id. */
-class Feeder {
+export class Feeder {
   private i = 0
   private readonly next = { completions: 0, sse: 0, notFound: 0 }
   constructor (private readonly sets: Record<Kind, Observation[]>) {}
@@ -295,6 +295,29 @@ class Feeder {
       for (; done < upTo; done++) p.record(this.make())
       await new Promise<void>((resolve) => setImmediate(resolve))
     }
+  }
+}
+
+/** The capture worker's settings for the default configuration; its log lines go to /dev/null. */
+export function benchWorkerInit (config: Config): WorkerInit {
+  return {
+    storeLocation: config.store.path,
+    proxyInstance: config.proxyInstance,
+    retention: config.store.retention,
+    logLevel: config.log.level,
+    // The proxies under test log to stdout = /dev/null; this process's stdout is the report.
+    logFile: '/dev/null',
+    verbose: config.capture.bodies,
+    redactionAdd: config.capture.redaction.add,
+    redactionRemove: config.capture.redaction.remove,
+    errorBodyBytes: config.capture.errorBodyBytes,
+    threadNice: config.capture.threadNice,
+    routes: config.routes.map((r) => [r.name, { hop: r.hop, timeouts: r.timeouts, slow: r.slow, insecureTls: r.tls.insecureSkipVerify }]),
+    expectedIssuer: config.diagnosis.expectedGitlabUrl,
+    clockSkewS: config.diagnosis.clockSkewS,
+    gatewayModelTimeoutsS: config.diagnosis.gatewayModelTimeoutsS,
+    pruneIntervalMs: 60_000,
+    otel: config.otel
   }
 }
 
@@ -326,25 +349,7 @@ export async function measureStoreRate (ctx: StoreRateContext): Promise<StoreRat
   ctx.log(`store rate: ${sets.completions.length} completions, ${sets.sse.length} SSE, ${sets.notFound.length} 404 observations captured from the proxy`)
 
   const config = benchConfig(dist, ctx.upstreamPort, join(ctx.dir, 'store-rate.db'))
-  const init: WorkerInit = {
-    storeLocation: config.store.path,
-    proxyInstance: config.proxyInstance,
-    retention: config.store.retention,
-    logLevel: config.log.level,
-    // The proxies under test log to stdout = /dev/null; this process's stdout is the report.
-    logFile: '/dev/null',
-    verbose: config.capture.bodies,
-    redactionAdd: config.capture.redaction.add,
-    redactionRemove: config.capture.redaction.remove,
-    errorBodyBytes: config.capture.errorBodyBytes,
-    threadNice: config.capture.threadNice,
-    routes: config.routes.map((r) => [r.name, { hop: r.hop, timeouts: r.timeouts, slow: r.slow, insecureTls: r.tls.insecureSkipVerify }]),
-    expectedIssuer: config.diagnosis.expectedGitlabUrl,
-    clockSkewS: config.diagnosis.clockSkewS,
-    gatewayModelTimeoutsS: config.diagnosis.gatewayModelTimeoutsS,
-    pruneIntervalMs: 60_000,
-    otel: config.otel
-  }
+  const init = benchWorkerInit(config)
   const logger = dist.logger.createLogger('error', '/dev/stderr')
   const pin = ctx.pinning.enabled && ctx.pinning.proxyCore !== null ? ctx.pinning.proxyCore : null
   const pinNotes: string[] = []
