@@ -241,6 +241,17 @@ async function main (): Promise<void> {
         best.set(part, b === undefined ? t : { wallMs: Math.min(b.wallMs, t.wallMs), cpuMs: Math.min(b.cpuMs, t.cpuMs) })
       }
     }
+    // Building alone, per kind of record: what a healthy one costs against a failure's.
+    const byKind: Record<string, number> = {}
+    for (const kind of ['completions', 'sse', 'notFound'] as const) {
+      const recs = sets[kind].map((o) => structuredClone(m.record.toRecord(o)) as ObservationRecord)
+      const runs = Math.min(20_000, total)
+      for (let i = 0; i < 2_000; i++) m.build.buildExchange(recs[i % recs.length]!, buildOpts)
+      const c0 = process.cpuUsage()
+      for (let i = 0; i < runs; i++) m.build.buildExchange(recs[i % recs.length]!, buildOpts)
+      const c = process.cpuUsage(c0)
+      byKind[kind] = round1((c.user + c.system) / runs)
+    }
     const records = Math.ceil(total / batch) * batch
     const parts: PartCost[] = [...best].map(([part, t]) => ({
       part,
@@ -251,7 +262,7 @@ async function main (): Promise<void> {
     }))
     const capture = parts.filter((p) => p.reference !== true)
     const sum = { wallUs: round1(capture.reduce((a, p) => a + p.wallUs, 0)), cpuUs: round1(capture.reduce((a, p) => a + p.cpuUs, 0)) }
-    const result = { date: new Date().toISOString(), node: process.version, records, batch, rounds, mix: MIX_TEXT, parts, sum }
+    const result = { date: new Date().toISOString(), node: process.version, records, batch, rounds, mix: MIX_TEXT, parts, sum, buildByKindCpuUs: byKind }
     const rows = parts.map((p) => `| ${p.reference === true ? `(${p.part})` : p.part} | ${p.wallUs} | ${p.cpuUs} | ${p.what} |`)
     process.stdout.write([
       `Capture thread, per record (${records.toLocaleString('en')} records in batches of ${batch}, best of ${rounds} rounds after a warm-up; ${MIX_TEXT}):`,
@@ -262,6 +273,8 @@ async function main (): Promise<void> {
       `| **sum of the capture thread's parts** | **${sum.wallUs}** | **${sum.cpuUs}** | receive + build + link + insert + log line + summaries |`,
       '',
       'Parenthesized rows are not summed: the data plane\'s side of the post, the document (inside insert), the floors, and the engine run whole.',
+      '',
+      `buildExchange alone, CPU µs a record: code completion ${byKind.completions}, SSE chat stream ${byKind.sse}, 404 ${byKind.notFound}.`,
       ''
     ].join('\n'))
     if (values.out !== undefined) writeFileSync(values.out, JSON.stringify(result, null, 2) + '\n')
