@@ -19,7 +19,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads'
 import Database from 'better-sqlite3'
@@ -36,7 +36,7 @@ import type * as LineModule from '../src/log/exchange-line.js'
 import type * as SqlModule from '../src/store/sql.js'
 import type * as SqliteModule from '../src/store/sqlite.js'
 import { stopChild } from './procs.js'
-import { benchConfig, benchWorkerInit, captureObservations, Feeder, loadDist, MIX_TEXT } from './store-rate.js'
+import { benchConfig, benchWorkerInit, captureObservations, distUrl, Feeder, loadDist, MIX_TEXT } from './store-rate.js'
 import { startUpstream } from './targets.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -54,7 +54,7 @@ interface Modules {
 }
 
 async function loadModules (): Promise<Modules> {
-  const url = (p: string): string => pathToFileURL(join(ROOT, 'dist', p)).href
+  const url = (p: string): string => distUrl(ROOT, p)
   return {
     build: await import(url('capture/build.js')) as typeof BuildModule,
     engine: await import(url('capture/engine.js')) as typeof EngineModule,
@@ -152,7 +152,7 @@ async function round (m: Modules, records: ObservationRecord[][], buildOpts: Bui
   out.set('insert-no-document', await floor('nodoc', false))
 
   // 4. After the write: the log line (JSON to /dev/null), the metrics' summaries sent back.
-  const { createLogger } = await import(pathToFileURL(join(ROOT, 'dist', 'log', 'logger.js')).href) as typeof import('../src/log/logger.js')
+  const { createLogger } = await import(distUrl(ROOT, 'log/logger.js')) as typeof import('../src/log/logger.js')
   const log = createLogger('info', '/dev/null').child({}, { redact: [] })
   out.set('log line', await timed(n, (i) => { for (const ex of built[i]!) log[m.line.exchangeLevel(ex)](m.line.exchangeLine(ex), 'exchange') }))
   await new Promise<void>((resolve) => log.flush(() => resolve()))

@@ -8,6 +8,7 @@
  *
  *   node --import tsx bench/profile.ts [--mode default|fwd-only|bodies] [--seconds 5] [--rate N] [--top 25] [--out DIR]
  *   node --import tsx bench/profile.ts --analyze FILE.cpuprofile [--analyze ...]   (summarize existing profiles)
+ *   --tree MIN: the call tree's nodes of at least MIN % of a thread's busy time (default 3; 0: no tree)
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -75,15 +76,7 @@ export function summarizeProfile (file: string, top = 25, window: [number, numbe
     byId.set(n.id, n)
     for (const c of n.children ?? []) parent.set(c, n.id)
   }
-  const selfUs = new Map<number, number>()
-  let t = p.startTime
-  for (let i = 0; i < p.samples.length; i++) {
-    t += p.timeDeltas[i] ?? 0
-    if (window !== null && (t < window[0] || t > window[1])) continue
-    const id = p.samples[i] as number
-    const dt = p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0
-    selfUs.set(id, (selfUs.get(id) ?? 0) + Math.max(0, dt))
-  }
+  const selfUs = selfTimes(p, window)
   const fn = new Map<string, { name: string, where: string, us: number }>()
   const src = new Map<string, number>()
   let total = 0
@@ -133,6 +126,58 @@ export function summarizeProfile (file: string, top = 25, window: [number, numbe
   }
 }
 
+/** Time per profile node (µs): its samples × their time deltas, within `window` when given. */
+function selfTimes (p: CpuProfile, window: [number, number] | null): Map<number, number> {
+  const selfUs = new Map<number, number>()
+  let t = p.startTime
+  for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i] ?? 0
+    if (window !== null && (t < window[0] || t > window[1])) continue
+    const id = p.samples[i] as number
+    const dt = p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0
+    selfUs.set(id, (selfUs.get(id) ?? 0) + Math.max(0, dt))
+  }
+  return selfUs
+}
+
+/**
+ * A flame graph as text: the call tree top-down, each node with its share of the thread's busy
+ * time (itself and its callees), those of at least `minShare`, to `maxDepth` levels.
+ */
+export function callTree (file: string, minShare = 0.03, maxDepth = 14, window: [number, number] | null = null): string {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
+  const byId = new Map<number, ProfileNode>(p.nodes.map((n) => [n.id, n]))
+  const selfUs = selfTimes(p, window)
+  const inclUs = new Map<number, number>()
+  const sum = (n: ProfileNode): number => {
+    let us = selfUs.get(n.id) ?? 0
+    for (const c of n.children ?? []) us += sum(byId.get(c) as ProfileNode)
+    inclUs.set(n.id, us)
+    return us
+  }
+  const root = p.nodes[0]
+  if (root === undefined) return ''
+  sum(root)
+  let idle = 0
+  for (const n of p.nodes) if (n.callFrame.functionName === '(idle)') idle += selfUs.get(n.id) ?? 0
+  const busy = (inclUs.get(root.id) ?? 0) - idle
+  if (busy <= 0) return ''
+  const lines: string[] = []
+  const walk = (n: ProfileNode, depth: number): void => {
+    const children = (n.children ?? []).map((c) => byId.get(c) as ProfileNode)
+      .filter((c) => c.callFrame.functionName !== '(idle)' && (inclUs.get(c.id) ?? 0) / busy >= minShare)
+      .sort((a, b) => (inclUs.get(b.id) ?? 0) - (inclUs.get(a.id) ?? 0))
+    for (const c of children) {
+      const share = (100 * (inclUs.get(c.id) ?? 0) / busy).toFixed(1).padStart(5)
+      const at = where(c.callFrame)
+      lines.push(`${'  '.repeat(depth)}${share} %  ${c.callFrame.functionName || '(anonymous)'}${at === '' ? '' : `  ${at}`}`)
+      if (depth + 1 < maxDepth) walk(c, depth + 1)
+    }
+  }
+  walk(root, 0)
+  return lines.join('\n')
+}
+
 export function formatProfile (s: ProfileSummary, label: string): string {
   const lines = [`### ${label}: ${s.busyMs.toFixed(0)} ms busy of ${s.totalMs.toFixed(0)} ms profiled`, '', '| self % of busy | self ms | function | where |', '|---|---|---|---|']
   for (const f of s.top) lines.push(`| ${(f.share * 100).toFixed(1)}% | ${f.selfMs.toFixed(0)} | \`${f.name}\` | ${f.where} |`)
@@ -141,6 +186,13 @@ export function formatProfile (s: ProfileSummary, label: string): string {
   for (const f of s.inclusive) lines.push(`| ${(f.share * 100).toFixed(1)}% | ${f.selfMs.toFixed(0)} | \`${f.name}\` | ${f.where} |`)
   lines.push('')
   return lines.join('\n')
+}
+
+/** The call tree of a profile, as a fenced block; `--tree 0` leaves it out. */
+function treeSection (file: string, minPercent: string | undefined, window: [number, number] | null): string {
+  const min = Number(minPercent ?? 3)
+  if (!Number.isFinite(min) || min <= 0) return ''
+  return ['Call tree (a flame graph as text: share of the thread\'s busy time, itself and callees, nodes of at least ' + min + ' %):', '', '```', callTree(file, min / 100, 14, window), '```', ''].join('\n') + '\n'
 }
 
 async function main (): Promise<void> {
@@ -152,6 +204,7 @@ async function main (): Promise<void> {
       top: { type: 'string', default: '25' },
       out: { type: 'string' },
       analyze: { type: 'string', multiple: true },
+      tree: { type: 'string', default: '3' },
       'no-pin': { type: 'boolean', default: false }
     }
   })
@@ -159,7 +212,7 @@ async function main (): Promise<void> {
     // Summarize existing .cpuprofile files (whole profile, start-up included).
     for (const f of values.analyze) {
       const s = summarizeProfile(f, Number(values.top) || 25)
-      process.stdout.write(formatProfile(s, `${s.role} — ${f}`) + '\n')
+      process.stdout.write(formatProfile(s, `${s.role} — ${f}`) + '\n' + treeSection(f, values.tree, null))
     }
     return
   }
@@ -199,7 +252,7 @@ async function main (): Promise<void> {
     summaries.forEach((s, i) => {
       const kept = join(outDir, `${stamp}-${mode}-${s.role.split(' ')[0]}-${i + 1}.cpuprofile`)
       copyFileSync(s.file, kept)
-      report.push(formatProfile(s, `${s.role} — ${relative(ROOT, kept)}`))
+      report.push(formatProfile(s, `${s.role} — ${relative(ROOT, kept)}`), treeSection(kept, values.tree, [from, to]))
     })
     process.stdout.write(report.join('\n') + '\n')
   } finally {

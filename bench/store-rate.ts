@@ -191,8 +191,13 @@ export interface Dist {
   body: typeof BodySampleModule
 }
 
+/** The URL of a module of the build (dist/), as the proxy runs it. */
+export function distUrl (root: string, path: string): string {
+  return pathToFileURL(join(root, 'dist', path)).href
+}
+
 export async function loadDist (root: string): Promise<Dist> {
-  const url = (p: string): string => pathToFileURL(join(root, 'dist', p)).href
+  const url = (p: string): string => distUrl(root, p)
   return {
     app: await import(url('app.js')) as typeof AppModule,
     config: await import(url('config/load.js')) as typeof ConfigModule,
