@@ -381,6 +381,9 @@ async function main (): Promise<number> {
   process.once('exit', cleanupDir)
 
   const wanted = new Set<ModeId>(values.modes !== undefined ? (values.modes.split(',') as ModeId[]) : plan.modes)
+  // The after-burst protocol runs its own configurations; forwarding only and split join it when
+  // --modes names them (to see what capture sharing the core costs the tail).
+  if (values.modes !== undefined) plan.burst = { ...plan.burst, modes: [...plan.burst.modes, ...(['fwd-only', 'split'] as const).filter((m) => wanted.has(m))] }
   wanted.add('direct')
 
   log('starting upstream and targets')
