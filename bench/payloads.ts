@@ -78,9 +78,12 @@ export const COMPLETIONS_BODY = Buffer.from(JSON.stringify({
 }))
 
 /**
- * The instance's token, with the claims GitLab mints for the AI gateway (src/sim/jwt.ts, read in
- * GitLab's source): audience, validity, realm and instance. Until 2026-12-08 the bench sent a
- * token with `iss` and `sub` only, so every request it sent predicted a rejection
+ * The instance's token, with the claims GitLab mints for the AI gateway (src/sim/jwt.ts):
+ * audience, validity, realm and instance. The gateway checks them (movax01h/ai-gateway
+ * ai_gateway/api/middleware/authentication.py, through gitlab_cloud_connector's authenticate:
+ * the audience, and "Header mismatch 'X-Gitlab-Realm'" and the like when a claim and its
+ * X-Gitlab-* header differ), so the headers below carry the same ids. Until 2026-12-08 the bench
+ * sent a token with `iss` and `sub` only, so every request it sent predicted a rejection
  * (`token_audience_mismatch`): each record was a diagnosed failure, which healthy traffic is not.
  * Valid for an hour from the start of the process, longer than any bench runs.
  */
